@@ -1,0 +1,35 @@
+# One entry point for people and CI. Everything installs into .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: up test lint fmt clean install
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the platform in the foreground: embedded Temporal, server, one worker.
+up: $(STAMP)
+	$(BIN)/paw up $(ARGS)
+
+## Lint, type-check and run the whole test suite.
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check platform tests integrations bench
+	$(BIN)/ruff check platform tests integrations bench
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format platform tests integrations bench
+	$(BIN)/ruff check --fix platform tests integrations bench
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,54 @@
+"""The exception tree of Pawflow.
+
+Every error a user can cause by their own input derives from :class:`PawflowError`
+and carries a message fit to print as one line; the CLI prints it without a
+traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ManifestError",
+    "NotFoundError",
+    "PawflowError",
+    "ServerError",
+]
+
+
+class PawflowError(Exception):
+    """Root of every Pawflow error. ``str(err)`` is a complete one-line message."""
+
+
+class ConfigError(PawflowError, ValueError):
+    """Bad configuration: data dir, server URL, token, flags."""
+
+
+class ManifestError(PawflowError, ValueError):
+    """A manifest or project directory is invalid.
+
+    ``file`` and ``line`` locate the problem (line is 1-based, or None when the
+    problem is not tied to a line); ``key`` is the dotted path of the offending
+    key, e.g. ``project.triggers[0].call``.
+    """
+
+    def __init__(self, message: str, *, file: str, line: int | None = None, key: str = "") -> None:
+        self.file = file
+        self.line = line
+        self.key = key
+        self.message = message
+        where = f"{file}:{line}" if line is not None else file
+        prefix = f"{where}: {key}: " if key else f"{where}: "
+        super().__init__(prefix + message)
+
+
+class NotFoundError(PawflowError, LookupError):
+    """A named object (project, deployment, session, event) does not exist."""
+
+
+class ServerError(PawflowError):
+    """The Pawflow server answered with an error or could not be reached."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
