@@ -14,8 +14,10 @@ from ._records import (
 )
 
 # A session log record is plain JSON data:
-#   {"session_id": str, "seq": int, "time": float, "type": str, ...type-specific fields}
-# (session_id, seq) is its identity: appending the same pair twice keeps the first.
+#   {"session_id": str, "n": int, "time": float, "type": str, ...type-specific fields}
+# where n numbers the session's records from 0 (call records carry their own "seq",
+# the number of the external call they describe)
+# (session_id, n) is its identity: appending the same pair twice keeps the first.
 LogRecord = dict[str, Any]
 
 
@@ -110,13 +112,13 @@ class Store(Protocol):
 
     # -- session logs ------------------------------------------------------------
     async def append_log(self, records: list[LogRecord]) -> list[LogRecord]:
-        """Insert records, ignoring any whose (session_id, seq) exists; returns the
+        """Insert records, ignoring any whose (session_id, n) exists; returns the
         ones actually inserted. A ``state`` record also moves its session forward
         (created → running → completed|error|stopped, never backwards), sets
         ``ended_at``/``error`` on a terminal state, and moves a ``draining``
         deployment with no unfinished sessions left to ``inactive``."""
         ...
 
-    async def get_log(self, session_id: str, after_seq: int = -1) -> list[LogRecord]:
-        """Records with seq > after_seq, in seq order."""
+    async def get_log(self, session_id: str, after: int = -1) -> list[LogRecord]:
+        """Records with n > after, in n order."""
         ...

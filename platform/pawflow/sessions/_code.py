@@ -1,0 +1,168 @@
+"""A deployment's code, loaded under a module namespace of its own.
+
+Two projects that both have ``program.py`` must never see each other's
+modules, and a session must keep running the code of the deployment it started
+on after a redeploy. So each deployment's modules are registered as
+``pawflow_dep_<deployment id>.<module>``; inside the project, ``import program``
+still works because the modules get their own ``__import__`` that maps the
+project's top-level names into that namespace. The namespaced names are the
+same on every worker, so recorded results that pickle project classes load
+anywhere.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import importlib.machinery
+import sys
+import threading
+import types
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..manifest import CallTarget
+from ._rewrite import CALL_HOOK, rewrite_module
+
+__all__ = ["DeploymentCode", "namespace_for"]
+
+
+def namespace_for(deployment_id: str) -> str:
+    return "pawflow_dep_" + "".join(c if c.isalnum() else "_" for c in deployment_id)
+
+
+class DeploymentCode:
+    """The modules of one deployment, loaded lazily from ``root``.
+
+    ``call_hook`` is what ``__pawflow_call__`` resolves to inside these modules.
+    ``load_scope`` wraps module execution (it gives module-level code the
+    deployment's vars).
+    """
+
+    def __init__(
+        self,
+        deployment_id: str,
+        root: Path,
+        call_hook: Callable[..., Any],
+        run_module_code: Callable[[Callable[[], None]], None],
+    ) -> None:
+        self.deployment_id = deployment_id
+        self.root = root
+        self.namespace = namespace_for(deployment_id)
+        self.prefix = self.namespace + "."
+        self._run_module_code = run_module_code
+        self._lock = threading.RLock()
+        self._local = frozenset(self._top_level_names())
+        self._builtins = dict(builtins.__dict__)
+        self._builtins["__import__"] = self._import
+        self._builtins[CALL_HOOK] = call_hook
+        package = types.ModuleType(self.namespace)
+        package.__path__ = []
+        package.__package__ = self.namespace
+        sys.modules[self.namespace] = package
+
+    def _top_level_names(self) -> set[str]:
+        names = set()
+        for entry in self.root.iterdir():
+            if entry.suffix == ".py" and entry.is_file() and entry.stem.isidentifier():
+                names.add(entry.stem)
+            elif entry.is_dir() and (entry / "__init__.py").is_file() and entry.name.isidentifier():
+                names.add(entry.name)
+        return names
+
+    def handler(self, target: CallTarget) -> Callable[..., Any]:
+        """The function named by a manifest ``call``, e.g. ``program.py:on_greet``."""
+        module_name = target.file.removesuffix(".py").replace("/", ".")
+        if module_name.endswith(".__init__"):
+            module_name = module_name.removesuffix(".__init__")
+        module = self.import_module(module_name)
+        fn = getattr(module, target.function, None)
+        if not callable(fn):
+            raise AttributeError(f"{target.file} has no function {target.function!r}")
+        return fn
+
+    def owns(self, module_name: str) -> bool:
+        return module_name.startswith(self.prefix)
+
+    def import_module(self, name: str) -> types.ModuleType:
+        """Import the project module ``name`` (``program``, ``pkg.sub``) and its parents."""
+        with self._lock:
+            parts = name.split(".")
+            module: types.ModuleType | None = None
+            for i in range(1, len(parts) + 1):
+                module = self._load_one(".".join(parts[:i]))
+            assert module is not None
+            return module
+
+    def _load_one(self, name: str) -> types.ModuleType:
+        full = f"{self.prefix}{name}"
+        existing = sys.modules.get(full)
+        if existing is not None:
+            return existing
+        rel = Path(*name.split("."))
+        if (self.root / rel / "__init__.py").is_file():
+            path, is_package = self.root / rel / "__init__.py", True
+        elif (self.root / rel.with_suffix(".py")).is_file():
+            path, is_package = self.root / rel.with_suffix(".py"), False
+        else:
+            raise ModuleNotFoundError(f"No module named {name!r} in the project", name=name)
+        module = types.ModuleType(full)
+        module.__file__ = str(path)
+        module.__package__ = full if is_package else full.rpartition(".")[0]
+        module.__spec__ = importlib.machinery.ModuleSpec(
+            full, None, origin=str(path), is_package=is_package
+        )
+        if is_package:
+            module.__path__ = [str(path.parent)]
+        module.__dict__["__builtins__"] = self._builtins
+        code = compile(
+            rewrite_module(path.read_text(encoding="utf-8"), str(path)), str(path), "exec"
+        )
+        sys.modules[full] = module
+        try:
+            self._run_module_code(lambda: exec(code, module.__dict__))
+        except BaseException:
+            del sys.modules[full]
+            raise
+        parent, _, child = full.rpartition(".")
+        if parent != self.namespace:
+            setattr(sys.modules[parent], child, module)
+        return module
+
+    def _import(
+        self,
+        name: str,
+        globals: Mapping[str, Any] | None = None,
+        locals: Mapping[str, Any] | None = None,
+        fromlist: tuple[str, ...] | list[str] | None = (),
+        level: int = 0,
+    ) -> types.ModuleType:
+        if level > 0:
+            package = (globals or {}).get("__package__") or ""
+            if not package.startswith(self.namespace):
+                return builtins.__import__(name, globals, locals, fromlist, level)
+            base = package[len(self.prefix) :].split(".") if package != self.namespace else []
+            if level - 1 > len(base):
+                raise ImportError("attempted relative import beyond the project root")
+            base = base[: len(base) - (level - 1)]
+            name = ".".join([*base, name] if name else base)
+        elif name.partition(".")[0] not in self._local:
+            return builtins.__import__(name, globals, locals, fromlist, level)
+        if not name:
+            raise ImportError("attempted relative import beyond the project root")
+        module = self.import_module(name)
+        if not fromlist:
+            return sys.modules[self.prefix + name.partition(".")[0]] if level == 0 else module
+        for item in fromlist:
+            if item != "*" and not hasattr(module, item) and hasattr(module, "__path__"):
+                # A missing one is left for the from-import to report as usual.
+                with contextlib.suppress(ModuleNotFoundError):
+                    self.import_module(f"{name}.{item}")
+        return module
+
+    def unload(self) -> None:
+        """Forget every module of this deployment."""
+        with self._lock:
+            for key in [k for k in sys.modules if k == self.namespace or k.startswith(self.prefix)]:
+                del sys.modules[key]

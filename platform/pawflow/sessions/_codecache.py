@@ -1,0 +1,68 @@
+"""Deployment code on the worker: downloaded once, unpacked on disk, loaded once."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from ._code import DeploymentCode
+from ._serverlink import ServerLink
+
+__all__ = ["CodeCache"]
+
+
+class CodeCache:
+    def __init__(
+        self,
+        directory: Path,
+        link: ServerLink,
+        make_code: Callable[[str, Path], DeploymentCode],
+    ) -> None:
+        self._dir = directory
+        self._link = link
+        self._make_code = make_code
+        self._loaded: dict[str, DeploymentCode] = {}
+        self._lock = threading.Lock()
+
+    def get(self, deployment_id: str) -> DeploymentCode:
+        """The deployment's code, fetched from the server on first use (blocking)."""
+        with self._lock:
+            code = self._loaded.get(deployment_id)
+            if code is None:
+                code = self._make_code(deployment_id, self._unpacked(deployment_id))
+                self._loaded[deployment_id] = code
+            return code
+
+    def _unpacked(self, deployment_id: str) -> Path:
+        target = self._dir / deployment_id
+        if target.is_dir():
+            return target  # deployments are immutable: a complete copy is final
+        self._dir.mkdir(parents=True, exist_ok=True)
+        archive = self._link.deployment_code(deployment_id)
+        staging = Path(tempfile.mkdtemp(prefix=f".{deployment_id}-", dir=self._dir))
+        try:
+            with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+                _extract(zf, staging)
+            # Rename is atomic: other workers sharing the data dir see all or nothing.
+            os.rename(staging, target)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not target.is_dir():
+                raise
+        return target
+
+
+def _extract(zf: zipfile.ZipFile, dest: Path) -> None:
+    root = dest.resolve()
+    for info in zf.infolist():
+        path = (root / info.filename).resolve()
+        # The server validated the archive; this guards the worker's disk anyway.
+        if root not in path.parents and path != root:
+            raise ValueError(f"unsafe path in deployment archive: {info.filename!r}")
+    zf.extractall(root)

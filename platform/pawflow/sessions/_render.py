@@ -1,0 +1,49 @@
+"""Turning values and exceptions into text for session logs."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from pathlib import Path
+from typing import Any
+
+__all__ = ["loggable", "user_traceback"]
+
+_LIMIT = 2000
+
+
+def loggable(value: Any, limit: int = _LIMIT) -> Any:
+    """``value`` itself when it is small JSON data, else a (truncated) repr."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + "…"
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    else:
+        if len(text) <= limit:
+            return value
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def user_traceback(exc: BaseException, root: Path) -> str:
+    """The traceback of ``exc`` showing only frames of the user's project,
+    with file names relative to the project root."""
+    te = traceback.TracebackException.from_exception(exc)
+    _trim(te, str(root.resolve()) + "/")
+    return "".join(te.format()).rstrip("\n")
+
+
+def _trim(te: traceback.TracebackException, prefix: str) -> None:
+    frames = [f for f in te.stack if f.filename.startswith(prefix)]
+    for f in frames:
+        _ = f.line  # read the source line while the real path still finds it
+        f.filename = f.filename[len(prefix) :]
+    te.stack = traceback.StackSummary.from_list(frames)
+    if te.__cause__ is not None:
+        _trim(te.__cause__, prefix)
+    if te.__context__ is not None:
+        _trim(te.__context__, prefix)

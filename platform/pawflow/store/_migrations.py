@@ -1,0 +1,166 @@
+"""The store's schema, as an ordered list of migrations.
+
+``PRAGMA user_version`` holds how many migrations a database has applied. A
+migration is never edited once released: schema changes are new entries
+appended to :data:`MIGRATIONS`.
+
+The SQL stays portable so a PostgreSQL store can share the same shape: TEXT ids,
+REAL times (Unix seconds, UTC), JSON as TEXT, INTEGER 0/1 booleans, no
+SQLite-only column types. ``trigger`` and ``call`` are SQL keywords, hence the
+``trigger_name`` and ``call_target`` columns.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from ..errors import ConfigError
+
+__all__ = ["MIGRATIONS", "migrate", "split_statements"]
+
+log = logging.getLogger(__name__)
+
+_V1 = """
+CREATE TABLE projects (
+    name        TEXT PRIMARY KEY,
+    created_at  REAL NOT NULL
+);
+
+CREATE TABLE deployments (
+    id           TEXT PRIMARY KEY,
+    project      TEXT NOT NULL REFERENCES projects (name),
+    state        TEXT NOT NULL CHECK (state IN ('active', 'draining', 'inactive')),
+    created_at   REAL NOT NULL,
+    manifest     TEXT NOT NULL,
+    code_sha256  TEXT NOT NULL
+);
+CREATE INDEX deployments_by_project ON deployments (project, created_at, id);
+-- The invariant "one active deployment per project" is the database's to keep.
+CREATE UNIQUE INDEX deployments_one_active ON deployments (project) WHERE state = 'active';
+
+-- Kept apart so listing deployments never reads the zips.
+CREATE TABLE deployment_code (
+    deployment_id  TEXT PRIMARY KEY REFERENCES deployments (id) ON DELETE CASCADE,
+    code           BLOB NOT NULL
+);
+
+CREATE TABLE webhooks (
+    slug          TEXT PRIMARY KEY,
+    project       TEXT NOT NULL REFERENCES projects (name),
+    trigger_name  TEXT NOT NULL,
+    UNIQUE (project, trigger_name)
+);
+
+CREATE TABLE events (
+    id               TEXT PRIMARY KEY,
+    project          TEXT NOT NULL REFERENCES projects (name),
+    trigger_name     TEXT,
+    type             TEXT NOT NULL,
+    data             TEXT NOT NULL,
+    idempotency_key  TEXT,
+    created_at       REAL NOT NULL,
+    state            TEXT NOT NULL CHECK (state IN ('pending', 'dispatched', 'unmatched')),
+    -- NULL keys never collide (SQL semantics), so events without a key are unconstrained.
+    UNIQUE (project, idempotency_key)
+);
+CREATE INDEX events_pending ON events (created_at, id) WHERE state = 'pending';
+CREATE INDEX events_by_project ON events (project, created_at, id);
+CREATE INDEX events_by_time ON events (created_at, id);
+
+CREATE TABLE sessions (
+    id             TEXT PRIMARY KEY,
+    project        TEXT NOT NULL REFERENCES projects (name),
+    deployment_id  TEXT NOT NULL REFERENCES deployments (id),
+    trigger_name   TEXT NOT NULL,
+    event_id       TEXT REFERENCES events (id),
+    call_target    TEXT NOT NULL,
+    state          TEXT NOT NULL
+                   CHECK (state IN ('created', 'running', 'completed', 'error', 'stopped')),
+    created_at     REAL NOT NULL,
+    ended_at       REAL,
+    error          TEXT,
+    start_pending  INTEGER NOT NULL CHECK (start_pending IN (0, 1))
+);
+CREATE INDEX sessions_by_project ON sessions (project, created_at, id);
+CREATE INDEX sessions_by_event ON sessions (event_id);
+CREATE INDEX sessions_by_state ON sessions (state, created_at, id);
+CREATE INDEX sessions_by_time ON sessions (created_at, id);
+CREATE INDEX sessions_unfinished ON sessions (deployment_id, state);
+CREATE INDEX sessions_start_pending ON sessions (created_at, id) WHERE start_pending = 1;
+
+-- No foreign key to sessions: a log record is kept even if its session is unknown.
+CREATE TABLE session_log (
+    session_id  TEXT NOT NULL,
+    n           INTEGER NOT NULL,
+    time        REAL NOT NULL,
+    type        TEXT NOT NULL,
+    record      TEXT NOT NULL,
+    PRIMARY KEY (session_id, n)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1,)
+"""Migration ``i`` takes a database from ``user_version`` ``i`` to ``i + 1``."""
+
+
+def split_statements(script: str) -> list[str]:
+    """Split an SQL script into complete statements.
+
+    Scripts are run statement by statement because ``executescript`` would commit
+    the transaction a migration must run in. ``sqlite3.complete_statement`` knows
+    about quotes, comments and ``CREATE TRIGGER ... END`` bodies, so a ``;``
+    inside them does not cut a statement.
+    """
+    statements: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            statement = pending.strip()
+            if statement != ";":
+                statements.append(statement)
+            pending = ""
+    if pending.strip(" \n\t;"):
+        raise ValueError(f"incomplete SQL statement at end of script: {pending.strip()!r}")
+    return statements
+
+
+def migrate(conn: sqlite3.Connection, path: Path, migrations: tuple[str, ...] = MIGRATIONS) -> int:
+    """Bring the database up to ``len(migrations)``; returns the resulting version.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``). Each migration
+    runs in its own ``BEGIN IMMEDIATE`` transaction together with the version
+    bump, so a crash leaves the database at a whole version, and a second process
+    migrating the same file at the same time waits, then finds the work done.
+    """
+    known = len(migrations)
+    current = _user_version(conn)
+    if current > known:
+        raise ConfigError(
+            f"database {path} has schema version {current}, but this version of Pawflow "
+            f"only knows up to {known}; upgrade Pawflow to open it"
+        )
+    while current < known:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            current = _user_version(conn)
+            if current < known:
+                for statement in split_statements(migrations[current]):
+                    conn.execute(statement)
+                current += 1
+                # PRAGMA takes no parameters; current is an int we computed.
+                conn.execute(f"PRAGMA user_version = {current:d}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        log.info("store %s migrated to schema version %d", path, current)
+    return current
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
