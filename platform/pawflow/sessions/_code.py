@@ -15,6 +15,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import importlib.machinery
+import importlib.util
 import sys
 import threading
 import types
@@ -65,9 +66,15 @@ class DeploymentCode:
     def _top_level_names(self) -> set[str]:
         names = set()
         for entry in self.root.iterdir():
-            if entry.suffix == ".py" and entry.is_file() and entry.stem.isidentifier():
+            if not entry.stem.isidentifier():
+                continue
+            if entry.suffix == ".py" and entry.is_file():
                 names.add(entry.stem)
-            elif entry.is_dir() and (entry / "__init__.py").is_file() and entry.name.isidentifier():
+            elif entry.is_dir() and (entry / "__init__.py").is_file():
+                names.add(entry.name)
+            elif entry.is_dir() and _importable_elsewhere(entry.name) is False:
+                # A folder without __init__.py is a namespace package, and as in
+                # Python itself it only counts when no real package has the name.
                 names.add(entry.name)
         return names
 
@@ -101,34 +108,44 @@ class DeploymentCode:
         if existing is not None:
             return existing
         rel = Path(*name.split("."))
+        path: Path | None
         if (self.root / rel / "__init__.py").is_file():
             path, is_package = self.root / rel / "__init__.py", True
         elif (self.root / rel.with_suffix(".py")).is_file():
             path, is_package = self.root / rel.with_suffix(".py"), False
+        elif (self.root / rel).is_dir():
+            path, is_package = None, True  # a namespace package: a folder of modules
         else:
             raise ModuleNotFoundError(f"No module named {name!r} in the project", name=name)
         module = types.ModuleType(full)
-        module.__file__ = str(path)
         module.__package__ = full if is_package else full.rpartition(".")[0]
         module.__spec__ = importlib.machinery.ModuleSpec(
-            full, None, origin=str(path), is_package=is_package
+            full, None, origin=str(path) if path else None, is_package=is_package
         )
         if is_package:
-            module.__path__ = [str(path.parent)]
+            module.__path__ = [str(self.root / rel)]
         module.__dict__["__builtins__"] = self._builtins
-        code = compile(
-            rewrite_module(path.read_text(encoding="utf-8"), str(path)), str(path), "exec"
-        )
+        if path is None:
+            sys.modules[full] = module
+            self._attach(full, module)
+            return module
+        module.__file__ = str(path)
+        # decode_source honours a "# -*- coding: ... -*-" line, as Python does.
+        source = importlib.util.decode_source(path.read_bytes())
+        code = compile(rewrite_module(source, str(path)), str(path), "exec")
         sys.modules[full] = module
         try:
             self._run_module_code(lambda: exec(code, module.__dict__))
         except BaseException:
             del sys.modules[full]
             raise
+        self._attach(full, module)
+        return module
+
+    def _attach(self, full: str, module: types.ModuleType) -> None:
         parent, _, child = full.rpartition(".")
         if parent != self.namespace:
             setattr(sys.modules[parent], child, module)
-        return module
 
     def _import(
         self,
@@ -166,3 +183,10 @@ class DeploymentCode:
         with self._lock:
             for key in [k for k in sys.modules if k == self.namespace or k.startswith(self.prefix)]:
                 del sys.modules[key]
+
+
+def _importable_elsewhere(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False

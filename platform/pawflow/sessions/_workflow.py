@@ -42,6 +42,10 @@ class SessionRuntime:
     shipper: LogShipper
 
 
+class _Diverged(Exception):
+    """Replay reached a call that differs from the recorded one."""
+
+
 class _SessionLog:
     """Numbers the session's log records deterministically and ships them."""
 
@@ -107,6 +111,8 @@ async def _run(runtime: SessionRuntime, session: SessionInput) -> Any:
                 request = program.resume(None)
             else:
                 return await _finish(runtime, log, request)
+    except _Diverged as exc:
+        return await _finish(runtime, log, Failed(str(exc), str(exc)))
     finally:
         program.close()
 
@@ -130,9 +136,9 @@ async def _external_call(log: _SessionLog, request: CallRequest) -> CallResult:
     )
     recorded, value, exception = decode_outcome(data)
     if recorded != request.function:
-        exception = workflow.NondeterminismError(
-            f"call #{request.number} was {recorded} when the session first ran, "
-            f"but the code now calls {request.function}"
+        raise _Diverged(
+            f"the session's code no longer matches its history: call #{request.number} "
+            f"was {recorded} when the session first ran, but now it is {request.function}"
         )
     duration = round((time.monotonic() - started) * 1000, 3)
     if exception is None:

@@ -1,0 +1,2 @@
+def on_greet(event):
+    print("hello,", event["data"])

@@ -1,0 +1,2 @@
+def on_closed(event):
+    print("closed:", event["data"])

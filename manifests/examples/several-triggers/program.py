@@ -1,0 +1,2 @@
+def on_opened(event):
+    print("opened:", event["data"])

@@ -1,0 +1,6 @@
+import os
+
+
+def on_greet(event):
+    retries = int(os.environ["RETRIES"])
+    print(os.environ["GREETING"], event["data"], f"({retries} retries)")

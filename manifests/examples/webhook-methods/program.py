@@ -1,0 +1,2 @@
+def on_request(event):
+    print("request:", event["data"])

@@ -1,0 +1,51 @@
+"""The money transfer from the durable-execution concept text, unchanged in shape.
+
+Each step calls the bank over HTTP. Pawflow records every completed call: if
+the worker dies between the withdrawal and the deposit, the session resumes
+after the withdrawal -- the money is neither lost nor withdrawn twice.
+
+    curl -X POST <webhook url> -H 'content-type: application/json' \
+         -d '{"from": "alice", "to": "bob", "amount": 10}'
+"""
+
+import json
+import urllib.request
+import uuid
+
+import pawflow
+
+
+def on_transfer(event):
+    order = event.data.body.json
+    transfer(order["from"], order["to"], order["amount"])
+
+
+def transfer(withdraw_account, deposit_account, amount):
+    transaction_id = get_transaction_id()
+    withdraw_from_account_route(transaction_id, withdraw_account, amount)
+    deposit_to_account_route(transaction_id, deposit_account, amount)
+    print(f"transferred {amount} from {withdraw_account} to {deposit_account} ({transaction_id})")
+
+
+def get_transaction_id():
+    return str(uuid.uuid4())  # random: recorded, so a replay reuses the same id
+
+
+def withdraw_from_account_route(transaction_id, account, amount):
+    return bank("withdraw", {"transaction_id": transaction_id, "account": account, "amount": amount})
+
+
+def deposit_to_account_route(transaction_id, account, amount):
+    return bank("deposit", {"transaction_id": transaction_id, "account": account, "amount": amount})
+
+
+@pawflow.activity
+def bank(operation, payload):
+    """One HTTP request to the bank, recorded as one durable call."""
+    request = urllib.request.Request(
+        f"{pawflow.vars['BANK_URL']}/{operation}",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
