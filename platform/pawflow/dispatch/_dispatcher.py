@@ -1,0 +1,329 @@
+"""The outbox relay: turns committed events into sessions and starts their workflows.
+
+Every step reads its work from the store and records its progress there, so the
+relay can stop at any moment (crash, Temporal outage) and resume from the store.
+Starting a workflow twice is harmless (its id is the session id), which is what
+makes "start, then mark started" safe to repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.service import RetryConfig, RPCError, RPCStatusCode
+
+from ..ids import new_id
+from ..manifest import Manifest
+from ..sessions._input import SessionInput, start_session
+from ..store import DeploymentRecord, EventRecord, NewSession, SessionRecord, Store
+
+__all__ = ["Dispatcher"]
+
+log = logging.getLogger(__name__)
+
+_IDLE_SECONDS = 1.0  # re-check the store this often even when nobody wakes us
+_BACKOFF_FIRST = 0.1
+_BACKOFF_MAX = 5.0
+_BATCH = 100
+_MAX_REPORTED = 10_000
+# The client's own retries only need to ride out a blip: outages are handled by
+# this loop, which keeps matching new events meanwhile (the default retries
+# would hold a pass for about ten seconds).
+_RPC_RETRY = RetryConfig(
+    initial_interval_millis=100,
+    max_interval_millis=1000,
+    max_elapsed_time_millis=2000,
+    max_retries=5,
+)
+_TRANSIENT_STATUSES = frozenset(
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.ABORTED,
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.UNKNOWN,
+    }
+)
+
+
+class Dispatcher:
+    """Relays pending events from the store to Temporal.
+
+    ``wake()`` after committing an event makes it go out at once; otherwise the
+    store is polled every second. Temporal being down only delays dispatch:
+    events and sessions stay pending in the store until it is reachable.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        temporal_address: str,
+        namespace: str = "default",
+        task_queue: str = "pawflow-sessions",
+        *,
+        max_in_flight: int = 32,
+    ) -> None:
+        self._store = store
+        self._address = temporal_address
+        self._namespace = namespace
+        self._task_queue = task_queue
+        self._max_in_flight = max_in_flight
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._client: Client | None = None
+        # Backoff state shared by connecting and starting: both fail for the
+        # same reason (Temporal unreachable) and recover together.
+        self._delay = _BACKOFF_FIRST
+        self._retry_at = 0.0
+        self._outage = False
+        self._reported: set[str] = set()
+
+    async def start(self) -> None:
+        """Start relaying in a background task (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="pawflow-dispatcher")
+
+    async def stop(self) -> None:
+        """Stop relaying; whatever is not done stays pending in the store."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._client = None
+
+    def wake(self) -> None:
+        """Ask for a dispatch pass now (non-blocking; call after committing an event)."""
+        self._wakeup.set()
+
+    # -- the loop -----------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            # Clear before the pass: a wake-up arriving during the pass then
+            # triggers another one instead of being lost.
+            self._wakeup.clear()
+            try:
+                await self._pass()
+            except Exception as err:
+                # A store failure must not end the relay; the next pass retries.
+                self._report_once("<pass>", "dispatch pass failed; will retry", err)
+            else:
+                self._reported.discard("<pass>")
+            timeout = _IDLE_SECONDS
+            backoff_left = self._retry_at - time.monotonic()
+            if backoff_left > 0:
+                timeout = min(timeout, backoff_left)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+    async def _pass(self) -> None:
+        await self._match_pending_events()
+        if not self._backing_off():
+            await self._start_sessions()
+
+    # -- step 1: events → sessions ----------------------------------------------------
+    async def _match_pending_events(self) -> None:
+        manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None] = {}
+        failed: set[str] = set()
+        while True:
+            batch = await self._store.pending_events(_BATCH)
+            todo = [e for e in batch if e.id not in failed]
+            for event in todo:
+                try:
+                    sessions = await self._sessions_for(event, manifests)
+                    await self._store.match_event(event.id, sessions)
+                except Exception as err:
+                    failed.add(event.id)
+                    self._report_once(
+                        event.id, f"cannot dispatch event {event.id}; will retry", err
+                    )
+                    continue
+                if sessions:
+                    log.debug("event %s -> session %s", event.id, sessions[0].id)
+                else:
+                    log.info("event %s matches no trigger of an active deployment", event.id)
+            # Stop on a short batch (drained) or one holding only events that just
+            # failed (re-reading them would spin).
+            if len(batch) < _BATCH or not todo:
+                return
+
+    async def _sessions_for(
+        self,
+        event: EventRecord,
+        manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None],
+    ) -> list[NewSession]:
+        if event.trigger is None:
+            return []
+        if event.project not in manifests:
+            dep = await self._store.active_deployment(event.project)
+            manifests[event.project] = (dep, self._parse_manifest(dep)) if dep else None
+        active = manifests[event.project]
+        if active is None:
+            return []
+        dep, manifest = active
+        if manifest is None:
+            return []
+        trigger = manifest.project.trigger(event.trigger)
+        if trigger is None:
+            return []
+        return [
+            NewSession(
+                id=new_id("ses"),
+                project=event.project,
+                deployment_id=dep.id,
+                trigger=trigger.name,
+                call=str(trigger.call),
+            )
+        ]
+
+    def _parse_manifest(self, dep: DeploymentRecord) -> Manifest | None:
+        # The loader validated it before it was stored, so this failing is a bug;
+        # its events are left unmatched rather than retried forever.
+        try:
+            return Manifest.from_dict(dep.manifest)
+        except Exception as err:
+            self._report_once(dep.id, f"stored manifest of deployment {dep.id} is unusable", err)
+            return None
+
+    # -- step 2: sessions → workflows -------------------------------------------------
+    async def _connect(self) -> Client | None:
+        if self._client is None:
+            try:
+                self._client = await Client.connect(
+                    self._address, namespace=self._namespace, retry_config=_RPC_RETRY
+                )
+            except Exception as err:
+                self._unavailable(err)
+                return None
+            self._available()
+        return self._client
+
+    async def _start_sessions(self) -> None:
+        limit = asyncio.Semaphore(self._max_in_flight)
+        deployments: dict[str, DeploymentRecord | None] = {}
+        failed: set[str] = set()
+        while True:
+            batch = await self._store.sessions_to_start(_BATCH)
+            todo = [s for s in batch if s.id not in failed]
+            if not todo:
+                return
+            # Connect only when there is work: an idle server does not need
+            # Temporal and should not warn about it.
+            client = await self._connect()
+            if client is None:
+                return
+            results = await asyncio.gather(
+                *(self._start_one(client, s, deployments, limit) for s in todo)
+            )
+            failed.update(s.id for s, ok in zip(todo, results, strict=True) if not ok)
+            if len(batch) < _BATCH or self._backing_off():
+                return
+
+    async def _start_one(
+        self,
+        client: Client,
+        session: SessionRecord,
+        deployments: dict[str, DeploymentRecord | None],
+        limit: asyncio.Semaphore,
+    ) -> bool:
+        async with limit:
+            if self._backing_off():
+                return False  # a sibling found Temporal down; don't pile on
+            try:
+                inp = await self._session_input(session, deployments)
+                created = await start_session(client, self._task_queue, inp)
+            except Exception as err:
+                if _is_unavailable(err):
+                    self._unavailable(err)
+                else:
+                    self._report_once(session.id, f"cannot start session {session.id}", err)
+                return False
+            self._available()
+            if not created:
+                log.debug("session %s was already started", session.id)
+            try:
+                await self._store.mark_started(session.id)
+            except Exception as err:
+                self._report_once(session.id, f"cannot mark session {session.id} started", err)
+                return False
+            self._reported.discard(session.id)
+            return True
+
+    async def _session_input(
+        self, session: SessionRecord, deployments: dict[str, DeploymentRecord | None]
+    ) -> SessionInput:
+        if session.deployment_id not in deployments:
+            deployments[session.deployment_id] = await self._store.get_deployment(
+                session.deployment_id
+            )
+        dep = deployments[session.deployment_id]
+        variables: dict[str, str] = {}
+        if dep is not None:
+            manifest = Manifest.from_dict(dep.manifest)
+            variables = {v.name: v.value for v in manifest.project.vars}
+        event = await self._store.get_event(session.event_id) if session.event_id else None
+        payload: dict[str, Any] = {
+            "id": session.event_id,
+            "type": event.type if event else None,
+            "trigger": event.trigger if event else session.trigger,
+            "data": event.data if event else None,
+        }
+        return SessionInput(
+            session_id=session.id,
+            project=session.project,
+            deployment_id=session.deployment_id,
+            trigger=session.trigger,
+            call=session.call,
+            event=payload,
+            vars=variables,
+        )
+
+    # -- failures -------------------------------------------------------------------
+    def _unavailable(self, err: BaseException) -> None:
+        if self._backing_off():
+            return  # concurrent starts failing together count as one attempt
+        if not self._outage:
+            self._outage = True
+            log.warning(
+                "Temporal at %s is unavailable (%s); events stay pending until it is back",
+                self._address,
+                err,
+            )
+        else:
+            log.debug("Temporal at %s still unavailable: %s", self._address, err)
+        self._retry_at = time.monotonic() + self._delay
+        self._delay = min(self._delay * 2, _BACKOFF_MAX)
+
+    def _backing_off(self) -> bool:
+        return time.monotonic() < self._retry_at
+
+    def _available(self) -> None:
+        if self._outage:
+            self._outage = False
+            log.info("Temporal at %s is reachable again", self._address)
+        self._delay = _BACKOFF_FIRST
+        self._retry_at = 0.0
+
+    def _report_once(self, key: str, message: str, err: BaseException) -> None:
+        # Failures tied to one item repeat on every pass; one log line per item
+        # is enough to find it.
+        if key in self._reported:
+            log.debug("%s: %s", message, err)
+            return
+        if len(self._reported) >= _MAX_REPORTED:
+            self._reported.clear()
+        self._reported.add(key)
+        log.error("%s", message, exc_info=err)
+
+
+def _is_unavailable(err: BaseException) -> bool:
+    """Whether ``err`` says Temporal cannot be reached (as opposed to rejecting one request)."""
+    if isinstance(err, RPCError):
+        return err.status in _TRANSIENT_STATUSES
+    return isinstance(err, (ConnectionError, TimeoutError))

@@ -1,0 +1,108 @@
+"""Management routes under ``/api/v1/`` (token required; see ``_auth``)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import get_args
+
+from aiohttp import web
+
+from ..store import SessionState
+from ._deploy import deploy
+from ._http import ApiError, base_url, int_param
+from ._json import deployment_json, event_json, project_json, session_json
+from ._state import CONFIG, STORE
+from ._stream import append_log, get_log, stream_log
+
+__all__ = ["add_api_routes"]
+
+_DEFAULT_LIMIT = 100
+_MAX_LIMIT = 1000
+_SESSION_STATES = frozenset(get_args(SessionState))
+
+
+def add_api_routes(app: web.Application) -> None:
+    """Register every ``/api/v1/`` route on ``app``."""
+    app.router.add_get("/api/v1/info", info)
+    app.router.add_get("/api/v1/projects", list_projects)
+    app.router.add_post("/api/v1/deployments", deploy)
+    app.router.add_get("/api/v1/deployments", list_deployments)
+    app.router.add_get("/api/v1/deployments/{id}/code", deployment_code)
+    app.router.add_get("/api/v1/events", list_events)
+    # Before "/sessions/{id}" so "log" is never taken for a session id.
+    app.router.add_post("/api/v1/sessions/log", append_log)
+    app.router.add_get("/api/v1/sessions", list_sessions)
+    app.router.add_get("/api/v1/sessions/{id}", get_session)
+    app.router.add_get("/api/v1/sessions/{id}/log", get_log)
+    app.router.add_get("/api/v1/sessions/{id}/log/stream", stream_log)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("pawflow")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+async def info(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    return web.json_response(
+        {
+            "version": _version(),
+            "temporal_address": config.temporal_address,
+            "namespace": config.namespace,
+            "task_queue": config.task_queue,
+            "url": base_url(request, config),
+        }
+    )
+
+
+async def list_projects(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    out = []
+    for project in await store.list_projects():
+        active = await store.active_deployment(project.name)
+        out.append(project_json(project, active.id if active else None))
+    return web.json_response({"projects": out})
+
+
+async def list_deployments(request: web.Request) -> web.Response:
+    project = request.query.get("project") or None
+    deployments = await request.app[STORE].list_deployments(project)
+    return web.json_response({"deployments": [deployment_json(d) for d in deployments]})
+
+
+async def deployment_code(request: web.Request) -> web.Response:
+    deployment_id = request.match_info["id"]
+    code = await request.app[STORE].get_deployment_code(deployment_id)
+    if code is None:
+        raise ApiError(404, f"no deployment {deployment_id!r}")
+    return web.Response(body=code, content_type="application/zip")
+
+
+async def list_events(request: web.Request) -> web.Response:
+    project = request.query.get("project") or None
+    limit = int_param(request, "limit", _DEFAULT_LIMIT, lo=1, hi=_MAX_LIMIT)
+    events = await request.app[STORE].list_events(project, limit)
+    return web.json_response({"events": [event_json(e) for e in events]})
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    state = request.query.get("state") or None
+    if state is not None and state not in _SESSION_STATES:
+        raise ApiError(400, f"state must be one of {', '.join(sorted(_SESSION_STATES))}")
+    sessions = await request.app[STORE].list_sessions(
+        project=request.query.get("project") or None,
+        event_id=request.query.get("event") or None,
+        state=state,
+        limit=int_param(request, "limit", _DEFAULT_LIMIT, lo=1, hi=_MAX_LIMIT),
+    )
+    return web.json_response({"sessions": [session_json(s) for s in sessions]})
+
+
+async def get_session(request: web.Request) -> web.Response:
+    session_id = request.match_info["id"]
+    session = await request.app[STORE].get_session(session_id)
+    if session is None:
+        raise ApiError(404, f"no session {session_id!r}")
+    return web.json_response(session_json(session, detail=True))

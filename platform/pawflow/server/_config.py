@@ -1,0 +1,23 @@
+"""How a server is configured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ServerConfig"]
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything a Pawflow server needs; the CLI builds it from flags and env."""
+
+    data_dir: Path
+    token: str
+    temporal_address: str  # "127.0.0.1:7233"
+    host: str = "127.0.0.1"
+    port: int = 9980  # 0 = pick a free port
+    namespace: str = "default"
+    task_queue: str = "pawflow-sessions"
+    public_url: str | None = None  # base URL printed in webhook URLs
+    max_body_bytes: int = 1 << 20  # webhook bodies

@@ -1,0 +1,74 @@
+"""Small HTTP helpers shared by the route modules: errors, bounded bodies, parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from ._config import ServerConfig
+
+__all__ = ["ApiError", "base_url", "int_param", "listen_url", "read_body"]
+
+_CHUNK = 64 * 1024
+
+
+class ApiError(Exception):
+    """An error reply: the error middleware turns it into ``{"error": message}``."""
+
+    def __init__(
+        self, status: int, message: str, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole request body, or a 413 as soon as it is known to exceed ``limit``.
+
+    Content-Length is checked first; the count while reading covers chunked
+    bodies and clients that lie about the length.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"request body is larger than the limit of {limit} bytes")
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(413, f"request body is larger than the limit of {limit} bytes")
+    return bytes(body)
+
+
+def int_param(request: web.Request, name: str, default: int, *, lo: int, hi: int) -> int:
+    """Query parameter ``name`` as an int in [lo, hi]; a bad value is a 400."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = lo - 1
+    if not lo <= value <= hi:
+        raise ApiError(400, f"query parameter {name!r} must be an integer from {lo} to {hi}")
+    return value
+
+
+def listen_url(host: str, port: int) -> str:
+    """``http://host:port``, with IPv6 literals bracketed."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def base_url(request: web.Request, config: ServerConfig) -> str:
+    """The public base URL: the configured one, else this server's host and actual port."""
+    if config.public_url:
+        return config.public_url.rstrip("/")
+    port = config.port
+    # The socket the request arrived on knows the real port when port 0 was asked for.
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if isinstance(sockname, tuple) and len(sockname) >= 2:
+        port = int(sockname[1])
+    return listen_url(config.host, port)

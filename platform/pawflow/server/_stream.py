@@ -1,0 +1,211 @@
+"""Session logs: reading them, appending them, and following them live (SSE).
+
+Live delivery has two paths: records appended through this server wake the
+streams of their session at once (:class:`LogNotifier`); records stored by
+another server instance are found by re-reading the store every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, get_args
+
+from aiohttp import web
+
+from ..store import TERMINAL_SESSION_STATES, LogRecord, SessionState
+from ._http import ApiError, int_param, read_body
+from ._json import record_json
+from ._state import STORE
+
+__all__ = [
+    "NOTIFIER",
+    "STREAM_SETTINGS",
+    "LogNotifier",
+    "StreamSettings",
+    "append_log",
+    "get_log",
+    "stream_log",
+]
+
+log = logging.getLogger(__name__)
+
+RECORD_TYPES = frozenset({"state", "print", "call_start", "call_end", "stop_request"})
+_SESSION_STATES = frozenset(get_args(SessionState))
+_MAX_LOG_POST_BYTES = 32 << 20  # call arguments and results can be large
+_MAX_N = 1 << 62
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """Timing of log streams."""
+
+    recheck_seconds: float = 1.0
+    keepalive_seconds: float = 15.0
+
+
+class LogNotifier:
+    """Wakes this process's log streams when records of their session are stored."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[str, set[asyncio.Event]] = {}
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @contextlib.contextmanager
+    def listen(self, session_id: str) -> Iterator[asyncio.Event]:
+        """An event set whenever records of ``session_id`` are stored (or on close)."""
+        event = asyncio.Event()
+        if self._closed:
+            event.set()
+        listeners = self._listeners.setdefault(session_id, set())
+        listeners.add(event)
+        try:
+            yield event
+        finally:
+            listeners.discard(event)
+            if not listeners:
+                self._listeners.pop(session_id, None)
+
+    def notify(self, session_ids: Iterable[str]) -> None:
+        for session_id in set(session_ids):
+            for event in self._listeners.get(session_id, ()):
+                event.set()
+
+    def close(self) -> None:
+        """End every stream: the server is shutting down."""
+        self._closed = True
+        for listeners in self._listeners.values():
+            for event in listeners:
+                event.set()
+
+
+NOTIFIER = web.AppKey("notifier", LogNotifier)
+STREAM_SETTINGS = web.AppKey("stream_settings", StreamSettings)
+
+
+async def get_log(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    session_id = request.match_info["id"]
+    after = int_param(request, "after", -1, lo=-1, hi=_MAX_N)
+    if await store.get_session(session_id) is None:
+        raise ApiError(404, f"no session {session_id!r}")
+    records = await store.get_log(session_id, after)
+    return web.json_response({"records": [record_json(r) for r in records]})
+
+
+async def append_log(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    body = await read_body(request, _MAX_LOG_POST_BYTES)
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(400, "request body is not valid JSON") from None
+    records = payload.get("records") if isinstance(payload, dict) else None
+    if not isinstance(records, list):
+        raise ApiError(400, 'request body must be {"records": [...]}')
+    for i, record in enumerate(records):
+        problem = _record_problem(record)
+        if problem:
+            raise ApiError(400, f"records[{i}]: {problem}")
+    for session_id in sorted({r["session_id"] for r in records}):
+        if await store.get_session(session_id) is None:
+            raise ApiError(404, f"no session {session_id!r}")
+    try:
+        inserted = await store.append_log(records)
+    except ValueError as err:  # the store's own record checks
+        raise ApiError(400, str(err).splitlines()[0]) from None
+    request.app[NOTIFIER].notify(r["session_id"] for r in inserted)
+    return web.json_response({"inserted": len(inserted)})
+
+
+def _record_problem(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return "must be an object"
+    session_id = record.get("session_id")
+    if not isinstance(session_id, str) or not session_id:
+        return "session_id must be a non-empty string"
+    number = record.get("n")
+    if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= _MAX_N:
+        return "n must be a non-negative integer"
+    time = record.get("time")
+    if not isinstance(time, int | float) or isinstance(time, bool):
+        return "time must be Unix seconds (a number)"
+    kind = record.get("type")
+    if kind not in RECORD_TYPES:
+        return f"type must be one of {', '.join(sorted(RECORD_TYPES))}"
+    if kind == "state" and record.get("state") not in _SESSION_STATES:
+        return f"state must be one of {', '.join(sorted(_SESSION_STATES))}"
+    return None
+
+
+async def stream_log(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: every record, live, then ``end`` once the session is over."""
+    store = request.app[STORE]
+    notifier = request.app[NOTIFIER]
+    settings = request.app[STREAM_SETTINGS]
+    session_id = request.match_info["id"]
+    after = int_param(request, "after", -1, lo=-1, hi=_MAX_N)
+    if await store.get_session(session_id) is None:
+        raise ApiError(404, f"no session {session_id!r}")
+
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # reverse proxies must not hold events back
+        }
+    )
+    await response.prepare(request)
+    loop = asyncio.get_running_loop()
+    last_write = loop.time()
+    try:
+        with notifier.listen(session_id) as wakeup:
+            while not notifier.closed:
+                wakeup.clear()
+                # Read the state before the log: every record stored before a
+                # terminal state record is then certain to be in this read.
+                session = await store.get_session(session_id)
+                records = await store.get_log(session_id, after)
+                if records:
+                    await response.write(b"".join(_record_frame(r) for r in records))
+                    after = records[-1]["n"]
+                    last_write = loop.time()
+                if session is None:
+                    break  # gone meanwhile; nothing more will come
+                if session.state in TERMINAL_SESSION_STATES:
+                    await response.write(_end_frame(session.state, session.error))
+                    break
+                idle = settings.keepalive_seconds - (loop.time() - last_write)
+                if idle <= 0:
+                    await response.write(b": keepalive\n\n")
+                    last_write = loop.time()
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wakeup.wait(), min(settings.recheck_seconds, idle))
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client went away; nothing to finish
+    except Exception:
+        # The status line is sent: an error reply is impossible, so end the
+        # stream early and let the client reconnect with ?after=.
+        log.exception("log stream of session %s failed", session_id)
+    return response
+
+
+def _record_frame(record: LogRecord) -> bytes:
+    shown = record_json(record)
+    data = json.dumps(shown, separators=(",", ":"))
+    return f"id: {shown['n']}\nevent: record\ndata: {data}\n\n".encode()
+
+
+def _end_frame(state: str, error: str | None) -> bytes:
+    data = json.dumps({"state": state, "error": error})
+    return f"event: end\ndata: {data}\n\n".encode()

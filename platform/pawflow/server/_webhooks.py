@@ -1,0 +1,141 @@
+"""Webhook ingress: ``ANY /webhooks/{slug}`` → a committed event → 202.
+
+Every check that can reject a request runs before the event is written, so an
+error reply never leaves anything behind; the event is committed before the
+202, so an accepted webhook is never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from ..manifest import Manifest
+from ._http import ApiError, read_body
+from ._state import CONFIG, DISPATCHER, STORE
+
+__all__ = ["handle_webhook"]
+
+log = logging.getLogger(__name__)
+
+_MAX_IDEMPOTENCY_KEY = 255
+
+
+async def handle_webhook(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    slug = request.match_info["slug"]
+    hook = await store.resolve_webhook(slug)
+    if hook is None:
+        raise ApiError(404, f"no webhook {slug!r}")
+    deployment = await store.active_deployment(hook.project)
+    trigger = None
+    if deployment is not None:
+        trigger = Manifest.from_dict(deployment.manifest).project.trigger(hook.trigger)
+    if trigger is None or trigger.webhook is None:
+        raise ApiError(
+            404, f"webhook {slug!r}: trigger {hook.trigger!r} is not in the active deployment"
+        )
+    allowed = trigger.webhook.methods
+    if request.method.upper() not in allowed:
+        raise ApiError(
+            405,
+            f"method {request.method} not allowed; use {', '.join(allowed)}",
+            headers={"Allow": ", ".join(allowed)},
+        )
+    idempotency_key = request.headers.get("Idempotency-Key", "").strip() or None
+    if idempotency_key is not None and len(idempotency_key) > _MAX_IDEMPOTENCY_KEY:
+        raise ApiError(400, f"Idempotency-Key is longer than {_MAX_IDEMPOTENCY_KEY} characters")
+
+    body = await read_body(request, request.app[CONFIG].max_body_bytes)
+    data = {
+        "method": request.method.upper(),
+        "path": request.path,
+        "query": _group(request.query.items()),
+        "headers": _headers(request),
+        "body": _parse_body(request.content_type, body),
+    }
+    event, created = await store.add_event(
+        project=hook.project,
+        trigger=hook.trigger,
+        type=request.method.lower(),
+        data=data,
+        idempotency_key=idempotency_key,
+    )
+    headers = {"Pawflow-Event-Id": event.id}
+    if created:
+        request.app[DISPATCHER].wake()
+        log.debug("webhook %s: event %s", slug, event.id)
+    else:
+        headers["Pawflow-Duplicate"] = "true"
+    return web.json_response({"event_id": event.id}, status=202, headers=headers)
+
+
+def _group(pairs: Iterable[tuple[str, str]]) -> dict[str, str | list[str]]:
+    """Pairs → {name: value}, or {name: [values...]} for a repeated name."""
+    out: dict[str, str | list[str]] = {}
+    for name, value in pairs:
+        if name not in out:
+            out[name] = value
+            continue
+        previous = out[name]
+        if isinstance(previous, list):
+            previous.append(value)
+        else:
+            out[name] = [previous, value]
+    return out
+
+
+def _headers(request: web.Request) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in request.headers.items():
+        key = name.lower()
+        # A repeated header means the same as one with the values comma-joined
+        # (RFC 9110 5.3).
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or (
+        "/" in content_type and content_type.endswith("+json")
+    )
+
+
+def _parse_body(content_type: str, body: bytes) -> dict[str, Any]:
+    content_type = content_type.lower()
+    parsed: dict[str, Any] = {"text": None, "json": None, "form": None}
+    if _is_json(content_type):
+        if not body:
+            return parsed
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(400, "body is not valid UTF-8 (Content-Type is JSON)") from None
+        try:
+            parsed["json"] = json.loads(text, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as err:
+            raise ApiError(400, f"body is not valid JSON: {_json_problem(err)}") from None
+        parsed["text"] = text
+        return parsed
+    text = body.decode("utf-8", errors="replace")
+    parsed["text"] = text or None
+    if content_type == "application/x-www-form-urlencoded":
+        parsed["form"] = _group(parse_qsl(text, keep_blank_values=True))
+    return parsed
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; accepting them would store data that other
+    # JSON parsers (and the API's own clients) reject.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _json_problem(err: BaseException) -> str:
+    if isinstance(err, RecursionError):
+        return "nested too deeply"
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
