@@ -1,0 +1,146 @@
+"""Nothing lost, nothing done twice: crashes, outages and duplicate deliveries."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from pawflow.up import EmbeddedTemporal, find_temporal_binary
+from tests.e2e.conftest import Platform, copy_project, make_project
+from tests.fakes.bank import FakeBank
+from tests.helpers import PawUp, free_port, run_coroutine, wait_for
+
+TRANSFER_WITH_NAP = """
+import json
+import time
+import urllib.request
+import uuid
+
+import pawflow
+
+
+def handler(event):
+    order = event.data.body.json
+    transaction_id = str(uuid.uuid4())
+    bank("withdraw", transaction_id, order["from"], order["amount"])
+    print("withdrawn")
+    time.sleep(order["nap"])
+    bank("deposit", transaction_id, order["to"], order["amount"])
+    print("deposited")
+
+
+@pawflow.activity
+def bank(operation, transaction_id, account, amount):
+    payload = {"transaction_id": transaction_id, "account": account, "amount": amount}
+    request = urllib.request.Request(
+        pawflow.vars["BANK_URL"] + "/" + operation,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+"""
+
+
+def test_sigkill_of_the_worker_during_a_sleep_repeats_no_completed_call(
+    platform: Platform, bank: FakeBank, tmp_path: Path
+) -> None:
+    project = make_project(
+        tmp_path / "t", "transfer", TRANSFER_WITH_NAP, vars={"BANK_URL": bank.url}
+    )
+    url = platform.deploy(project)["webhooks"]["run"]
+    worker = platform.start_worker()
+    order = {"from": "alice", "to": "bob", "amount": 10, "nap": 4}
+    session = platform.session_for(platform.post(url, order)[1]["event_id"])
+
+    wait_for(lambda: bank.count("withdraw") == 1, 30, 0.02, "the withdrawal")
+    wait_for(
+        lambda: any(r.get("text") == "withdrawn" for r in platform.log(session["id"])),
+        10, 0.05, "the session to reach its sleep",
+    )  # fmt: skip
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(10)
+    assert bank.count("deposit") == 0
+
+    platform.start_worker()
+    assert platform.wait_ended(session["id"], timeout=60)["state"] == "completed"
+    assert bank.count("withdraw") == 1
+    assert bank.count("deposit") == 1
+    (withdraw,), (deposit,) = (
+        [p for op, p in bank.requests if op == o] for o in ("withdraw", "deposit")
+    )
+    assert withdraw["transaction_id"] == deposit["transaction_id"]  # the recorded uuid was reused
+    log = platform.log(session["id"])
+    assert [r["text"] for r in log if r["type"] == "print"] == ["withdrawn", "deposited"]
+    assert [r["n"] for r in log] == list(range(len(log)))  # no duplicate records
+
+
+def test_the_money_transfer_sample_is_durable(
+    platform: Platform, bank: FakeBank, tmp_path: Path
+) -> None:
+    project = copy_project("transfer", tmp_path)
+    manifest = project / "pawflow.yaml"
+    manifest.write_text(manifest.read_text().replace("http://127.0.0.1:8765", bank.url))
+    url = platform.deploy(project)["webhooks"]["transfer"]
+    platform.start_worker()
+    session = platform.session_for(
+        platform.post(url, {"from": "alice", "to": "bob", "amount": 5})[1]["event_id"]
+    )
+    assert platform.wait_ended(session["id"])["state"] == "completed"
+    assert (bank.count("withdraw"), bank.count("deposit")) == (1, 1)
+
+
+def test_events_accepted_while_no_worker_runs_are_dispatched_later(
+    platform: Platform, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path / "later", "later", "def handler(event):\n    print('ran')\n")
+    url = platform.deploy(project)["webhooks"]["run"]
+    status, body = platform.post(url, {})
+    assert status == 202
+    session = platform.session_for(body["event_id"])
+    assert session["state"] == "created"
+    platform.start_worker()
+    assert platform.wait_ended(session["id"])["state"] == "completed"
+
+
+def test_events_accepted_while_temporal_is_down_are_dispatched_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    up = PawUp(tmp_path / "data", args=["--workers", "1", "--temporal", address])
+    up.start()
+    temporal = EmbeddedTemporal(
+        find_temporal_binary(), tmp_path / "temporal.db", tmp_path / "temporal.log", port=port
+    )
+    try:
+        platform = Platform(up, address, "pawflow-sessions")
+        project = make_project(tmp_path / "p", "outage", "def handler(event):\n    print('ok')\n")
+        url = platform.deploy(project)["webhooks"]["run"]
+        status, body = platform.post(url, {"during": "outage"})
+        assert status == 202
+        session = platform.session_for(body["event_id"])
+        assert session["state"] == "created"
+
+        run_coroutine(temporal.start())
+        assert platform.wait_ended(session["id"], timeout=60)["state"] == "completed"
+    finally:
+        up.stop()
+        run_coroutine(temporal.stop())
+
+
+def test_a_repeated_delivery_with_the_same_idempotency_key_starts_nothing_new(
+    platform: Platform, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path / "idem", "idem", "def handler(event):\n    pass\n")
+    url = platform.deploy(project)["webhooks"]["run"]
+    headers = {"Idempotency-Key": "delivery-42"}
+    first = platform.post(url, {"n": 1}, headers)
+    second = platform.post(url, {"n": 2}, headers)
+    assert first[0] == second[0] == 202
+    assert first[1]["event_id"] == second[1]["event_id"]
+    platform.start_worker()
+    session = platform.session_for(first[1]["event_id"])
+    assert platform.wait_ended(session["id"])["state"] == "completed"
+    assert len(platform.sessions("--project", "idem")) == 1
+    assert len(platform.paw_json("event", "list")) == 1
