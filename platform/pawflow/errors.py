@@ -9,10 +9,12 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ExternalCallError",
     "ManifestError",
     "NotFoundError",
     "PawflowError",
     "ServerError",
+    "UnrecordableResult",
 ]
 
 
@@ -52,3 +54,12 @@ class ServerError(PawflowError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         self.status = status
         super().__init__(message)
+
+
+class ExternalCallError(PawflowError):
+    """An external call raised an exception that cannot be recorded as itself
+    (it cannot be pickled); this carries its type name and message instead."""
+
+
+class UnrecordableResult(PawflowError, TypeError):
+    """An external call returned a value that cannot be recorded (not picklable)."""

@@ -182,3 +182,19 @@ def test_a_session_keeps_the_code_it_started_with_across_a_redeploy(
     states = {d["id"]: d["state"] for d in platform.paw_json("deployment", "list")}
     assert states[second["deployment_id"]] == "active"
     assert states[first["deployment_id"]] == "inactive"  # drained once its session ended
+
+
+def test_a_bad_manifest_is_refused_with_one_line_and_changes_nothing(
+    platform: Platform, tmp_path: Path
+) -> None:
+    good = make_project(tmp_path / "p", "proj", "def handler(event):\n    pass\n")
+    first = platform.deploy(good)
+    manifest = good / "pawflow.yaml"
+    manifest.write_text(manifest.read_text().replace("program.py:handler", "program.py:missing"))
+
+    result = platform.paw("deploy", str(good))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert f"{good}/pawflow.yaml:" in line and "missing" in line
+    assert [d["id"] for d in platform.paw_json("deployment", "list")] == [first["deployment_id"]]

@@ -8,7 +8,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from ..errors import PawflowError
+from ..errors import ExternalCallError, UnrecordableResult
 from ..sdk._scope import Scope, ScopedGreenlet
 from ._logship import LogShipper
 from ._program import CallTable
@@ -16,21 +16,12 @@ from ._program import CallTable
 __all__ = [
     "CALL_ACTIVITY",
     "FLUSH_ACTIVITY",
-    "ExternalCallError",
     "SessionActivities",
     "decode_outcome",
 ]
 
 CALL_ACTIVITY = "pawflow.call"
 FLUSH_ACTIVITY = "pawflow.flush_log"
-
-
-class ExternalCallError(PawflowError):
-    """An external call raised an exception that cannot be recorded as itself."""
-
-
-class UnrecordableResult(PawflowError, TypeError):
-    """An external call returned a value that cannot be recorded (not picklable)."""
 
 
 def decode_outcome(data: bytes) -> tuple[str, Any, BaseException | None]:

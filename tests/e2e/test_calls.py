@@ -1,0 +1,67 @@
+"""External calls as a user sees them: recorded results, recorded errors, clear failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.conftest import Platform, make_project
+from tests.fakes.bank import FakeBank
+
+
+def test_an_external_calls_exception_is_recorded_and_raised_in_user_code(
+    platform: Platform, tmp_path: Path
+) -> None:
+    project = make_project(
+        tmp_path / "p",
+        "errs",
+        """
+        import urllib.request
+
+        def handler(event):
+            try:
+                urllib.request.urlopen("http://127.0.0.1:9/", timeout=5)
+            except OSError as exc:
+                print("caught", type(exc).__name__)
+            return "fine"
+        """,
+    )
+    platform.start_worker()
+    url = platform.deploy(project)["webhooks"]["run"]
+    session = platform.session_for(platform.post(url, {})[1]["event_id"])
+    assert platform.wait_ended(session["id"])["state"] == "completed"
+    log = platform.log(session["id"])
+    start, end = (r for r in log if r["type"] in ("call_start", "call_end"))
+    assert start["function"] == "urllib.request.urlopen"
+    assert start["args"] == ["http://127.0.0.1:9/"] and start["kwargs"] == {"timeout": 5}
+    assert end["seq"] == start["seq"] == 1
+    assert end["error"].startswith("URLError")
+    assert [r["text"] for r in log if r["type"] == "print"] == ["caught URLError"]
+    assert log[-1]["result"] == "fine"
+
+
+def test_a_result_that_cannot_be_recorded_fails_with_a_message_naming_the_function(
+    platform: Platform, bank: FakeBank, tmp_path: Path
+) -> None:
+    project = make_project(
+        tmp_path / "p",
+        "unrec",
+        """
+        import urllib.request
+        import pawflow
+
+        def handler(event):
+            request = urllib.request.Request(pawflow.vars["BANK"] + "/ping", data=b"{}")
+            return urllib.request.urlopen(request).read()
+        """,
+        vars={"BANK": bank.url},
+    )
+    platform.start_worker()
+    url = platform.deploy(project)["webhooks"]["run"]
+    session = platform.session_for(platform.post(url, {})[1]["event_id"])
+    assert platform.wait_ended(session["id"])["state"] == "error"
+    error = platform.log(session["id"])[-1]["error"]
+    assert error.splitlines()[-1].startswith(
+        "pawflow.errors.UnrecordableResult: urllib.request.urlopen returned a "
+        "http.client.HTTPResponse, which cannot be recorded"
+    )
+    assert bank.count("ping") == 1
