@@ -14,6 +14,7 @@ __all__ = [
     "NotFoundError",
     "PawflowError",
     "ServerError",
+    "TemporalUnavailable",
     "UnrecordableResult",
 ]
 
@@ -63,3 +64,7 @@ class ExternalCallError(PawflowError):
 
 class UnrecordableResult(PawflowError, TypeError):
     """An external call returned a value that cannot be recorded (not picklable)."""
+
+
+class TemporalUnavailable(PawflowError, ConnectionError):
+    """The Temporal server could not be reached in time."""

@@ -32,7 +32,7 @@ def test_an_external_calls_exception_is_recorded_and_raised_in_user_code(
     log = platform.log(session["id"])
     start, end = (r for r in log if r["type"] in ("call_start", "call_end"))
     assert start["function"] == "urllib.request.urlopen"
-    assert start["args"] == ["http://127.0.0.1:9/"] and start["kwargs"] == {"timeout": 5}
+    assert start["args"] == ["'http://127.0.0.1:9/'"] and start["kwargs"] == {"timeout": "5"}
     assert end["seq"] == start["seq"] == 1
     assert end["error"].startswith("URLError")
     assert [r["text"] for r in log if r["type"] == "print"] == ["caught URLError"]

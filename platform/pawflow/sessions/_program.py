@@ -26,7 +26,7 @@ from ..sdk._scope import Scope, ScopedGreenlet
 from ._calls import CallKind, classify, describe
 from ._code import DeploymentCode
 from ._protocol import CallRequest, CallResult, Failed, Finished, Request, SleepRequest
-from ._render import loggable, user_traceback
+from ._render import loggable, short_repr, user_traceback
 
 __all__ = ["CallTable", "InProcessProgram", "PendingCall", "call_hook", "scoped_env"]
 
@@ -192,8 +192,8 @@ class InProcessProgram:
                 CallRequest(
                     number=self._number,
                     function=describe(fn, self._code.prefix),
-                    args=[loggable(a, 200) for a in args],
-                    kwargs={k: loggable(v, 200) for k, v in kwargs.items()},
+                    args=[short_repr(a) for a in args],
+                    kwargs={k: short_repr(v) for k, v in kwargs.items()},
                 )
             )
         finally:

@@ -21,8 +21,8 @@ class CallRequest:
 
     number: int
     function: str
-    args: list[Any]  # loggable renderings, not the real arguments
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    args: list[str]  # reprs for the log, not the real arguments
+    kwargs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

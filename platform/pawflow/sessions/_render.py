@@ -7,7 +7,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-__all__ = ["loggable", "user_traceback"]
+__all__ = ["loggable", "short_repr", "user_traceback"]
 
 _LIMIT = 2000
 
@@ -25,7 +25,15 @@ def loggable(value: Any, limit: int = _LIMIT) -> Any:
     else:
         if len(text) <= limit:
             return value
-    text = repr(value)
+    return short_repr(value, limit)
+
+
+def short_repr(value: Any, limit: int = 200) -> str:
+    """``repr(value)``, truncated: how call arguments appear in session logs."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # a broken __repr__ must not break the session
+        text = f"<{type(value).__qualname__} (repr failed: {exc})>"
     return text if len(text) <= limit else text[:limit] + "…"
 
 

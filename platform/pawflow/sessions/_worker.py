@@ -11,6 +11,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from ..errors import TemporalUnavailable
 from ..sdk._scope import Scope, ScopedGreenlet
 from ._activities import SessionActivities
 from ._code import DeploymentCode
@@ -36,7 +37,9 @@ async def connect_temporal(address: str, namespace: str, timeout: float = 60.0) 
             return await Client.connect(address, namespace=namespace)
         except RuntimeError as exc:
             if loop.time() + delay > deadline:
-                raise ConnectionError(f"cannot connect to Temporal at {address}: {exc}") from exc
+                raise TemporalUnavailable(
+                    f"cannot connect to Temporal at {address} (is it running?): {exc}"
+                ) from exc
             await asyncio.sleep(delay)  # back off between connection attempts
             delay = min(delay * 2, 2.0)
 

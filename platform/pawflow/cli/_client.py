@@ -1,0 +1,197 @@
+"""A small blocking client for the Pawflow HTTP API (stdlib only, for a fast start-up)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ServerError
+
+__all__ = ["ApiClient", "EventStream", "ServerEvent"]
+
+_Params = Mapping[str, str | int | None]
+
+
+class ApiClient:
+    """Talks to one Pawflow server with a bearer token. Every failure is a ServerError."""
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeout = timeout
+        # Straight to the server, like the event stream (http.client) does: an
+        # http_proxy meant for the internet must not capture 127.0.0.1.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def get(self, path: str, params: _Params | None = None) -> Any:
+        """GET a JSON document."""
+        return self._json(self._request("GET", path, params))
+
+    def post(
+        self, path: str, body: bytes, content_type: str, *, timeout: float | None = None
+    ) -> Any:
+        """POST ``body`` and return the JSON answer."""
+        request = self._request("POST", path, None, body, content_type)
+        return self._json(request, timeout)
+
+    def stream(self, path: str, params: _Params | None = None) -> EventStream:
+        """Open a server-sent-events stream (raises ServerError for an error status)."""
+        url = urllib.parse.urlsplit(self._url(path, params))
+        conn_type = (
+            http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        )
+        conn = conn_type(url.netloc, timeout=self._timeout)
+        target = url.path + (f"?{url.query}" if url.query else "")
+        try:
+            conn.request("GET", target, headers={**self._headers(), "Accept": "text/event-stream"})
+            sock = conn.sock
+            response = conn.getresponse()
+        except (OSError, http.client.HTTPException) as err:
+            conn.close()
+            raise self._unreachable(err) from None
+        if response.status != 200:
+            body = response.read()
+            conn.close()
+            raise _error_from_status(response.status, body)
+        assert sock is not None
+        return EventStream(conn, response, sock)
+
+    def _url(self, path: str, params: _Params | None) -> str:
+        url = self.base_url + path
+        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        return url
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}", "User-Agent": "paw"}
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: _Params | None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+    ) -> urllib.request.Request:
+        headers = self._headers()
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        return urllib.request.Request(
+            self._url(path, params), data=body, headers=headers, method=method
+        )
+
+    def _json(self, request: urllib.request.Request, timeout: float | None = None) -> Any:
+        try:
+            with self._opener.open(request, timeout=timeout or self._timeout) as response:
+                body = response.read()
+        except urllib.error.HTTPError as err:
+            with err:
+                raise _error_from_status(err.code, err.read()) from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+            reason = err.reason if isinstance(err, urllib.error.URLError) else err
+            raise self._unreachable(reason) from None
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise ServerError(
+                f"the server at {self.base_url} answered with something that is not JSON"
+            ) from None
+
+    def _unreachable(self, reason: object) -> ServerError:
+        if isinstance(reason, TimeoutError | socket.timeout):
+            return ServerError(
+                f"the Pawflow server at {self.base_url} did not answer in time "
+                f"(waited {self._timeout:.0f} s)"
+            )
+        return ServerError(
+            f"cannot reach the Pawflow server at {self.base_url} (is 'paw up' running?)"
+        )
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    """One server-sent event: its name, its data and its ``id`` field (None if absent)."""
+
+    name: str
+    data: str
+    id: str | None = None
+
+
+class EventStream:
+    """An open ``text/event-stream`` response, read one event at a time."""
+
+    def __init__(
+        self,
+        conn: http.client.HTTPConnection,
+        response: http.client.HTTPResponse,
+        sock: socket.socket,
+    ) -> None:
+        self._conn = conn
+        self._response = response
+        self._sock = sock
+
+    def next_event(self, timeout: float) -> ServerEvent | None:
+        """The next event; None when the server ended the response.
+
+        Raises TimeoutError when no byte arrived for ``timeout`` seconds, OSError
+        or HTTPException when the connection broke.
+        """
+        name = "message"
+        data: list[str] = []
+        event_id: str | None = None
+        while True:
+            # Set per line so a deadline holds even while keep-alive comments arrive.
+            self._sock.settimeout(max(timeout, 0.001))
+            raw = self._response.readline()
+            if not raw:
+                return None
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if not line:
+                if data:
+                    return ServerEvent(name, "\n".join(data), event_id)
+                name, event_id = "message", None
+                continue
+            if line.startswith(":"):
+                continue
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                name = value
+            elif field == "data":
+                data.append(value)
+            elif field == "id":
+                event_id = value
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._response.close()
+        self._conn.close()
+
+
+def _error_from_status(status: int, body: bytes) -> ServerError:
+    message: str | None = None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("error"), str):
+        message = doc["error"]
+    if status == 401:
+        return ServerError(
+            "the server rejected the API token: set PAWFLOW_TOKEN to the token in the "
+            "server's data dir (the file 'token' there), or pass --data-dir",
+            status=status,
+        )
+    if message is None:
+        text = body.decode("utf-8", errors="replace").strip().splitlines()
+        first = text[0][:200] if text else ""
+        message = f"the server answered HTTP {status}" + (f": {first}" if first else "")
+    return ServerError(message, status=status)

@@ -1,0 +1,92 @@
+"""The long-running commands: ``paw up`` and ``paw worker``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from typing import TYPE_CHECKING
+
+from .. import config
+from ..errors import ServerError
+from ._client import ApiClient
+
+if TYPE_CHECKING:
+    from ..sessions import WorkerConfig
+
+__all__ = ["cmd_up", "cmd_worker"]
+
+logger = logging.getLogger(__name__)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """``paw up``: the whole platform in the foreground."""
+    from ..up import UpOptions, run_up
+
+    run_up(
+        UpOptions(
+            data_dir=config.resolve_data_dir(args.data_dir),
+            host=args.host,
+            port=args.port,
+            temporal_address=args.temporal,
+            workers=args.workers,
+            task_queue=args.task_queue,
+        )
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """``paw worker``: run sessions for the server until SIGTERM or SIGINT."""
+    server = config.resolve_server(args.server)
+    token = config.find_token(args.data_dir)
+    info = ApiClient(server, token).get("/api/v1/info")
+    if not isinstance(info, dict):
+        raise ServerError(f"the server at {server} sent an unexpected /api/v1/info answer")
+
+    from ..sessions import WorkerConfig
+
+    worker_config = WorkerConfig(
+        server_url=server,
+        token=token,
+        temporal_address=args.temporal or str(info.get("temporal_address") or ""),
+        namespace=str(info.get("namespace") or "default"),
+        task_queue=args.task_queue or str(info.get("task_queue") or ""),
+        data_dir=config.resolve_data_dir(args.data_dir),
+    )
+    if not worker_config.temporal_address or not worker_config.task_queue:
+        raise ServerError(f"the server at {server} did not say where Temporal is")
+    logger.info(
+        "worker for %s: Temporal %s, namespace %s, task queue %s",
+        server,
+        worker_config.temporal_address,
+        worker_config.namespace,
+        worker_config.task_queue,
+    )
+    asyncio.run(_run_worker(worker_config))
+    return 0
+
+
+async def _run_worker(worker_config: WorkerConfig) -> None:
+    from ..sessions import run_worker
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(run_worker(worker_config))
+    stopping = False
+
+    def on_signal(signum: int) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            logger.info("received %s; stopping the worker", signal.Signals(signum).name)
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not stopping:
+            raise
+    logger.info("worker stopped")

@@ -1,0 +1,143 @@
+"""The ``paw`` command line: every command, flag and the handler it runs."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from . import _commands as c
+from . import _daemons as d
+
+__all__ = ["build_parser"]
+
+Handler = Callable[[argparse.Namespace], int]
+
+_SESSION_STATES = ("created", "running", "completed", "error", "stopped")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``paw``; each command stores its handler as ``func``."""
+    parser = argparse.ArgumentParser(
+        prog="paw",
+        description="Pawflow: plain Python functions run as durable sessions.",
+    )
+    _add_globals(parser, top=True)
+    # The same flags after the command name; SUPPRESS keeps a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_globals(common, top=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def leaf(
+        group: argparse._SubParsersAction[argparse.ArgumentParser],
+        name: str,
+        handler: Handler,
+        help: str,
+    ) -> argparse.ArgumentParser:
+        sub = group.add_parser(name, parents=[common], help=help, description=help)
+        sub.set_defaults(func=handler)
+        return sub
+
+    def grouped(name: str, help: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        sub = commands.add_parser(name, help=help, description=help)
+        return sub.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    up = leaf(commands, "up", d.cmd_up, "run the platform here: Temporal, server and workers")
+    up.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    up.add_argument("--port", type=_port, default=9980, help="port to listen on (9980)")
+    up.add_argument(
+        "--temporal", metavar="HOST:PORT", help="use this Temporal server instead of embedding one"
+    )
+    up.add_argument(
+        "--workers", type=_count, default=1, metavar="N", help="worker processes to run (1)"
+    )
+    up.add_argument("--task-queue", default="pawflow-sessions", metavar="Q")
+
+    worker = leaf(commands, "worker", d.cmd_worker, "run one worker against the server")
+    worker.add_argument("--temporal", metavar="HOST:PORT", help="default: what the server says")
+    worker.add_argument("--task-queue", metavar="Q", help="default: what the server says")
+
+    deploy = leaf(commands, "deploy", c.cmd_deploy, "validate and deploy a project directory")
+    deploy.add_argument("dir", metavar="DIR")
+    _add_json(deploy)
+
+    manifest = grouped("manifest", "work with manifest files")
+    validate = leaf(manifest, "validate", c.cmd_manifest_validate, "check a manifest offline")
+    validate.add_argument("file", metavar="FILE")
+
+    project = grouped("project", "projects")
+    _add_json(leaf(project, "list", c.cmd_project_list, "list projects"))
+
+    deployment = grouped("deployment", "deployments")
+    deployments = leaf(deployment, "list", c.cmd_deployment_list, "list deployments")
+    deployments.add_argument("--project", metavar="P")
+    _add_json(deployments)
+
+    event = grouped("event", "received events")
+    events = leaf(event, "list", c.cmd_event_list, "list events, newest first")
+    events.add_argument("--project", metavar="P")
+    _add_json(events)
+
+    session = grouped("session", "sessions and their logs")
+    sessions = leaf(session, "list", c.cmd_session_list, "list sessions, newest first")
+    sessions.add_argument("--project", metavar="P")
+    sessions.add_argument("--event", metavar="EVENT_ID")
+    sessions.add_argument("--state", metavar="S", choices=_SESSION_STATES)
+    _add_json(sessions)
+
+    log = leaf(session, "log", c.cmd_session_log, "show the log of a session")
+    log.add_argument("id", metavar="ID")
+    _add_json(log)
+
+    watch = leaf(session, "watch", c.cmd_session_watch, "follow a session's log until it ends")
+    watch.add_argument("id", metavar="ID")
+    watch.add_argument(
+        "--timeout", type=_seconds, metavar="S", help="give up after S seconds (exit code 2)"
+    )
+    return parser
+
+
+def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        default=default,
+        help="Pawflow server (else $PAWFLOW_SERVER, else http://127.0.0.1:9980)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=default,
+        help="data dir with the API token (else $PAWFLOW_HOME, else ~/.pawflow)",
+    )
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _port(text: str) -> int:
+    value = _count(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return value

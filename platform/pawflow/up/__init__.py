@@ -1,0 +1,22 @@
+"""``paw up``: the whole platform on one machine in one foreground command.
+
+Runs an embedded Temporal dev server (persisted in the data dir), the Pawflow
+server in-process, and supervised worker subprocesses; Ctrl-C stops them all.
+"""
+
+from ._process import die_with_parent, free_port
+from ._run import UpOptions, run_up
+from ._supervisor import WorkerSupervisor, worker_command
+from ._temporal import EmbeddedTemporal, TemporalStartError, find_temporal_binary
+
+__all__ = [
+    "EmbeddedTemporal",
+    "TemporalStartError",
+    "UpOptions",
+    "WorkerSupervisor",
+    "die_with_parent",
+    "find_temporal_binary",
+    "free_port",
+    "run_up",
+    "worker_command",
+]

@@ -1,0 +1,87 @@
+"""Child processes that never outlive ``paw up``, and how they are stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+
+__all__ = ["die_with_parent", "free_port", "stop_async_process", "stop_popen"]
+
+logger = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child receive SIGTERM when its parent dies.
+
+    Linux only (``prctl(PR_SET_PDEATHSIG)``); None where unavailable. The kernel
+    sends the signal when the *thread* that forked the child exits, so spawn
+    from a thread that lives as long as the child (the event loop thread).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    parent = os.getpid()
+
+    def preexec() -> None:
+        # Everything was resolved before fork: the child only makes the call.
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        # The parent may have died between fork and prctl; then nobody would signal us.
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the caller must cope with a lost race)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def stop_popen(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int:
+    """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; returns the exit code."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while proc.poll() is None and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if proc.poll() is None:
+            logger.warning("process %d did not stop within %.0f s; killing it", proc.pid, timeout)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+    # After SIGKILL (or an exit) reaping is immediate.
+    return proc.wait()
+
+
+async def stop_async_process(proc: asyncio.subprocess.Process, timeout: float = 10.0) -> int:
+    """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; returns the exit code."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            return await asyncio.wait_for(proc.wait(), timeout)
+        except TimeoutError:
+            logger.warning("process %d did not stop within %.0f s; killing it", proc.pid, timeout)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+    return await proc.wait()
