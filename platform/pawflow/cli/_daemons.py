@@ -5,15 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
-from typing import TYPE_CHECKING
 
 from .. import config
 from ..errors import ServerError
 from ._client import ApiClient
-
-if TYPE_CHECKING:
-    from ..sessions import WorkerConfig
 
 __all__ = ["cmd_up", "cmd_worker"]
 
@@ -64,29 +59,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         worker_config.namespace,
         worker_config.task_queue,
     )
-    asyncio.run(_run_worker(worker_config))
-    return 0
-
-
-async def _run_worker(worker_config: WorkerConfig) -> None:
     from ..sessions import run_worker
+    from ..up import run_until_signalled
 
-    loop = asyncio.get_running_loop()
-    task = asyncio.create_task(run_worker(worker_config))
-    stopping = False
-
-    def on_signal(signum: int) -> None:
-        nonlocal stopping
-        if not stopping:
-            stopping = True
-            logger.info("received %s; stopping the worker", signal.Signals(signum).name)
-            task.cancel()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
-    try:
-        await task
-    except asyncio.CancelledError:
-        if not stopping:
-            raise
-    logger.info("worker stopped")
+    asyncio.run(run_until_signalled(run_worker(worker_config), "the worker"))
+    return 0

@@ -11,7 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 __all__ = ["die_with_parent", "free_port", "stop_async_process", "stop_popen"]
 
@@ -85,3 +86,36 @@ async def stop_async_process(proc: asyncio.subprocess.Process, timeout: float = 
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
     return await proc.wait()
+
+
+async def run_until_signalled(main: Coroutine[Any, Any, None], what: str) -> None:
+    """Run ``main`` until it returns or SIGINT/SIGTERM cancels it (then exit quietly).
+
+    A second signal while stopping only says so: shutting down children cleanly
+    matters more than stopping fast.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(main)
+    stopping = False
+
+    def on_signal(signum: int) -> None:
+        nonlocal stopping
+        if stopping:
+            logger.info("still stopping %s; waiting for it to end", what)
+            return
+        stopping = True
+        logger.info("received %s; stopping %s", signal.Signals(signum).name, what)
+        task.cancel()
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not stopping:
+            raise
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+    logger.info("%s stopped", what)

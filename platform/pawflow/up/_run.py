@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TextIO
 
 from .. import config
 from ..errors import ConfigError
+from ._process import run_until_signalled
 from ._supervisor import WorkerSupervisor, child_environment, worker_command
 from ._temporal import EmbeddedTemporal, find_temporal_binary
 
@@ -40,35 +40,7 @@ def run_up(options: UpOptions, *, out: TextIO | None = None) -> None:
     Raises a :class:`~pawflow.errors.PawflowError` when something cannot start;
     whatever was already started is stopped first.
     """
-    asyncio.run(_main(options, out if out is not None else sys.stdout))
-
-
-async def _main(options: UpOptions, out: TextIO) -> None:
-    loop = asyncio.get_running_loop()
-    task = asyncio.create_task(_up(options, out))
-    stopping = False
-
-    def on_signal(signum: int) -> None:
-        nonlocal stopping
-        if stopping:
-            logger.info("still stopping; waiting for child processes to end")
-            return
-        stopping = True
-        logger.info("received %s; stopping", signal.Signals(signum).name)
-        task.cancel()
-
-    signals = (signal.SIGINT, signal.SIGTERM)
-    for sig in signals:
-        loop.add_signal_handler(sig, on_signal, sig)
-    try:
-        await task
-    except asyncio.CancelledError:
-        if not stopping:
-            raise
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
-    logger.info("stopped")
+    asyncio.run(run_until_signalled(_up(options, out or sys.stdout), "the platform"))
 
 
 async def _up(options: UpOptions, out: TextIO) -> None:
