@@ -65,3 +65,27 @@ def test_a_result_that_cannot_be_recorded_fails_with_a_message_naming_the_functi
         "http.client.HTTPResponse, which cannot be recorded"
     )
     assert bank.count("ping") == 1
+
+
+def test_a_large_webhook_body_reaches_the_session_whole(platform: Platform, tmp_path: Path) -> None:
+    # Event data over 256 KiB is left out of the workflow input (production Temporal
+    # refuses payloads over 2 MB) and fetched by the worker from the server.
+    project = make_project(
+        tmp_path / "p",
+        "big",
+        """
+        def handler(event):
+            items = event.data.body.json["items"]
+            print(len(items), len(event.data.body.text))
+        """,
+    )
+    platform.start_worker()
+    url = platform.deploy(project)["webhooks"]["run"]
+    items = ["x" * 100] * 9800  # ~1 MB: as text and parsed, too big for a workflow input
+    status, body = platform.post(url, {"items": items})
+    assert status == 202
+    session = platform.session_for(body["event_id"])
+    assert platform.wait_ended(session["id"])["state"] == "completed"
+    (text,) = [r["text"] for r in platform.log(session["id"]) if r["type"] == "print"]
+    count, size = map(int, text.split())
+    assert count == 9800 and size > 1_000_000

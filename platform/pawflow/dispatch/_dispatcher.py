@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from typing import Any
@@ -25,6 +26,9 @@ from ..store import DeploymentRecord, EventRecord, NewSession, SessionRecord, St
 __all__ = ["Dispatcher"]
 
 log = logging.getLogger(__name__)
+
+# Event data larger than this is not put into the workflow input.
+INLINE_EVENT_BYTES = 256 * 1024
 
 _IDLE_SECONDS = 1.0  # re-check the store this often even when nobody wakes us
 _BACKOFF_FIRST = 0.1
@@ -274,6 +278,10 @@ class Dispatcher:
             "trigger": event.trigger if event else session.trigger,
             "data": event.data if event else None,
         }
+        if event is not None and len(json.dumps(event.data)) > INLINE_EVENT_BYTES:
+            # Temporal refuses payloads over 2 MB; the worker fetches big events itself.
+            payload["data"] = None
+            payload["data_by_ref"] = True
         return SessionInput(
             session_id=session.id,
             project=session.project,

@@ -29,6 +29,7 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/deployments", list_deployments)
     app.router.add_get("/api/v1/deployments/{id}/code", deployment_code)
     app.router.add_get("/api/v1/events", list_events)
+    app.router.add_get("/api/v1/events/{id}", get_event)
     # Before "/sessions/{id}" so "log" is never taken for a session id.
     app.router.add_post("/api/v1/sessions/log", append_log)
     app.router.add_get("/api/v1/sessions", list_sessions)
@@ -85,6 +86,14 @@ async def list_events(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", _DEFAULT_LIMIT, lo=1, hi=_MAX_LIMIT)
     events = await request.app[STORE].list_events(project, limit)
     return web.json_response({"events": [event_json(e) for e in events]})
+
+
+async def get_event(request: web.Request) -> web.Response:
+    event_id = request.match_info["id"]
+    event = await request.app[STORE].get_event(event_id)
+    if event is None:
+        raise ApiError(404, f"no event {event_id!r}")
+    return web.json_response(event_json(event, detail=True))
 
 
 async def list_sessions(request: web.Request) -> web.Response:

@@ -58,8 +58,8 @@ def session_json(s: SessionRecord, *, detail: bool = False) -> dict[str, Any]:
     return out
 
 
-def event_json(e: EventRecord) -> dict[str, Any]:
-    return {
+def event_json(e: EventRecord, *, detail: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "id": e.id,
         "project": e.project,
         "trigger": e.trigger,
@@ -68,6 +68,9 @@ def event_json(e: EventRecord) -> dict[str, Any]:
         "state": e.state,
         "created_at": iso_time(e.created_at),
     }
+    if detail:
+        out["data"] = e.data
+    return out
 
 
 def record_json(r: LogRecord) -> dict[str, Any]:

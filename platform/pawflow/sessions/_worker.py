@@ -62,6 +62,7 @@ async def run_worker(config: WorkerConfig) -> None:
         code=CodeCache(config.data_dir / "code", link, _make_code),
         calls=CallTable(),
         shipper=shipper,
+        server=link,
     )
     client = await connect_temporal(config.temporal_address, config.namespace)
     shipper.start()

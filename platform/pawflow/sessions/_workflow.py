@@ -22,6 +22,7 @@ from ._logship import LogShipper
 from ._program import CallTable, InProcessProgram
 from ._protocol import CallRequest, CallResult, Failed, Finished, Request, SleepRequest
 from ._render import loggable, user_traceback
+from ._serverlink import ServerLink
 
 __all__ = ["SessionRuntime", "session_workflow"]
 
@@ -40,6 +41,7 @@ class SessionRuntime:
     code: CodeCache
     calls: CallTable
     shipper: LogShipper
+    server: ServerLink
 
 
 class _Diverged(Exception):
@@ -84,9 +86,15 @@ async def _run(runtime: SessionRuntime, session: SessionInput) -> Any:
     log.emit("state", state="running")
     try:
         code = runtime.code.get(session.deployment_id)
+        event = session.event
+        if event.get("data_by_ref"):
+            # Too big for the workflow input; events never change, so a replay
+            # fetches exactly the same data.
+            stored = runtime.server.get_json(f"/api/v1/events/{event['id']}")
+            event = {**event, "data": stored["data"]}
     except (ServerError, OSError) as exc:
         # Transient: failing the workflow task makes Temporal retry it later.
-        raise RuntimeError(f"cannot load deployment {session.deployment_id}: {exc}") from exc
+        raise RuntimeError(f"cannot load session {session.session_id}: {exc}") from exc
     try:
         handler = code.handler(CallTarget.parse(session.call))
     except BaseException as exc:
@@ -96,7 +104,7 @@ async def _run(runtime: SessionRuntime, session: SessionInput) -> Any:
         run_id=workflow.info().run_id,
         code=code,
         handler=handler,
-        event=Event.from_dict(session.event),
+        event=Event.from_dict(event),
         variables=session.vars,
         calls=runtime.calls,
         on_print=lambda text: log.emit("print", text=text),
