@@ -144,3 +144,26 @@ def test_a_repeated_delivery_with_the_same_idempotency_key_starts_nothing_new(
     assert platform.wait_ended(session["id"])["state"] == "completed"
     assert len(platform.sessions("--project", "idem")) == 1
     assert len(platform.paw_json("event", "list")) == 1
+
+
+def test_many_concurrent_sessions_on_one_worker(
+    platform: Platform, bank: FakeBank, tmp_path: Path
+) -> None:
+    program = TRANSFER_WITH_NAP
+    project = make_project(tmp_path / "many", "many", program, vars={"BANK_URL": bank.url})
+    url = platform.deploy(project)["webhooks"]["run"]
+    platform.start_worker()
+    count = 40
+    events = [
+        platform.post(url, {"from": f"a{i}", "to": f"b{i}", "amount": i, "nap": 1})[1]["event_id"]
+        for i in range(count)
+    ]
+
+    def all_completed() -> bool:
+        sessions = platform.sessions("--project", "many", "--state", "completed")
+        return len(sessions) == count
+
+    wait_for(all_completed, 90, 0.25, f"{count} sessions to complete")
+    assert {s["event_id"] for s in platform.sessions("--project", "many")} == set(events)
+    assert bank.count("withdraw") == bank.count("deposit") == count
+    assert all(n == 1 for n in bank.calls.values())
