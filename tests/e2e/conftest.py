@@ -45,11 +45,11 @@ class Platform:
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, *args: str) -> subprocess.Popen[bytes]:
         log = open(self.up.data_dir / f"worker-test-{len(self.workers)}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
             [sys.executable, "-m", "pawflow.cli", "worker", "--temporal", self.temporal_address,
-             "--task-queue", self.task_queue],
+             "--task-queue", self.task_queue, *args],
             stdout=log, stderr=subprocess.STDOUT, env=self.env,
         )  # fmt: skip
         log.close()

@@ -167,3 +167,21 @@ def test_many_concurrent_sessions_on_one_worker(
     assert {s["event_id"] for s in platform.sessions("--project", "many")} == set(events)
     assert bank.count("withdraw") == bank.count("deposit") == count
     assert all(n == 1 for n in bank.calls.values())
+
+
+def test_replaying_every_step_repeats_no_call_and_no_print(
+    platform: Platform, bank: FakeBank, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path / "r", "replay", TRANSFER_WITH_NAP, vars={"BANK_URL": bank.url})
+    url = platform.deploy(project)["webhooks"]["run"]
+    # No cache: every workflow task replays the session's code from its history.
+    platform.start_worker("--max-cached-sessions", "0")
+    order = {"from": "alice", "to": "bob", "amount": 3, "nap": 0.5}
+    session = platform.session_for(platform.post(url, order)[1]["event_id"])
+    assert platform.wait_ended(session["id"])["state"] == "completed"
+    assert (bank.count("withdraw"), bank.count("deposit")) == (1, 1)
+    log = platform.log(session["id"])
+    assert [r["type"] for r in log] == [
+        "state", "call_start", "call_end", "call_start", "call_end", "print",
+        "call_start", "call_end", "print", "state",
+    ]  # fmt: skip

@@ -49,6 +49,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         namespace=str(info.get("namespace") or "default"),
         task_queue=args.task_queue or str(info.get("task_queue") or ""),
         data_dir=config.resolve_data_dir(args.data_dir),
+        max_cached_sessions=args.max_cached_sessions,
     )
     if not worker_config.temporal_address or not worker_config.task_queue:
         raise ServerError(f"the server at {server} did not say where Temporal is")

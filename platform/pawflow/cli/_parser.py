@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker = leaf(commands, "worker", d.cmd_worker, "run one worker against the server")
     worker.add_argument("--temporal", metavar="HOST:PORT", help="default: what the server says")
     worker.add_argument("--task-queue", metavar="Q", help="default: what the server says")
+    worker.add_argument(
+        "--max-cached-sessions",
+        type=_count,
+        default=1000,
+        metavar="N",
+        help="sessions kept in memory between steps; others are replayed from history (1000)",
+    )
 
     deploy = leaf(commands, "deploy", c.cmd_deploy, "validate and deploy a project directory")
     deploy.add_argument("dir", metavar="DIR")

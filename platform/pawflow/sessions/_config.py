@@ -16,3 +16,6 @@ class WorkerConfig:
     namespace: str
     task_queue: str
     data_dir: Path  # code of deployments is cached under data_dir / "code"
+    # Sessions kept in memory between workflow tasks; the others are replayed
+    # from their history when they next run (0 replays every step).
+    max_cached_sessions: int = 1000

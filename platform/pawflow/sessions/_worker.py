@@ -81,6 +81,7 @@ async def run_worker(config: WorkerConfig) -> None:
             activity_executor=call_pool,
             max_concurrent_activities=64,
             max_concurrent_local_activities=64,
+            max_cached_workflows=config.max_cached_sessions,
             # User code may compute for longer than the 2 s deadlock detector allows.
             debug_mode=True,
         )
