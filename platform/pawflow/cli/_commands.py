@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,80 +91,83 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class _Listing:
+    """One listing command: where its items come from and how its table looks."""
+
+    path: str
+    key: str
+    fields: tuple[str, ...]  # what --json prints, in order
+    columns: tuple[tuple[str, str], ...]  # (header, field) of the text table
+
+    def show(self, args: argparse.Namespace, params: dict[str, str | None], empty: str) -> int:
+        answer = client_for(args).get(self.path, params)
+        items = answer.get(self.key) if isinstance(answer, dict) else None
+        if not isinstance(items, list):
+            raise ServerError(f"the server's answer has no {self.key!r} list")
+        picked = [{f: item.get(f) for f in self.fields} for item in items if isinstance(item, dict)]
+        if args.json:
+            _print_json(picked)
+        elif not picked:
+            print(empty)
+        else:
+            rows = [[_cell(field, item.get(field)) for _, field in self.columns] for item in picked]
+            print(format_table([header for header, _ in self.columns], rows))
+        return 0
+
+
+def _cell(field: str, value: Any) -> str | None:
+    return short_time(value) if field.endswith("_at") else value
+
+
+_PROJECTS = _Listing(
+    "/api/v1/projects",
+    "projects",
+    PROJECT_FIELDS,
+    (("NAME", "name"), ("ACTIVE DEPLOYMENT", "active_deployment_id"), ("CREATED", "created_at")),
+)
+_DEPLOYMENTS = _Listing(
+    "/api/v1/deployments",
+    "deployments",
+    DEPLOYMENT_FIELDS,
+    (("ID", "id"), ("PROJECT", "project"), ("STATE", "state"), ("CREATED", "created_at")),
+)
+_EVENTS = _Listing(
+    "/api/v1/events",
+    "events",
+    EVENT_FIELDS,
+    (("ID", "id"), ("PROJECT", "project"), ("TRIGGER", "trigger"), ("TYPE", "type"),
+     ("STATE", "state"), ("CREATED", "created_at")),
+)  # fmt: skip
+_SESSIONS = _Listing(
+    "/api/v1/sessions",
+    "sessions",
+    SESSION_FIELDS,
+    (("ID", "id"), ("PROJECT", "project"), ("TRIGGER", "trigger"), ("STATE", "state"),
+     ("CREATED", "created_at"), ("ENDED", "ended_at")),
+)  # fmt: skip
+
+
 def cmd_project_list(args: argparse.Namespace) -> int:
     """``paw project list``."""
-    items = _pick(client_for(args).get("/api/v1/projects"), "projects", PROJECT_FIELDS)
-    if args.json:
-        _print_json(items)
-    elif not items:
-        print("No projects yet. Deploy one with: paw deploy DIR")
-    else:
-        rows = [[p["name"], p["active_deployment_id"], short_time(p["created_at"])] for p in items]
-        print(format_table(["NAME", "ACTIVE DEPLOYMENT", "CREATED"], rows))
-    return 0
+    return _PROJECTS.show(args, {}, "No projects yet. Deploy one with: paw deploy DIR")
 
 
 def cmd_deployment_list(args: argparse.Namespace) -> int:
     """``paw deployment list``."""
-    answer = client_for(args).get("/api/v1/deployments", {"project": args.project})
-    items = _pick(answer, "deployments", DEPLOYMENT_FIELDS)
-    if args.json:
-        _print_json(items)
-    elif not items:
-        print(_nothing("deployments", args.project))
-    else:
-        rows = [[d["id"], d["project"], d["state"], short_time(d["created_at"])] for d in items]
-        print(format_table(["ID", "PROJECT", "STATE", "CREATED"], rows))
-    return 0
+    return _DEPLOYMENTS.show(args, {"project": args.project}, _nothing("deployments", args.project))
 
 
 def cmd_event_list(args: argparse.Namespace) -> int:
     """``paw event list``."""
-    answer = client_for(args).get("/api/v1/events", {"project": args.project})
-    items = _pick(answer, "events", EVENT_FIELDS)
-    if args.json:
-        _print_json(items)
-    elif not items:
-        print(_nothing("events", args.project))
-    else:
-        rows = [
-            [
-                e["id"],
-                e["project"],
-                e["trigger"],
-                e["type"],
-                e["state"],
-                short_time(e["created_at"]),
-            ]
-            for e in items
-        ]
-        print(format_table(["ID", "PROJECT", "TRIGGER", "TYPE", "STATE", "CREATED"], rows))
-    return 0
+    return _EVENTS.show(args, {"project": args.project}, _nothing("events", args.project))
 
 
 def cmd_session_list(args: argparse.Namespace) -> int:
     """``paw session list``."""
     params = {"project": args.project, "event": args.event, "state": args.state}
-    items = _pick(client_for(args).get("/api/v1/sessions", params), "sessions", SESSION_FIELDS)
-    if args.json:
-        _print_json(items)
-    elif not items:
-        filtered = any(v is not None for v in params.values())
-        print("No sessions match." if filtered else "No sessions yet.")
-    else:
-        rows = [
-            [
-                s["id"],
-                s["project"],
-                s["trigger"],
-                s["state"],
-                short_time(s["created_at"]),
-                short_time(s["ended_at"]),
-            ]
-            for s in items
-        ]
-        print(format_table(["ID", "PROJECT", "TRIGGER", "STATE", "CREATED", "ENDED"], rows))
-    return 0
+    filtered = any(v is not None for v in params.values())
+    return _SESSIONS.show(args, params, "No sessions match." if filtered else "No sessions yet.")
 
 
 def cmd_session_log(args: argparse.Namespace) -> int:
@@ -192,13 +196,6 @@ def cmd_session_watch(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return result.exit_code
-
-
-def _pick(answer: Any, key: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
-    items = answer.get(key) if isinstance(answer, dict) else None
-    if not isinstance(items, list):
-        raise ServerError(f"the server's answer has no {key!r} list")
-    return [{f: item.get(f) for f in fields} for item in items if isinstance(item, dict)]
 
 
 def _nothing(what: str, project: str | None) -> str:
