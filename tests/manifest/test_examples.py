@@ -13,7 +13,11 @@ from jsonschema import Draft202012Validator
 from pawflow.manifest import SCHEMA_PATH, Manifest, load_project
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
-EXAMPLES = sorted(p.parent for p in (MANIFESTS / "examples").glob("*/pawflow.yaml"))
+PROJECTS = MANIFESTS.parent / "projects"
+# Reference manifests and the sample projects: every one must stay valid.
+EXAMPLES = sorted(p.parent for p in (MANIFESTS / "examples").glob("*/pawflow.yaml")) + sorted(
+    p.parent for p in PROJECTS.glob("*/pawflow.yaml")
+)
 
 
 def _schema() -> dict[str, Any]:
@@ -57,6 +61,7 @@ def test_schema_symlink_for_editors() -> None:
 def test_there_is_an_example_per_feature() -> None:
     names = {p.name for p in EXAMPLES}
     assert {"minimal-webhook", "webhook-methods", "vars", "several-triggers"} <= names
+    assert {"hello", "transfer"} <= names
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)

@@ -23,7 +23,9 @@ __all__ = ["LogShipper"]
 
 log = logging.getLogger(__name__)
 
-_BATCH = 500
+# Records are at most ~64 KiB each (prints and tracebacks are clipped), so a
+# batch stays well under the server's request limit.
+_BATCH = 200
 
 
 class LogShipper:

@@ -26,7 +26,7 @@ from ..sdk._scope import Scope, ScopedGreenlet
 from ._calls import CallKind, classify, describe
 from ._code import DeploymentCode
 from ._protocol import CallRequest, CallResult, Failed, Finished, Request, SleepRequest
-from ._render import loggable, short_repr, user_traceback
+from ._render import clip, loggable, short_repr, user_traceback
 
 __all__ = ["CallTable", "InProcessProgram", "PendingCall", "call_hook", "scoped_env"]
 
@@ -209,4 +209,4 @@ class InProcessProgram:
             return
         buffer = io.StringIO()
         fn(*args, **{**kwargs, "file": buffer, "flush": False})
-        self._on_print(buffer.getvalue().removesuffix("\n"))
+        self._on_print(clip(buffer.getvalue().removesuffix("\n")))

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import json
+import math
 import traceback
 from pathlib import Path
 from typing import Any
 
-__all__ = ["loggable", "short_repr", "user_traceback"]
+__all__ = ["clip", "loggable", "short_repr", "user_traceback"]
 
 _LIMIT = 2000
+TEXT_LIMIT = 64 * 1024  # a print or a traceback in one log record
+
+
+def clip(text: str, limit: int = TEXT_LIMIT) -> str:
+    """``text`` cut to about ``limit`` characters in the middle, keeping its start
+    and its end (where a traceback names the exception), saying what was left out."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n… ({len(text) - 2 * half} characters left out) …\n{text[-half:]}"
 
 
 def loggable(value: Any, limit: int = _LIMIT) -> Any:
     """``value`` itself when it is small JSON data, else a (truncated) repr."""
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool | int):
         return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)  # JSON has no NaN/inf
     if isinstance(value, str):
         return value if len(value) <= limit else value[:limit] + "…"
     try:
@@ -42,7 +55,7 @@ def user_traceback(exc: BaseException, root: Path) -> str:
     with file names relative to the project root."""
     te = traceback.TracebackException.from_exception(exc)
     _trim(te, str(root.resolve()) + "/")
-    return "".join(te.format()).rstrip("\n")
+    return clip("".join(te.format()).rstrip("\n"))
 
 
 def _trim(te: traceback.TracebackException, prefix: str) -> None:
