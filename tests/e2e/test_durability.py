@@ -185,3 +185,22 @@ def test_replaying_every_step_repeats_no_call_and_no_print(
         "state", "call_start", "call_end", "call_start", "call_end", "print",
         "call_start", "call_end", "print", "state",
     ]  # fmt: skip
+
+
+def test_a_session_survives_a_restart_of_the_whole_platform(bank: FakeBank, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    project = make_project(
+        tmp_path / "p", "restart", TRANSFER_WITH_NAP, vars={"BANK_URL": bank.url}
+    )
+    order = {"from": "alice", "to": "bob", "amount": 7, "nap": 3}
+    with PawUp(data_dir, args=["--workers", "1"]) as up:  # embedded Temporal
+        platform = Platform(up, "", "")
+        url = platform.deploy(project)["webhooks"]["run"]
+        session = platform.session_for(platform.post(url, order)[1]["event_id"])
+        wait_for(lambda: bank.count("withdraw") == 1, 30, 0.02, "the withdrawal")
+    assert bank.count("deposit") == 0  # stopped (Ctrl-C) while the session slept
+
+    with PawUp(data_dir, port=up.port, args=["--workers", "1"]) as up:
+        platform = Platform(up, "", "")
+        assert platform.wait_ended(session["id"], timeout=60)["state"] == "completed"
+    assert (bank.count("withdraw"), bank.count("deposit")) == (1, 1)
