@@ -26,7 +26,10 @@ PROJECTS = Path(__file__).resolve().parents[2] / "projects"
 
 
 class Platform:
-    def __init__(self, up: PawUp, temporal_address: str, task_queue: str) -> None:
+    def __init__(
+        self, up: PawUp, temporal_address: str = "", task_queue: str = "pawflow-sessions"
+    ) -> None:
+        # temporal_address and task_queue only matter to start_worker().
         self.up = up
         self.url = up.url
         self.temporal_address = temporal_address

@@ -114,7 +114,7 @@ def test_events_accepted_while_temporal_is_down_are_dispatched_when_it_returns(
         find_temporal_binary(), tmp_path / "temporal.db", tmp_path / "temporal.log", port=port
     )
     try:
-        platform = Platform(up, address, "pawflow-sessions")
+        platform = Platform(up, address)
         project = make_project(tmp_path / "p", "outage", "def handler(event):\n    print('ok')\n")
         url = platform.deploy(project)["webhooks"]["run"]
         status, body = platform.post(url, {"during": "outage"})
@@ -194,13 +194,13 @@ def test_a_session_survives_a_restart_of_the_whole_platform(bank: FakeBank, tmp_
     )
     order = {"from": "alice", "to": "bob", "amount": 7, "nap": 3}
     with PawUp(data_dir, args=["--workers", "1"]) as up:  # embedded Temporal
-        platform = Platform(up, "", "")
+        platform = Platform(up)
         url = platform.deploy(project)["webhooks"]["run"]
         session = platform.session_for(platform.post(url, order)[1]["event_id"])
         wait_for(lambda: bank.count("withdraw") == 1, 30, 0.02, "the withdrawal")
     assert bank.count("deposit") == 0  # stopped (Ctrl-C) while the session slept
 
     with PawUp(data_dir, port=up.port, args=["--workers", "1"]) as up:
-        platform = Platform(up, "", "")
+        platform = Platform(up)
         assert platform.wait_ended(session["id"], timeout=60)["state"] == "completed"
     assert (bank.count("withdraw"), bank.count("deposit")) == (1, 1)
