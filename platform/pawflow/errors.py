@@ -7,6 +7,8 @@ traceback.
 
 from __future__ import annotations
 
+import json
+
 __all__ = [
     "ConfigError",
     "ExternalCallError",
@@ -55,6 +57,22 @@ class ServerError(PawflowError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         self.status = status
         super().__init__(message)
+
+    @classmethod
+    def from_reply(cls, status: int, body: bytes, context: str = "") -> ServerError:
+        """The error an HTTP error reply stands for: its ``{"error": ...}`` message,
+        else the start of its body; ``context`` (e.g. ``"GET /x: "``) goes first."""
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("error"), str):
+            message = doc["error"]
+        else:
+            lines = body.decode("utf-8", errors="replace").strip().splitlines()
+            first = lines[0][:200] if lines else ""
+            message = f"the server answered HTTP {status}" + (f": {first}" if first else "")
+        return cls(context + message, status=status)
 
 
 class ExternalCallError(PawflowError):

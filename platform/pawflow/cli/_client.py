@@ -177,21 +177,10 @@ class EventStream:
 
 
 def _error_from_status(status: int, body: bytes) -> ServerError:
-    message: str | None = None
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict) and isinstance(doc.get("error"), str):
-        message = doc["error"]
     if status == 401:
         return ServerError(
             "the server rejected the API token: set PAWFLOW_TOKEN to the token in the "
             "server's data dir (the file 'token' there), or pass --data-dir",
             status=status,
         )
-    if message is None:
-        text = body.decode("utf-8", errors="replace").strip().splitlines()
-        first = text[0][:200] if text else ""
-        message = f"the server answered HTTP {status}" + (f": {first}" if first else "")
-    return ServerError(message, status=status)
+    return ServerError.from_reply(status, body)

@@ -89,9 +89,6 @@ class DeploymentCode:
             raise AttributeError(f"{target.file} has no function {target.function!r}")
         return fn
 
-    def owns(self, module_name: str) -> bool:
-        return module_name.startswith(self.prefix)
-
     def import_module(self, name: str) -> types.ModuleType:
         """Import the project module ``name`` (``program``, ``pkg.sub``) and its parents."""
         with self._lock:

@@ -55,11 +55,7 @@ class ServerLink:
                     raise ServerError(f"cannot reach the Pawflow server: {exc}") from exc
                 continue
             if response.status >= 400:
-                try:
-                    message = json.loads(data)["error"]
-                except (ValueError, KeyError, TypeError):
-                    message = data[:200].decode("utf-8", "replace")
-                raise ServerError(f"{method} {path}: {message}", status=response.status)
+                raise ServerError.from_reply(response.status, data, f"{method} {path}: ")
             return data
         raise AssertionError("unreachable")
 

@@ -57,7 +57,7 @@ def _run_module_code(execute: Callable[[], None]) -> None:
 async def run_worker(config: WorkerConfig) -> None:
     """Run one worker until cancelled."""
     link = ServerLink(config.server_url, config.token)
-    shipper = LogShipper(ServerLink(config.server_url, config.token))
+    shipper = LogShipper(link)  # the link keeps one connection per thread
     runtime = SessionRuntime(
         code=CodeCache(config.data_dir / "code", link, _make_code),
         calls=CallTable(),
