@@ -8,13 +8,23 @@ their own scope because each runs in its own greenlet.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import greenlet
 
 from ..errors import PawflowError
 
-__all__ = ["Scope", "ScopedGreenlet", "current_scope", "vars"]
+__all__ = ["Scope", "ScopedGreenlet", "ServerApi", "current_scope", "require_scope", "vars"]
+
+
+class ServerApi(Protocol):
+    """The Pawflow server's HTTP API as SDK functions reach it (authenticated)."""
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> bytes: ...
+
+    def get_json(self, path: str) -> Any: ...
+
+    def post_json(self, path: str, payload: Any) -> Any: ...
 
 
 class Scope:
@@ -22,13 +32,24 @@ class Scope:
 
     ``durable`` is True only in a session's own greenlet, where external calls
     become recorded activities; inside an activity or while a module is loading,
-    calls run directly.
+    calls run directly. ``session_id``, ``project`` and ``server`` are None
+    when the code does not run for a session (module-level code).
     """
 
     durable = False
 
-    def __init__(self, variables: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        variables: Mapping[str, str],
+        *,
+        session_id: str | None = None,
+        project: str | None = None,
+        server: ServerApi | None = None,
+    ) -> None:
         self.vars = variables
+        self.session_id = session_id
+        self.project = project
+        self.server = server
 
 
 class ScopedGreenlet(greenlet.greenlet):
@@ -41,6 +62,14 @@ class ScopedGreenlet(greenlet.greenlet):
 
 def current_scope() -> Scope | None:
     return getattr(greenlet.getcurrent(), "pawflow_scope", None)
+
+
+def require_scope(what: str) -> Scope:
+    """The current session's scope; ``what`` names the SDK call for the error."""
+    scope = current_scope()
+    if scope is None or scope.session_id is None or scope.server is None:
+        raise PawflowError(f"{what} is only available inside a Pawflow session")
+    return scope
 
 
 class _SessionVars(Mapping[str, str]):
