@@ -14,7 +14,7 @@ User code imports this package::
 makes a function one durable call; handlers receive a :class:`pawflow.Event`.
 """
 
-from .sdk import AttrDict, Event, activity, vars
+from .sdk import *  # noqa: F403 -- the SDK is the package's public face
+from .sdk import __all__ as __all__
 
-__all__ = ["AttrDict", "Event", "activity", "vars"]
 __version__ = "0.1.0"

@@ -16,6 +16,8 @@ __all__ = [
     "NotFoundError",
     "PawflowError",
     "ServerError",
+    "SessionFailed",
+    "SessionStopped",
     "TemporalUnavailable",
     "UnrecordableResult",
 ]
@@ -86,3 +88,13 @@ class UnrecordableResult(PawflowError, TypeError):
 
 class TemporalUnavailable(PawflowError, ConnectionError):
     """The Temporal server could not be reached in time."""
+
+
+class SessionStopped(BaseException):
+    """Raised in a session's code at its next durable point when someone stops
+    the session (``paw session stop``). A BaseException, like asyncio's
+    CancelledError, so ``except Exception`` blocks do not swallow it."""
+
+
+class SessionFailed(PawflowError):
+    """A session waited for (``pawflow.result``) ended in ``error`` or ``stopped``."""

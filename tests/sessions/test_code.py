@@ -11,7 +11,6 @@ import pytest
 
 from pawflow.manifest import CallTarget
 from pawflow.sessions._code import DeploymentCode
-from pawflow.sessions._worker import _make_code
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -31,7 +30,9 @@ def loaded() -> Iterator[list[DeploymentCode]]:
 
 
 def load(loaded: list[DeploymentCode], deployment_id: str, root: Path) -> DeploymentCode:
-    code = _make_code(deployment_id, root)
+    code = DeploymentCode(
+        deployment_id, root, lambda fn, /, *a, **kw: fn(*a, **kw), lambda run: run()
+    )
     loaded.append(code)
     return code
 

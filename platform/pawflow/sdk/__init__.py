@@ -1,8 +1,38 @@
 """What user code imports as ``pawflow``. Kept small and documented."""
 
-from ._activity import activity
+from ..errors import SessionFailed, SessionStopped
+from ._activity import Retry, activity, inhibit_activities
 from ._attrdict import AttrDict
+from ._durable import (
+    http_outcome,
+    next_event,
+    next_signal,
+    result,
+    signal,
+    sleep,
+    start,
+    subscribe,
+    unsubscribe,
+)
 from ._event import Event
 from ._scope import vars
 
-__all__ = ["AttrDict", "Event", "activity", "vars"]
+__all__ = [
+    "AttrDict",
+    "Event",
+    "Retry",
+    "SessionFailed",
+    "SessionStopped",
+    "activity",
+    "http_outcome",
+    "inhibit_activities",
+    "next_event",
+    "next_signal",
+    "result",
+    "signal",
+    "sleep",
+    "start",
+    "subscribe",
+    "unsubscribe",
+    "vars",
+]

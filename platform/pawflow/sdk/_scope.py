@@ -50,6 +50,14 @@ class Scope:
         self.session_id = session_id
         self.project = project
         self.server = server
+        self.inhibited = 0  # > 0 inside pawflow.inhibit_activities
+        # While an external call runs: a key unique to that call in its session,
+        # for SDK calls that must not act twice (e.g. starting a child session).
+        self.call_key: str | None = None
+
+    def wait(self, kind: str, key: Any, timeout: float | None) -> Any:
+        """Wait durably for ``kind`` (``sleep``, ``next_event``...): sessions only."""
+        raise PawflowError(f"pawflow.{kind} is only available inside a durable Pawflow session")
 
 
 class ScopedGreenlet(greenlet.greenlet):

@@ -10,6 +10,7 @@ from aiohttp import web
 from ..store import SessionState
 from ._deploy import deploy
 from ._http import ApiError, base_url, int_param
+from ._journal import get_call, put_call
 from ._json import deployment_json, event_json, project_json, session_json
 from ._state import CONFIG, STORE
 from ._stream import append_log, get_log, stream_log
@@ -36,6 +37,8 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/sessions/{id}", get_session)
     app.router.add_get("/api/v1/sessions/{id}/log", get_log)
     app.router.add_get("/api/v1/sessions/{id}/log/stream", stream_log)
+    app.router.add_get("/api/v1/sessions/{id}/calls/{number}", get_call)
+    app.router.add_post("/api/v1/sessions/{id}/calls/{number}", put_call)
 
 
 def _version() -> str:

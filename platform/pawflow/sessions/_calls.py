@@ -18,7 +18,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from ..sdk._activity import ACTIVITY_MARK
+from ..sdk._activity import activity_options
 
 __all__ = ["CallKind", "classify", "describe"]
 
@@ -78,14 +78,14 @@ def classify(fn: Any, project_prefix: str) -> CallKind:
         return CallKind.SLEEP
     if isinstance(fn, partial):
         return classify(fn.func, project_prefix)
-    if getattr(fn, ACTIVITY_MARK, False) is True:
+    if activity_options(fn) is not None:
         return CallKind.EXTERNAL
     if isinstance(fn, (type, *_WRAPPER_TYPES)):
         # Building an object (even of a library class) does no I/O by itself;
         # its methods are judged when they are called.
         return CallKind.INLINE
     if isinstance(fn, types.MethodType):
-        if getattr(fn.__func__, ACTIVITY_MARK, False) is True:
+        if activity_options(fn.__func__) is not None:
             return CallKind.EXTERNAL
         module = getattr(fn.__func__, "__module__", None) or ""
         name = getattr(fn.__func__, "__qualname__", "")

@@ -1,4 +1,4 @@
-"""Deployment code on the worker: downloaded once, unpacked on disk, loaded once."""
+"""Deployment code on the worker: downloaded once, unpacked on disk for its runners."""
 
 from __future__ import annotations
 
@@ -8,36 +8,24 @@ import shutil
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
-from ._code import DeploymentCode
 from ._serverlink import ServerLink
 
 __all__ = ["CodeCache"]
 
 
 class CodeCache:
-    def __init__(
-        self,
-        directory: Path,
-        link: ServerLink,
-        make_code: Callable[[str, Path], DeploymentCode],
-    ) -> None:
+    def __init__(self, directory: Path, link: ServerLink) -> None:
         self._dir = directory
         self._link = link
-        self._make_code = make_code
-        self._loaded: dict[str, DeploymentCode] = {}
         self._lock = threading.Lock()
 
-    def get(self, deployment_id: str) -> DeploymentCode:
-        """The deployment's code, fetched from the server on first use (blocking)."""
+    def path(self, deployment_id: str) -> Path:
+        """Where the deployment's code is unpacked; fetched from the server on
+        first use (blocking)."""
         with self._lock:
-            code = self._loaded.get(deployment_id)
-            if code is None:
-                code = self._make_code(deployment_id, self._unpacked(deployment_id))
-                self._loaded[deployment_id] = code
-            return code
+            return self._unpacked(deployment_id)
 
     def _unpacked(self, deployment_id: str) -> Path:
         target = self._dir / deployment_id

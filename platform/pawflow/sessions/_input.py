@@ -24,6 +24,8 @@ class SessionInput:
     call: str  # "file.py:function", relative to the project root
     event: dict[str, Any]  # {"id", "type", "trigger", "data"}
     vars: dict[str, str] = field(default_factory=dict)
+    # From the manifest: {"durable": bool, "limits": {...}, "retry": {...}}.
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 async def start_session(client: Client, task_queue: str, session: SessionInput) -> bool:

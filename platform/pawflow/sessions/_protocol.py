@@ -1,52 +1,83 @@
-"""The messages between a session workflow and the user program it drives.
+"""What a session's user program asks of its workflow, and what it gets back.
 
-The workflow never touches user code directly: it starts a program, receives
-requests (make this external call, sleep, I finished, I failed) and answers
-them. Keeping this boundary small lets the program run in-process (a greenlet,
-today) or in a separate runner process later without changing the workflow.
-Prints travel the other way as one-way notes through a callback.
+The user program runs in a runner process (see ``_runner``). It runs until it
+needs something durable -- an external call, a timer, an event -- and says so
+with a :class:`Request`. The workflow records every request it answers; after a
+crash a fresh runner is driven through the same requests with the recorded
+answers (an :class:`Exchange` each), which brings it back to where it was
+without repeating any external call.
+
+These values travel inside Temporal payloads (JSON), so they are flat.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["CallRequest", "CallResult", "Failed", "Finished", "Request", "SleepRequest"]
+__all__ = ["Exchange", "Request", "Step", "StepAction"]
+
+# "call": run external call ``number``; "sleep": a durable timer; "next_event",
+# "next_signal", "result": wait for something to arrive; "finished"/"failed":
+# the program ended (returned, or raised, died or broke a limit).
+RequestKind = Literal["call", "sleep", "next_event", "next_signal", "result", "finished", "failed"]
 
 
 @dataclass(frozen=True)
-class CallRequest:
-    """Run an external call. ``number`` counts the session's calls from 1."""
-
-    number: int
-    function: str
-    args: list[str]  # reprs for the log, not the real arguments
+class Request:
+    kind: RequestKind
+    number: int = 0  # calls: counts the session's external calls from 1
+    function: str = ""  # calls: readable name, e.g. "requests.api.get"
+    args: list[str] = field(default_factory=list)  # calls: reprs for the log
     kwargs: dict[str, str] = field(default_factory=dict)
+    timeout: float | None = None  # waits (None: forever); calls: per-attempt limit
+    key: Any = None  # waits: the seconds, subscription id, signal names or session id
+    result: Any = None  # finished: loggable rendering of the return value
+    error: str = ""  # failed: the user's traceback or the reason the program died
+    message: str = ""  # failed: one line, e.g. "ValueError: boom"
+
+    @property
+    def ended(self) -> bool:
+        return self.kind in ("finished", "failed")
+
+    def describe(self) -> str:
+        """How a divergence message names this request."""
+        if self.kind == "call":
+            return f"call #{self.number} {self.function}"
+        if self.ended:
+            return "the end of the program"
+        return self.kind.replace("_", " ")
+
+    def same_as(self, other: Request) -> bool:
+        """Whether a replay reached the request the session made the first time."""
+        return (self.kind, self.number, self.function) == (
+            other.kind,
+            other.number,
+            other.function,
+        )
+
+
+StepAction = Literal["start", "execute", "resume", "stop"]
 
 
 @dataclass(frozen=True)
-class SleepRequest:
-    seconds: float
+class Step:
+    """What one advance of the program produced (an activity result, recorded)."""
+
+    request: Request  # what the program asks for next
+    prints: list[str] = field(default_factory=list)
+    outcome: bytes | None = None  # "execute": the pickled (value, exception) of the call
+    shown: dict[str, Any] = field(default_factory=dict)  # {"result": ...} or {"error": ...}
+    attempts: int = 0
+    duration_ms: float = 0.0
+    from_journal: bool = False  # the call had completed before a crash; not run again
 
 
 @dataclass(frozen=True)
-class Finished:
-    result: Any  # loggable rendering of the handler's return value
+class Exchange:
+    """One answered request: what a fresh runner is fed when it replays."""
 
-
-@dataclass(frozen=True)
-class Failed:
-    error: str  # the user's traceback, Pawflow's own frames removed
-    message: str  # last line of it, e.g. "ValueError: boom"
-
-
-Request = CallRequest | SleepRequest | Finished | Failed
-
-
-@dataclass(frozen=True)
-class CallResult:
-    """The answer to a :class:`CallRequest`: a value, or an exception to raise."""
-
-    value: Any = None
-    exception: BaseException | None = None
+    request: Request
+    outcome: bytes | None = None  # for calls
+    value: Any = None  # for waits: what the wait produced
+    stop: str | None = None  # the session was stopped here, with this reason

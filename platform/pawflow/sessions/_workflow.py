@@ -1,9 +1,18 @@
-"""The session workflow: one Temporal workflow per session, driving its program."""
+"""The session workflow: one Temporal workflow per session, driving its program.
+
+The workflow never runs user code. It asks an activity to advance the
+session's program (in a runner process) and gets back what the program wants
+next; it answers calls with recorded outcomes, sleeps with durable timers, and
+waits for events, signals and child sessions with signals of its own. Its
+decisions depend only on recorded activity results and signals, so a replay
+is cheap and never diverges at the Temporal level.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -12,26 +21,25 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-from ..errors import ServerError
-from ..manifest import CallTarget
-from ..sdk import Event
-from ._activities import CALL_ACTIVITY, FLUSH_ACTIVITY, decode_outcome
+from ..sdk._activity import Retry
+from ._activities import ADVANCE_ACTIVITY, FLUSH_ACTIVITY
 from ._codecache import CodeCache
+from ._host import CallJournal, SessionHost, SessionHosts
 from ._input import WORKFLOW_NAME, SessionInput
 from ._logship import LogShipper
-from ._program import CallTable, InProcessProgram
-from ._protocol import CallRequest, CallResult, Failed, Finished, Request, SleepRequest
-from ._render import loggable, user_traceback
-from ._serverlink import ServerLink
+from ._protocol import Exchange, Request, Step, StepAction
+from ._runner import RunnerSpec
+from ._runners import RunnerFactory
 
 __all__ = ["SessionRuntime", "session_workflow"]
 
-# External calls: the user's exceptions are recorded as results, so a failing
-# activity here means infrastructure trouble, worth a few quick retries.
-_CALL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5)
+# Advancing fails only for infrastructure reasons (the user's own failures are
+# results), so a few quick retries; a crash is handled by the journal.
+_ADVANCE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5)
 _FLUSH_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
 )
+_WAIT_KINDS = frozenset({"sleep", "next_event", "next_signal", "result"})
 
 
 @dataclass(frozen=True)
@@ -39,13 +47,15 @@ class SessionRuntime:
     """Everything a worker's sessions share."""
 
     code: CodeCache
-    calls: CallTable
+    hosts: SessionHosts
+    runners: RunnerFactory
+    journal: CallJournal
     shipper: LogShipper
-    server: ServerLink
-
-
-class _Diverged(Exception):
-    """Replay reached a call that differs from the recorded one."""
+    server_url: str
+    token: str
+    wall_seconds: float = 300.0  # default limit between durable points
+    memory_mb: int | None = 2048
+    keep_runner_seconds: float = 10.0  # waits longer than this let the runner go
 
 
 class _SessionLog:
@@ -60,113 +70,250 @@ class _SessionLog:
         record = {"session_id": self._session_id, "n": self._n, "time": time.time(), "type": type}
         record.update(fields)
         self._n += 1
+        # Also on replay: records shipped before a crash may not have arrived;
+        # the server keeps the first copy of each (session_id, n).
         self._shipper.emit(record)
+
+
+class _Inbox:
+    """What signals brought in, kept until the program asks for it."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, deque[dict[str, Any]]] = {}
+        self.seen: set[tuple[str, str]] = set()
+        self.signals: list[dict[str, Any]] = []
+        self.children: dict[str, dict[str, Any]] = {}
+        self.stop_reason: str | None = None
+
+    def add_event(self, subscription_id: str, event: dict[str, Any]) -> None:
+        key = (subscription_id, str(event.get("id")))
+        if key not in self.seen:  # a redelivered event counts once
+            self.seen.add(key)
+            self.events.setdefault(subscription_id, deque()).append(event)
+
+    def take(self, request: Request) -> tuple[bool, Any]:
+        """(found, value) for a waiting request."""
+        if request.kind == "next_event":
+            queue = self.events.get(request.key)
+            return (True, queue.popleft()) if queue else (False, None)
+        if request.kind == "next_signal":
+            names = request.key
+            for i, signal in enumerate(self.signals):
+                if not names or signal["name"] in names:
+                    return True, self.signals.pop(i)
+            return False, None
+        if request.kind == "result":
+            done = self.children.get(request.key)
+            return (done is not None), done
+        return False, None
+
+    def ready(self, request: Request) -> bool:
+        """Whether :meth:`take` would find something (without taking it)."""
+        if request.kind == "next_event":
+            return bool(self.events.get(request.key))
+        if request.kind == "next_signal":
+            return any(not request.key or s["name"] in request.key for s in self.signals)
+        return request.kind == "result" and request.key in self.children
 
 
 def session_workflow(runtime: SessionRuntime) -> type:
     """The workflow class for one worker, bound to that worker's runtime.
 
-    Unsandboxed: user code is ordinary Python run in a greenlet, and the worker
-    gives workflows a single thread so greenlet switches stay on one thread.
-    The class is made per worker to keep the runtime out of globals; it is
-    built with ``type`` because temporalio refuses methods named as local.
+    Unsandboxed: the workflow only shuffles recorded data, and the runtime it
+    reaches (runner processes) lives outside Temporal's determinism anyway. The
+    class is made per worker to keep the runtime out of globals; it is built
+    with ``type`` because temporalio refuses methods named as local.
     """
 
+    def __init__(self: Any) -> None:
+        self.inbox = _Inbox()
+
     async def run(self: Any, session: SessionInput) -> Any:
-        return await _run(runtime, session)
+        return await _Session(runtime, session, self.inbox).run()
+
+    def on_event(self: Any, subscription_id: str, event: dict[str, Any]) -> None:
+        self.inbox.add_event(subscription_id, event)
+
+    def on_signal(self: Any, name: str, payload: Any, sender: str | None = None) -> None:
+        self.inbox.signals.append({"name": name, "payload": payload, "sender": sender})
+
+    def on_child_done(
+        self: Any, session_id: str, state: str, result: Any = None, error: str | None = None
+    ) -> None:
+        self.inbox.children[session_id] = {"state": state, "result": result, "error": error}
+
+    def on_stop(self: Any, reason: str = "") -> None:
+        if self.inbox.stop_reason is None:
+            self.inbox.stop_reason = reason or "stopped"
 
     run.__annotations__ = {"session": SessionInput, "return": Any}
-    run.__qualname__ = "SessionWorkflow.run"
-    cls = type("SessionWorkflow", (), {"run": workflow.run(run), "__module__": __name__})
+    for fn in (__init__, run, on_event, on_signal, on_child_done, on_stop):
+        fn.__qualname__ = f"SessionWorkflow.{fn.__name__}"
+    namespace: dict[str, Any] = {"__module__": __name__, "__init__": __init__}
+    namespace["run"] = workflow.run(run)
+    for fn, name in (
+        (on_event, "pawflow.event"),
+        (on_signal, "pawflow.signal"),
+        (on_child_done, "pawflow.child_done"),
+        (on_stop, "pawflow.stop"),
+    ):
+        namespace[fn.__name__] = workflow.signal(name=name)(fn)
+    cls = type("SessionWorkflow", (), namespace)
     return workflow.defn(name=WORKFLOW_NAME, sandboxed=False)(cls)
 
 
-async def _run(runtime: SessionRuntime, session: SessionInput) -> Any:
-    log = _SessionLog(session.session_id, runtime.shipper)
-    log.emit("state", state="running")
-    try:
-        code = runtime.code.get(session.deployment_id)
-        event = session.event
-        if event.get("data_by_ref"):
-            # Too big for the workflow input; events never change, so a replay
-            # fetches exactly the same data.
-            stored = runtime.server.get_json(f"/api/v1/events/{event['id']}")
-            event = {**event, "data": stored["data"]}
-    except (ServerError, OSError) as exc:
-        # Transient: failing the workflow task makes Temporal retry it later.
-        raise RuntimeError(f"cannot load session {session.session_id}: {exc}") from exc
-    try:
-        handler = code.handler(CallTarget.parse(session.call))
-    except BaseException as exc:
-        text = user_traceback(exc, code.root)
-        return await _finish(runtime, log, Failed(text, text.rsplit("\n", 1)[-1]))
-    program = InProcessProgram(
-        run_id=workflow.info().run_id,
-        code=code,
-        handler=handler,
-        event=Event.from_dict(event),
-        variables=session.vars,
-        calls=runtime.calls,
-        on_print=lambda text: log.emit("print", text=text),
-    )
-    try:
-        request = program.start()
-        while True:
-            if isinstance(request, CallRequest):
-                request = program.resume(await _external_call(log, request))
-            elif isinstance(request, SleepRequest):
-                await asyncio.sleep(request.seconds)
-                request = program.resume(None)
-            else:
-                return await _finish(runtime, log, request)
-    except _Diverged as exc:
-        return await _finish(runtime, log, Failed(str(exc), str(exc)))
-    finally:
-        program.close()
-
-
-async def _external_call(log: _SessionLog, request: CallRequest) -> CallResult:
-    fields: dict[str, Any] = {
-        "seq": request.number,
-        "function": request.function,
-        "args": request.args,
-    }
-    if request.kwargs:
-        fields["kwargs"] = request.kwargs
-    log.emit("call_start", **fields)
-    started = time.monotonic()
-    data = await workflow.execute_local_activity(
-        CALL_ACTIVITY,
-        args=[request.number, request.function],
-        result_type=bytes,
-        start_to_close_timeout=timedelta(hours=1),
-        retry_policy=_CALL_RETRY,
-    )
-    recorded, value, exception = decode_outcome(data)
-    if recorded != request.function:
-        raise _Diverged(
-            f"the session's code no longer matches its history: call #{request.number} "
-            f"was {recorded} when the session first ran, but now it is {request.function}"
+class _Session:
+    def __init__(self, runtime: SessionRuntime, session: SessionInput, inbox: _Inbox) -> None:
+        self.runtime = runtime
+        self.session = session
+        self.inbox = inbox
+        self.log = _SessionLog(session.session_id, runtime.shipper)
+        options = session.options
+        limits = options.get("limits") or {}
+        self.durable = bool(options.get("durable", True))
+        self.retry = Retry(**(options.get("retry") or {}))
+        self.cpu_seconds = limits.get("cpu_seconds")
+        self.memory_mb = limits.get("memory_mb") or runtime.memory_mb
+        self.host = SessionHost(
+            session.session_id,
+            self._spec,
+            runtime.runners,
+            runtime.journal,
+            float(limits.get("wall_seconds") or runtime.wall_seconds),
         )
-    duration = round((time.monotonic() - started) * 1000, 3)
-    if exception is None:
-        log.emit("call_end", seq=request.number, result=loggable(value), duration_ms=duration)
-    else:
-        error = f"{type(exception).__name__}: {exception}"
-        log.emit("call_end", seq=request.number, error=error, duration_ms=duration)
-    return CallResult(value=value, exception=exception)
+        self.stop_sent = False
 
+    def _spec(self) -> RunnerSpec:
+        # Runs in the activity thread: fetching the code may block.
+        s = self.session
+        return RunnerSpec(
+            session_id=s.session_id,
+            project=s.project,
+            deployment_id=s.deployment_id,
+            code_root=str(self.runtime.code.path(s.deployment_id)),
+            call=s.call,
+            event=s.event,
+            vars=s.vars,
+            server_url=self.runtime.server_url,
+            token=self.runtime.token,
+            durable=self.durable,
+            retry=self.retry,
+            cpu_seconds=self.cpu_seconds,
+            memory_mb=self.memory_mb,
+        )
 
-async def _finish(runtime: SessionRuntime, log: _SessionLog, outcome: Request) -> Any:
-    if isinstance(outcome, Finished):
-        log.emit("state", state="completed", result=outcome.result)
-    else:
-        assert isinstance(outcome, Failed)
-        log.emit("state", state="error", error=outcome.error)
-    # The session's last records must be stored before it counts as ended.
-    await workflow.execute_local_activity(
-        FLUSH_ACTIVITY, start_to_close_timeout=timedelta(seconds=30), retry_policy=_FLUSH_RETRY
-    )
-    if isinstance(outcome, Failed):
-        raise ApplicationError(outcome.message, non_retryable=True)
-    return outcome.result
+    async def run(self) -> Any:
+        run_id = workflow.info().run_id
+        self.runtime.hosts.open(run_id, self.host)
+        self.log.emit("state", state="running")
+        try:
+            step = await self._advance("start")
+            self.host.record(None, step.request)
+            while True:
+                for text in step.prints:
+                    self.log.emit("print", text=text)
+                request = step.request
+                if request.ended:
+                    return await self._finish(request)
+                step = await self._answer(request)
+        except asyncio.CancelledError:
+            # Cancelled through Temporal: record why the session ended.
+            self.inbox.stop_reason = self.inbox.stop_reason or "cancelled in Temporal"
+            self.log.emit("stop_request", reason=self.inbox.stop_reason)
+            await self._finish(Request("failed", error="stopped", message="stopped"))
+            raise
+        finally:
+            self.runtime.hosts.close(run_id, self.host)
+
+    async def _answer(self, request: Request) -> Step:
+        if self.inbox.stop_reason is not None and not self.stop_sent:
+            return await self._stop(request)
+        if request.kind == "call":
+            return await self._call(request)
+        if request.kind in _WAIT_KINDS:
+            found, value = await self._wait(request)
+            if not found and self.inbox.stop_reason is not None:
+                return await self._stop(request)
+            step = await self._advance("resume", value)
+            self.host.record(Exchange(request, value=value), step.request)
+            return step
+        raise ApplicationError(f"unknown request {request.kind!r} from the program")
+
+    async def _stop(self, request: Request) -> Step:
+        reason = self.inbox.stop_reason or "stopped"
+        self.stop_sent = True
+        self.log.emit("stop_request", reason=reason)
+        step = await self._advance("stop", reason)
+        self.host.record(Exchange(request, stop=reason), step.request)
+        return step
+
+    async def _call(self, request: Request) -> Step:
+        fields: dict[str, Any] = {
+            "seq": request.number,
+            "function": request.function,
+            "args": request.args,
+        }
+        if request.kwargs:
+            fields["kwargs"] = request.kwargs
+        self.log.emit("call_start", **fields)
+        step = await self._advance("execute")
+        end: dict[str, Any] = {
+            "seq": request.number,
+            "attempt": step.attempts,
+            "duration_ms": step.duration_ms,
+            **step.shown,
+        }
+        if step.from_journal:
+            end["note"] = "completed before the worker stopped; not run again"
+        self.log.emit("call_end", **end)
+        self.host.record(Exchange(request, outcome=step.outcome), step.request)
+        return step
+
+    async def _wait(self, request: Request) -> tuple[bool, Any]:
+        timeout = request.timeout
+        if request.kind == "sleep":
+            condition = lambda: self.inbox.stop_reason is not None  # noqa: E731
+        else:
+            found, value = self.inbox.take(request)
+            if found:
+                return True, value
+            condition = lambda: (  # noqa: E731
+                self.inbox.stop_reason is not None or self.inbox.ready(request)
+            )
+        if timeout is None or timeout > self.runtime.keep_runner_seconds:
+            # A long wait costs no memory: a fresh runner replays to here later.
+            self.host.release()
+        try:
+            await workflow.wait_condition(condition, timeout=timeout)
+        except TimeoutError:
+            return request.kind == "sleep", None
+        if request.kind == "sleep":
+            return False, None  # interrupted by a stop
+        return self.inbox.take(request)
+
+    async def _advance(self, action: StepAction, value: Any = None) -> Step:
+        return await workflow.execute_local_activity(
+            ADVANCE_ACTIVITY,
+            args=[action, value],
+            result_type=Step,
+            # Limits inside the activity end a stuck program; this only bounds
+            # a worker that stopped answering altogether.
+            start_to_close_timeout=timedelta(days=1),
+            retry_policy=_ADVANCE_RETRY,
+        )
+
+    async def _finish(self, outcome: Request) -> Any:
+        stopped = self.stop_sent or self.inbox.stop_reason is not None
+        if stopped:
+            self.log.emit("state", state="stopped", error=self.inbox.stop_reason or "stopped")
+        elif outcome.kind == "finished":
+            self.log.emit("state", state="completed", result=outcome.result)
+        else:
+            self.log.emit("state", state="error", error=outcome.error)
+        # The session's last records must be stored before it counts as ended.
+        await workflow.execute_local_activity(
+            FLUSH_ACTIVITY, start_to_close_timeout=timedelta(seconds=30), retry_policy=_FLUSH_RETRY
+        )
+        if outcome.kind == "failed" and not stopped:
+            raise ApplicationError(outcome.message, non_retryable=True)
+        return outcome.result

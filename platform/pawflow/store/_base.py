@@ -122,3 +122,17 @@ class Store(Protocol):
     async def get_log(self, session_id: str, after: int = -1) -> list[LogRecord]:
         """Records with n > after, in n order."""
         ...
+
+    # -- call journal ------------------------------------------------------------
+    async def journal_call(
+        self, session_id: str, number: int, outcome: bytes, shown: dict[str, Any]
+    ) -> None:
+        """Keep the outcome of the session's completed external call ``number``
+        (the first one written wins) until the session ends."""
+        ...
+
+    async def journaled_call(
+        self, session_id: str, number: int
+    ) -> tuple[bytes, dict[str, Any]] | None:
+        """(outcome, shown) of a journaled call, or None."""
+        ...

@@ -481,6 +481,7 @@ class Database:
                 ),
             )
             self._finish_draining(row["deployment_id"])
+            self._conn.execute("DELETE FROM call_journal WHERE session_id = ?", (session_id,))
         else:
             self._conn.execute(
                 "UPDATE sessions SET state = ?, start_pending = 0 WHERE id = ?",
@@ -504,6 +505,24 @@ class Database:
             (session_id, after),
         )
         return [cast(LogRecord, json.loads(r["record"])) for r in rows]
+
+    # -- call journal ------------------------------------------------------------------
+    def journal_call(
+        self, session_id: str, number: int, outcome: bytes, shown: dict[str, Any]
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO call_journal (session_id, number, outcome, shown) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (session_id, number) DO NOTHING",
+                (session_id, number, outcome, _dumps(shown)),
+            )
+
+    def journaled_call(self, session_id: str, number: int) -> tuple[bytes, dict[str, Any]] | None:
+        row = self._one(
+            "SELECT outcome, shown FROM call_journal WHERE session_id = ? AND number = ?",
+            (session_id, number),
+        )
+        return None if row is None else (bytes(row["outcome"]), json.loads(row["shown"]))
 
 
 def _limit(limit: int) -> int:

@@ -101,7 +101,19 @@ CREATE TABLE session_log (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+_CALL_JOURNAL = """
+-- Outcomes of completed external calls, so a crash before Temporal recorded
+-- them never runs them again; dropped when the session ends.
+CREATE TABLE call_journal (
+    session_id  TEXT NOT NULL,
+    number      INTEGER NOT NULL,
+    outcome     BLOB NOT NULL,
+    shown       TEXT NOT NULL,
+    PRIMARY KEY (session_id, number)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _CALL_JOURNAL)
 """Migration ``i`` takes a database from ``user_version`` ``i`` to ``i + 1``."""
 
 

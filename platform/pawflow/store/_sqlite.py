@@ -209,3 +209,17 @@ class SQLiteStore:
     async def get_log(self, session_id: str, after: int = -1) -> list[LogRecord]:
         """Records with n > after, in n order."""
         return await self._run(self._db.get_log, session_id, after)
+
+    # -- call journal ------------------------------------------------------------------
+    async def journal_call(
+        self, session_id: str, number: int, outcome: bytes, shown: dict[str, Any]
+    ) -> None:
+        """Keep the outcome of the session's completed call ``number`` (the first
+        one written wins) until the session ends."""
+        await self._run(self._db.journal_call, session_id, number, outcome, shown)
+
+    async def journaled_call(
+        self, session_id: str, number: int
+    ) -> tuple[bytes, dict[str, Any]] | None:
+        """(outcome, shown) of a journaled call, or None."""
+        return await self._run(self._db.journaled_call, session_id, number)

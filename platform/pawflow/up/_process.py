@@ -21,9 +21,13 @@ logger = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child receive SIGTERM when its parent dies.
+def die_with_parent(
+    sig: signal.Signals = signal.SIGTERM, parent: int | None = None
+) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child receive ``sig`` when its parent dies.
 
+    ``parent`` is the pid expected as the parent (default: the calling process,
+    for use in ``preexec_fn``).
     Linux only (``prctl(PR_SET_PDEATHSIG)``); None where unavailable. The kernel
     sends the signal when the *thread* that forked the child exits, so spawn
     from a thread that lives as long as the child (the event loop thread).
@@ -37,14 +41,14 @@ def die_with_parent() -> Callable[[], None] | None:
         return None
     prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
     prctl.restype = ctypes.c_int
-    parent = os.getpid()
+    expected = os.getpid() if parent is None else parent
 
     def preexec() -> None:
         # Everything was resolved before fork: the child only makes the call.
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
         # The parent may have died between fork and prctl; then nobody would signal us.
-        if os.getppid() != parent:
-            os.kill(os.getpid(), signal.SIGTERM)
+        if os.getppid() != expected:
+            os.kill(os.getpid(), sig)
 
     return preexec
 

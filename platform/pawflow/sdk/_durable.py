@@ -1,0 +1,150 @@
+"""Durable waits and session-to-session calls: what a session does besides compute.
+
+Waits (``sleep``, ``next_event``, ``next_signal``, ``result``) are answered by
+the session's workflow: a session waiting a day holds no process. The others
+act on the platform through its API and are recorded calls, so a replay does
+not act twice.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import urllib.parse
+from collections.abc import Iterable
+from typing import Any
+
+from ..errors import PawflowError, SessionFailed
+from ._activity import activity
+from ._event import Event
+from ._scope import require_scope
+
+__all__ = [
+    "http_outcome",
+    "next_event",
+    "next_signal",
+    "result",
+    "signal",
+    "sleep",
+    "start",
+    "subscribe",
+    "unsubscribe",
+]
+
+
+def _quote(text: str) -> str:
+    return urllib.parse.quote(text, safe="")
+
+
+def sleep(seconds: float) -> None:
+    """Sleep durably (like ``time.sleep`` in a session, which does the same)."""
+    require_scope("pawflow.sleep").wait("sleep", float(seconds), float(seconds))
+
+
+@activity
+def subscribe(source: str, filter: str | None = None) -> str:
+    """Start receiving the events of a trigger or connection named ``source``
+    (optionally only those matching the CEL ``filter``) in this session.
+
+    Events that arrive before :func:`next_event` asks for them wait in the
+    session; none is lost. Returns the subscription id.
+    """
+    scope = require_scope("pawflow.subscribe")
+    reply = scope.server.post_json(  # type: ignore[union-attr]
+        f"/api/v1/sessions/{_quote(scope.session_id or '')}/subscriptions",
+        {"source": source, "filter": filter},
+    )
+    subscription_id: str = reply["subscription_id"]
+    return subscription_id
+
+
+@activity
+def unsubscribe(subscription: str) -> None:
+    """Stop receiving events for ``subscription``."""
+    scope = require_scope("pawflow.unsubscribe")
+    scope.server.request("DELETE", f"/api/v1/subscriptions/{_quote(subscription)}")  # type: ignore[union-attr]
+
+
+def next_event(subscription: str, timeout: float | None = None) -> Event | None:
+    """The next event of ``subscription``, waiting up to ``timeout`` seconds
+    (forever when None); None when the time ran out."""
+    raw = require_scope("pawflow.next_event").wait("next_event", subscription, timeout)
+    return None if raw is None else Event.from_dict(raw)
+
+
+@activity
+def start(call: str, data: Any = None) -> str:
+    """Start a child session running ``call`` ("file.py:function") of this
+    project with an event whose data is ``data``; returns its session id."""
+    scope = require_scope("pawflow.start")
+    reply = scope.server.post_json(  # type: ignore[union-attr]
+        "/api/v1/sessions",
+        {
+            "project": scope.project,
+            "call": call,
+            "data": data if data is not None else {},
+            "parent_session_id": scope.session_id,
+            # A retried call must not start a second child.
+            "idempotency_key": scope.call_key,
+        },
+    )
+    session_id: str = reply["session_id"]
+    return session_id
+
+
+def result(session_id: str, timeout: float | None = None) -> Any:
+    """Wait for the child session ``session_id`` to end and return its result.
+
+    Raises :class:`pawflow.errors.SessionFailed` if it ended in error or was
+    stopped, and :class:`TimeoutError` if ``timeout`` seconds passed first.
+    """
+    done = require_scope("pawflow.result").wait("result", session_id, timeout)
+    if done is None:
+        raise TimeoutError(f"session {session_id} did not end within {timeout} s")
+    if done["state"] != "completed":
+        raise SessionFailed(f"session {session_id} ended {done['state']}: {done.get('error')}")
+    return done.get("result")
+
+
+@activity
+def signal(session_id: str, name: str, payload: Any = None) -> None:
+    """Send the signal ``name`` with JSON ``payload`` to the session ``session_id``."""
+    scope = require_scope("pawflow.signal")
+    scope.server.post_json(  # type: ignore[union-attr]
+        f"/api/v1/sessions/{_quote(session_id)}/signals",
+        {"name": name, "payload": payload, "sender": scope.session_id},
+    )
+
+
+def next_signal(
+    names: str | Iterable[str] | None = None, timeout: float | None = None
+) -> dict[str, Any] | None:
+    """The next signal sent to this session (only those named in ``names``, if
+    given) as ``{"name", "payload", "sender"}``; None when ``timeout`` ran out."""
+    wanted = [names] if isinstance(names, str) else sorted(names or ())
+    got: dict[str, Any] | None = require_scope("pawflow.next_signal").wait(
+        "next_signal", wanted, timeout
+    )
+    return got
+
+
+@activity
+def http_outcome(
+    status: int = 200,
+    *,
+    json: Any = None,
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer the HTTP request that started this session (``webhook: {sync: true}``)."""
+    if json is not None and body is not None:
+        raise PawflowError("http_outcome takes json= or body=, not both")
+    payload: dict[str, Any] = {"status": status, "headers": headers or {}}
+    if body is not None:
+        payload["body"] = body
+    else:
+        _json.dumps(json)  # fail here, in the session, if it is not JSON
+        payload["json"] = json
+    scope = require_scope("pawflow.http_outcome")
+    scope.server.post_json(  # type: ignore[union-attr]
+        f"/api/v1/sessions/{_quote(scope.session_id or '')}/http_outcome", payload
+    )

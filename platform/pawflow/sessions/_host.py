@@ -1,0 +1,271 @@
+"""A session's runner as the worker holds it, and how it is advanced.
+
+The workflow owns the session's *transcript*: every request the program made
+and the answer it got (an external call's recorded outcome, what a wait
+produced). The runner process holds the program's live state. While they agree
+-- the runner has consumed exactly the transcript's answers -- each activity
+just answers the runner's current request. When they do not (the runner died,
+the workflow was evicted and replayed on this or another worker, or the runner
+was let go during a long wait) a fresh runner is started and driven through
+the transcript with the recorded answers, checking that it makes the same
+requests; then the activity goes on.
+
+External calls are local activities, whose results reach history only when
+the workflow task completes. So that a crash in between never runs a
+completed call twice, each outcome is also written to the server's call
+journal before the program goes on, and a fresh runner's first calls are
+looked up there before anything is executed.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ServerError
+from ._protocol import Exchange, Request, Step, StepAction
+from ._runner import RunnerSpec
+from ._runners import Runner, RunnerFactory, RunnerGone
+from ._serverlink import ServerLink
+
+__all__ = ["CallJournal", "SessionHost", "SessionHosts"]
+
+_JOURNAL_PATIENCE = 60.0  # seconds to keep trying to journal a completed call
+
+
+class CallJournal:
+    """Outcomes of a session's completed external calls, kept by the server."""
+
+    def __init__(self, link: ServerLink) -> None:
+        self._link = link
+
+    def get(self, session_id: str, number: int) -> tuple[bytes, dict[str, Any]] | None:
+        try:
+            entry = self._link.get_json(f"/api/v1/sessions/{session_id}/calls/{number}")
+        except ServerError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return base64.b64decode(entry["outcome"]), entry.get("shown") or {}
+
+    def put(self, session_id: str, number: int, outcome: bytes, shown: dict[str, Any]) -> None:
+        payload = {"outcome": base64.b64encode(outcome).decode(), "shown": shown}
+        deadline = time.monotonic() + _JOURNAL_PATIENCE
+        delay = 0.05
+        while True:
+            try:
+                self._link.post_json(f"/api/v1/sessions/{session_id}/calls/{number}", payload)
+                return
+            except ServerError as exc:
+                # The call has run: giving up now could run it again, so insist.
+                if (exc.status is not None and exc.status < 500) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)  # back off while the server is unreachable
+            delay = min(delay * 2, 2.0)
+
+
+class _Diverged(Exception):
+    def __init__(self, expected: Request, actual: Request) -> None:
+        super().__init__(
+            "the session's code no longer matches its history: "
+            f"{expected.describe()} came next when the session first ran, "
+            f"but now it is {actual.describe()}"
+        )
+
+
+def _failed(reason: str) -> Request:
+    return Request("failed", error=reason, message=reason)
+
+
+class SessionHost:
+    """One session's transcript (written by its workflow) and runner (driven by
+    its activities). The workflow awaits each activity, so they never overlap."""
+
+    def __init__(
+        self,
+        session_id: str,
+        make_spec: Callable[[], RunnerSpec],
+        factory: RunnerFactory,
+        journal: CallJournal,
+        wall_seconds: float,
+    ) -> None:
+        self.session_id = session_id
+        self.transcript: list[Exchange] = []
+        self.current: Request | None = None  # the request being answered
+        self._make_spec = make_spec
+        self._factory = factory
+        self._journal = journal
+        self._wall = wall_seconds
+        self._runner: Runner | None = None
+        self._consumed = 0  # answers the runner has been given
+        self._in_sync = False
+        self._check_journal = False
+        self._lock = threading.Lock()
+
+    # -- the workflow's side -------------------------------------------------------------
+    def record(self, exchange: Exchange | None, next_request: Request) -> None:
+        """``exchange`` was answered (None for the start); ``next_request`` is pending."""
+        if exchange is not None:
+            self.transcript.append(exchange)
+        self.current = next_request
+
+    def release(self) -> None:
+        """Let the runner go (a long wait, or the session left this worker)."""
+        runner, self._runner = self._runner, None
+        self._in_sync = False
+        if runner is not None:
+            runner.kill()
+            runner.reap()
+
+    # -- the activity's side ---------------------------------------------------------------
+    def advance(self, action: StepAction, value: Any = None) -> Step:
+        with self._lock:
+            in_sync = self._in_sync and self._runner is not None
+            self._in_sync = False  # until this advance completes
+            try:
+                if action == "start":
+                    step = self._start()
+                else:
+                    runner = self._ensure(in_sync)
+                    if action == "execute":
+                        step = self._execute(runner)
+                    else:
+                        runner.send(("resume", value) if action == "resume" else ("stop", value))
+                        self._consumed += 1
+                        prints: list[str] = []
+                        step = Step(self._next_request(runner, prints), prints)
+            except (RunnerGone, _Diverged) as exc:
+                self.release()
+                return Step(_failed(str(exc)))
+            if step.request.ended:
+                self.release()
+            else:
+                self._in_sync = True
+            return step
+
+    def _spawn(self) -> Runner:
+        self.release()
+        self._runner = self._factory.spawn(self._make_spec())
+        self._consumed = 0
+        return self._runner
+
+    def _start(self) -> Step:
+        runner = self._spawn()
+        prints: list[str] = []
+        return Step(self._next_request(runner, prints), prints)
+
+    def _ensure(self, in_sync: bool) -> Runner:
+        if in_sync and self._runner is not None and self._consumed == len(self.transcript):
+            return self._runner
+        runner = self._spawn()
+        request = self._next_request(runner, None)
+        for exchange in self.transcript:
+            if not request.same_as(exchange.request):
+                raise _Diverged(exchange.request, request)
+            runner.send(_answer(exchange))
+            self._consumed += 1
+            request = self._next_request(runner, None)
+        if self.current is not None and not request.same_as(self.current):
+            raise _Diverged(self.current, request)
+        # Calls after the recorded ones may have completed before a crash.
+        self._check_journal = True
+        return runner
+
+    def _execute(self, runner: Runner) -> Step:
+        request = self.current
+        assert request is not None and request.kind == "call"
+        journaled = None
+        if self._check_journal:
+            journaled = self._journal.get(self.session_id, request.number)
+            self._check_journal = journaled is not None
+        prints: list[str] = []
+        if journaled is not None:
+            outcome, shown = journaled
+            runner.send(("result", outcome))
+            attempts, duration = 0, 0.0
+        else:
+            runner.send(("execute",))
+            message = self._receive(runner, prints, "outcome", _call_deadline(request))
+            _, outcome, attempts, duration, shown = message
+            self._journal.put(self.session_id, request.number, outcome, shown)
+        self._consumed += 1
+        return Step(
+            self._next_request(runner, prints),
+            prints,
+            outcome=outcome,
+            shown=shown,
+            attempts=attempts,
+            duration_ms=duration,
+            from_journal=journaled is not None,
+        )
+
+    def _next_request(self, runner: Runner, prints: list[str] | None) -> Request:
+        overdue = (
+            f"the program ran for more than {self._wall:g} s without reaching a durable "
+            "point (limits.wall_seconds)"
+        )
+        message = self._receive(runner, prints, "request", (self._wall, overdue))
+        request: Request = message[1]
+        return request
+
+    @staticmethod
+    def _receive(
+        runner: Runner, prints: list[str] | None, kind: str, deadline: tuple[float, str]
+    ) -> tuple[Any, ...]:
+        seconds, overdue = deadline
+        end = time.monotonic() + seconds
+        while True:
+            message = runner.recv(max(0.0, end - time.monotonic()), overdue)
+            if message[0] == "print":
+                if prints is not None:  # None: a replay, printed already
+                    prints.append(message[1])
+                continue
+            if message[0] != kind:
+                raise RunnerGone(f"the program's process sent {message[0]!r} out of turn")
+            return message
+
+
+def _answer(exchange: Exchange) -> tuple[Any, ...]:
+    if exchange.stop is not None:
+        return ("stop", exchange.stop)
+    if exchange.request.kind == "call":
+        return ("result", exchange.outcome)
+    return ("resume", exchange.value)
+
+
+def _call_deadline(request: Request) -> tuple[float, str]:
+    # The runner times out each attempt itself; this is the backstop for a call
+    # stuck where Python cannot interrupt it.
+    per_attempt = request.timeout or 3600.0
+    return (
+        per_attempt * 4 + 120.0,
+        f"{request.function} did not finish and could not be interrupted",
+    )
+
+
+class SessionHosts:
+    """The sessions this worker hosts, by workflow run id."""
+
+    def __init__(self) -> None:
+        self._hosts: dict[str, SessionHost] = {}
+        self._lock = threading.Lock()
+
+    def open(self, run_id: str, host: SessionHost) -> None:
+        with self._lock:
+            old = self._hosts.pop(run_id, None)
+            self._hosts[run_id] = host
+        if old is not None:
+            old.release()
+
+    def get(self, run_id: str) -> SessionHost | None:
+        with self._lock:
+            return self._hosts.get(run_id)
+
+    def close(self, run_id: str, host: SessionHost) -> None:
+        with self._lock:
+            if self._hosts.get(run_id) is host:
+                del self._hosts[run_id]
+        host.release()

@@ -1,0 +1,306 @@
+"""The user program of one session, in a runner process of its own.
+
+A runner imports the deployment's code, calls the handler and runs it like
+ordinary Python until it needs something durable: then it sends a
+:class:`~._protocol.Request` to the worker and blocks until the answer comes.
+For an external call the answer is either "execute" (the call runs here, where
+its callable and arguments live, and its pickled outcome goes back) or a
+recorded outcome (a replay). Whatever the program does to its process --
+loop, exit, crash, eat memory -- stays in this process.
+
+Messages on the connection (pickled tuples):
+  runner → worker: ("print", text) | ("request", Request) | ("outcome", data, attempts, ms)
+  worker → runner: ("execute",) | ("result", data) | ("resume", value) | ("stop", reason)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import resource
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from ..errors import PawflowError, SessionStopped
+from ..manifest import CallTarget
+from ..sdk import Event
+from ..sdk._activity import ActivityOptions, Retry, activity_options
+from ..sdk._scope import Scope, ScopedGreenlet, current_scope
+from ..up._process import die_with_parent
+from ._calls import CallKind, classify, describe
+from ._code import DeploymentCode
+from ._outcome import decode_outcome, encode_outcome
+from ._protocol import Request
+from ._render import clip, loggable, short_repr, user_traceback
+from ._serverlink import ServerLink
+
+__all__ = ["RunnerSpec", "runner_main"]
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    """Everything a runner needs to start its session's program."""
+
+    session_id: str
+    project: str
+    deployment_id: str
+    code_root: str
+    call: str
+    event: dict[str, Any]
+    vars: dict[str, str]
+    server_url: str
+    token: str
+    durable: bool = True
+    retry: Retry = field(default_factory=Retry)
+    call_timeout: float = 3600.0  # per attempt, unless the activity says otherwise
+    cpu_seconds: float | None = None
+    memory_mb: int | None = None
+
+
+class CallTimedOut(TimeoutError):
+    """An external call ran past its timeout (an attempt; it may be retried)."""
+
+
+def runner_main(conn: Connection, spec: RunnerSpec) -> None:
+    """Entry point of a runner process: run the session's program, then exit."""
+    # A runner whose worker is gone has nobody to answer it: end with it.
+    bind = die_with_parent(signal.SIGKILL, parent=os.getppid())
+    if bind is not None:
+        bind()
+    _apply_limits(spec)
+    os.environ.update(spec.vars)  # this process belongs to the session alone
+    link = ServerLink(spec.server_url, spec.token)
+    try:
+        _Program(conn, spec, link).run()
+    finally:
+        link.close()
+        conn.close()
+
+
+def _apply_limits(spec: RunnerSpec) -> None:
+    if spec.memory_mb is not None:
+        size = spec.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+    if spec.cpu_seconds is not None:
+        # The soft limit sends SIGXCPU, which ends the process; the hard one backs it up.
+        soft = max(1, math.ceil(spec.cpu_seconds))
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+
+
+class _RunnerScope(Scope):
+    def __init__(self, program: _Program, link: ServerLink, *, durable: bool) -> None:
+        spec = program.spec
+        super().__init__(spec.vars, session_id=spec.session_id, project=spec.project, server=link)
+        self.durable = durable
+        self.program = program
+
+    def wait(self, kind: str, key: Any, timeout: float | None) -> Any:
+        return self.program.wait(kind, key, timeout)
+
+
+def _call_hook(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """``__pawflow_call__``: every call in a user function body comes here."""
+    scope = current_scope()
+    if isinstance(scope, _RunnerScope):
+        return scope.program.dispatch(fn, args, kwargs)
+    return fn(*args, **kwargs)
+
+
+class _Program:
+    def __init__(self, conn: Connection, spec: RunnerSpec, link: ServerLink) -> None:
+        self.conn = conn
+        self.spec = spec
+        self._link = link
+        self._number = 0
+        self._executing = False
+        self._stopped: str | None = None
+        root = Path(spec.code_root)
+        self._code = DeploymentCode(spec.deployment_id, root, _call_hook, self._run_module_code)
+        self._scope = _RunnerScope(self, link, durable=spec.durable)
+
+    def _run_module_code(self, execute: Callable[[], None]) -> None:
+        # Module-level code runs when a module loads: its calls run directly.
+        ScopedGreenlet(
+            lambda: execute(),
+            Scope(
+                self.spec.vars,
+                session_id=self.spec.session_id,
+                project=self.spec.project,
+                server=self._link,
+            ),
+        ).switch()
+
+    # -- the program -----------------------------------------------------------------
+    def run(self) -> None:
+        end = ScopedGreenlet(self._main, self._scope).switch()
+        self._send(("request", end))
+
+    def _main(self) -> Request:
+        try:
+            event = self._event()
+            handler = self._code.handler(CallTarget.parse(self.spec.call))
+            result = handler(event)
+        except SessionStopped as exc:
+            return Request("failed", error=f"stopped: {exc}", message=f"stopped: {exc}")
+        except SystemExit as exc:
+            reason = f"the program called sys.exit({exc.code!r})"
+            text = user_traceback(exc, self._code.root) + f"\n{reason}"
+            return Request("failed", error=text, message=reason)
+        except BaseException as exc:  # the user's code failed, however it failed
+            text = user_traceback(exc, self._code.root)
+            return Request("failed", error=text, message=text.rsplit("\n", 1)[-1])
+        return Request("finished", result=loggable(result))
+
+    def _event(self) -> Event:
+        raw = self.spec.event
+        if raw.get("data_by_ref"):
+            # Too big for the workflow input; events never change, so every
+            # replay reads the same data.
+            stored = self._link.get_json(f"/api/v1/events/{raw['id']}")
+            raw = {**raw, "data": stored["data"]}
+        return Event.from_dict(raw)
+
+    # -- talking to the worker ---------------------------------------------------------
+    def _send(self, message: tuple[Any, ...]) -> None:
+        self.conn.send(message)
+
+    def _ask(self, request: Request) -> tuple[Any, ...]:
+        if self._stopped is not None:
+            raise SessionStopped(self._stopped)
+        self._send(("request", request))
+        answer: tuple[Any, ...] = self.conn.recv()
+        if answer[0] == "stop":
+            self._stopped = answer[1]
+            raise SessionStopped(answer[1])
+        return answer
+
+    def wait(self, kind: str, key: Any, timeout: float | None) -> Any:
+        if not self._scope.durable or self._executing:
+            raise PawflowError(f"pawflow.{kind} needs a durable session (not durable: false)")
+        if timeout is not None and timeout < 0:
+            raise ValueError("timeout must be non-negative")
+        answer = self._ask(Request(kind, key=key, timeout=timeout))  # type: ignore[arg-type]
+        return answer[1]
+
+    # -- calls from user code ------------------------------------------------------------
+    def dispatch(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        kind = classify(fn, self._code.prefix)
+        if kind is CallKind.PRINT:
+            return self._print(fn, args, kwargs)
+        if (
+            kind is CallKind.INLINE
+            or self._executing
+            or not self._scope.durable
+            or self._scope.inhibited
+        ):
+            return fn(*args, **kwargs)
+        if kind is CallKind.SLEEP:
+            (seconds,) = args
+            if seconds < 0:
+                raise ValueError("sleep length must be non-negative")
+            self.wait("sleep", float(seconds), float(seconds))
+            return None
+        return self._call(fn, args, kwargs)
+
+    def _call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self._number += 1
+        target = getattr(fn, "__func__", fn)
+        options = activity_options(target) or ActivityOptions()
+        request = Request(
+            "call",
+            number=self._number,
+            function=describe(fn, self._code.prefix),
+            args=[short_repr(a) for a in args],
+            kwargs={k: short_repr(v) for k, v in kwargs.items()},
+            timeout=options.timeout,
+        )
+        answer = self._ask(request)
+        executed = answer[0] == "execute"
+        if executed:
+            data, attempts, ms = self._execute(request, fn, args, kwargs, options)
+        else:
+            data = answer[1]
+        # The program continues with the recorded copy, exactly what a replay gets.
+        _, value, exception = decode_outcome(data)
+        if executed:
+            # Rendered here: the worker cannot unpickle the project's own classes.
+            shown = (
+                {"result": loggable(value)}
+                if exception is None
+                else {"error": f"{type(exception).__name__}: {exception}"}
+            )
+            self._send(("outcome", data, attempts, ms, shown))
+        if exception is not None:
+            raise exception
+        return value
+
+    def _execute(
+        self,
+        request: Request,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: ActivityOptions,
+    ) -> tuple[bytes, int, float]:
+        policy = options.retry or self.spec.retry
+        timeout = options.timeout or self.spec.call_timeout
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            value: Any = None
+            error: BaseException | None = None
+            self._executing = True
+            self._scope.call_key = f"{self.spec.session_id}/{request.number}"
+            try:
+                with _deadline(timeout, request.function):
+                    value = fn(*args, **kwargs)
+            except (Exception, SystemExit) as exc:
+                error = exc
+            finally:
+                self._executing = False
+                self._scope.call_key = None
+            if error is None or attempt >= policy.max_attempts or not policy.is_transient(error):
+                break
+            time.sleep(policy.delay(attempt))  # a real pause: the call is in progress
+        duration = round((time.monotonic() - started) * 1000, 3)
+        return encode_outcome(request.function, value, error), attempt, duration
+
+    def _print(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        target = kwargs.get("file")
+        if target is not None and target is not sys.stdout and target is not sys.stderr:
+            fn(*args, **kwargs)  # printing into the user's own file object
+            return
+        buffer = io.StringIO()
+        fn(*args, **{**kwargs, "file": buffer, "flush": False})
+        self._send(("print", clip(buffer.getvalue().removesuffix("\n"))))
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float, function: str) -> Iterator[None]:
+    """Raise :class:`CallTimedOut` in the call if it runs longer than ``seconds``.
+
+    The runner runs user code on its main thread, so a real-time alarm can
+    interrupt it; a call stuck in C code is ended by the worker instead.
+    """
+
+    def expired(signum: int, frame: object) -> None:
+        raise CallTimedOut(f"{function} did not finish within {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
