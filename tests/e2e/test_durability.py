@@ -204,3 +204,63 @@ def test_a_session_survives_a_restart_of_the_whole_platform(bank: FakeBank, tmp_
         platform = Platform(up)
         assert platform.wait_ended(session["id"], timeout=60)["state"] == "completed"
     assert (bank.count("withdraw"), bank.count("deposit")) == (1, 1)
+
+
+CALLS_THEN_A_LONG_ONE = """
+import json
+import urllib.request
+
+import pawflow
+
+
+def handler(event):
+    for step in range(3):
+        bank("step", f"step-{step}")
+    bank("hold", "hold")
+    bank("after", "after")
+    print("done")
+
+
+@pawflow.activity
+def bank(operation, transaction_id):
+    request = urllib.request.Request(
+        pawflow.vars["BANK_URL"] + "/" + operation,
+        data=json.dumps({"transaction_id": transaction_id}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+"""
+
+
+def test_sigkill_of_the_worker_during_a_running_call_repeats_no_completed_call(
+    platform: Platform, bank: FakeBank, tmp_path: Path
+) -> None:
+    # The three quick calls and the long one share one workflow task, so
+    # Temporal has recorded none of them when the worker dies.
+    project = make_project(
+        tmp_path / "t", "longcall", CALLS_THEN_A_LONG_ONE, vars={"BANK_URL": bank.url}
+    )
+    url = platform.deploy(project)["webhooks"]["run"]
+    worker = platform.start_worker()
+    session = platform.session_for(platform.post(url, {})[1]["event_id"])
+    wait_for(lambda: bank.count("hold") == 1, 30, 0.02, "the long call to start")
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(10)
+    bank.gate.set()  # from now on the long call returns at once
+
+    platform.start_worker()
+    assert platform.wait_ended(session["id"], timeout=90)["state"] == "completed"
+    assert bank.count("step") == 3  # each completed call ran exactly once
+    assert sorted(tid for (op, tid) in bank.calls if op == "step") == [
+        "step-0",
+        "step-1",
+        "step-2",
+    ]
+    assert bank.count("hold") >= 1  # the interrupted one ran again (at least once)
+    assert bank.count("after") == 1
+    log = platform.log(session["id"])
+    assert [r["n"] for r in log] == list(range(len(log)))
+    starts = [r["seq"] for r in log if r["type"] == "call_start"]
+    assert starts == [1, 2, 3, 4, 5]
+    assert [r["text"] for r in log if r["type"] == "print"] == ["done"]

@@ -20,6 +20,8 @@ class FakeBank:
         self.calls: Counter[tuple[str, str]] = Counter()
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
+        # Requests to /hold wait for this (or 30 s): a call that is "still running".
+        self.gate = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_port}"
@@ -45,6 +47,8 @@ class FakeBank:
                 payload = json.loads(self.rfile.read(length) or b"{}")
                 operation = self.path.strip("/")
                 bank._record(operation, payload)
+                if operation == "hold":
+                    bank.gate.wait(30)
                 body = json.dumps({"ok": True, "operation": operation}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

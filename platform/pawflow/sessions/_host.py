@@ -103,6 +103,7 @@ class SessionHost:
         self._consumed = 0  # answers the runner has been given
         self._in_sync = False
         self._check_journal = False
+        self.resumed = False  # set by the workflow when its history shows earlier work
         self._lock = threading.Lock()
 
     # -- the workflow's side -------------------------------------------------------------
@@ -154,6 +155,9 @@ class SessionHost:
 
     def _start(self) -> Step:
         runner = self._spawn()
+        # A first run may have got further before a crash: only the workflow
+        # knows (``resumed``), and then its calls are looked up too.
+        self._check_journal = self.resumed
         prints: list[str] = []
         return Step(self._next_request(runner, prints), prints)
 

@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from ..errors import TemporalUnavailable
+from ..schedules import ScheduleTickActivities, schedule_tick_workflow
 from ._activities import SessionActivities
 from ._codecache import CodeCache
 from ._config import WorkerConfig
@@ -71,8 +72,12 @@ async def run_worker(config: WorkerConfig) -> None:
         worker = Worker(
             client,
             task_queue=config.task_queue,
-            workflows=[session_workflow(runtime)],
-            activities=[activities.advance, activities.flush_log],
+            workflows=[session_workflow(runtime), schedule_tick_workflow],
+            activities=[
+                activities.advance,
+                activities.flush_log,
+                ScheduleTickActivities(link).post_tick,
+            ],
             workflow_task_executor=workflow_pool,
             activity_executor=step_pool,
             max_concurrent_activities=_MAX_ACTIVE_STEPS,

@@ -206,6 +206,9 @@ class _Session:
         run_id = workflow.info().run_id
         self.runtime.hosts.open(run_id, self.host)
         self.log.emit("state", state="running")
+        # Started, task scheduled, task started: anything more means an earlier
+        # attempt ran (and may have completed calls before it was lost).
+        self.host.resumed = workflow.info().get_current_history_length() > 3
         try:
             step = await self._advance("start")
             self.host.record(None, step.request)
