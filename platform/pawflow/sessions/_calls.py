@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import builtins
 import enum
+import io
 import os
+import sys
 import time
 import types
 from collections.abc import Callable
@@ -53,6 +55,11 @@ _NONDETERMINISTIC = frozenset(
     }
 )  # fmt: skip
 
+# Run inline although they touch the outside: ``sys.exit`` ends the program
+# (recording it would make no sense), and a file object cannot be recorded --
+# read a file inside an ``@pawflow.activity`` function to record its content.
+_INLINE_SPECIALS = frozenset({sys.exit, io.open, builtins.open})
+
 _BUILTIN_TYPES = (str, bytes, bytearray, int, float, complex, bool, list, tuple, dict, set,
                   frozenset, range, slice, memoryview, type(None))  # fmt: skip
 
@@ -76,6 +83,8 @@ def classify(fn: Any, project_prefix: str) -> CallKind:
         return CallKind.PRINT
     if fn is time.sleep:
         return CallKind.SLEEP
+    if fn in _INLINE_SPECIALS:
+        return CallKind.INLINE
     if isinstance(fn, partial):
         return classify(fn.func, project_prefix)
     if activity_options(fn) is not None:
@@ -120,6 +129,10 @@ def _is_nondeterministic(qualname: str) -> bool:
     return qualname in _NONDETERMINISTIC or qualname.rpartition(".")[2] in _NONDETERMINISTIC
 
 
+# C modules that users know by the name of the module re-exporting them.
+_PUBLIC_NAMES = {"posix": "os", "_random": "random", "_socket": "socket", "_io": "io"}
+
+
 def describe(fn: Callable[..., Any], project_prefix: str) -> str:
     """A readable name for logs: ``requests.api.get``, ``Session.get``, ``program.charge``."""
     if isinstance(fn, partial):
@@ -129,6 +142,7 @@ def describe(fn: Callable[..., Any], project_prefix: str) -> str:
     if owner is not None and not isinstance(owner, types.ModuleType):
         return qualname
     module = getattr(fn, "__module__", None) or ""
+    module = _PUBLIC_NAMES.get(module, module)
     if module.startswith(project_prefix):
         module = module[len(project_prefix) :]
     return f"{module}.{qualname}" if module and module != "builtins" else qualname

@@ -147,7 +147,7 @@ class _Program:
         try:
             event = self._event()
             handler = self._code.handler(CallTarget.parse(self.spec.call))
-            result = handler(event)
+            result = handler(event) if self.spec.durable else self._run_whole(handler, event)
         except SessionStopped as exc:
             return Request("failed", error=f"stopped: {exc}", message=f"stopped: {exc}")
         except SystemExit as exc:
@@ -158,6 +158,20 @@ class _Program:
             text = user_traceback(exc, self._code.root)
             return Request("failed", error=text, message=text.rsplit("\n", 1)[-1])
         return Request("finished", result=loggable(result))
+
+    def _run_whole(self, handler: Callable[[Event], Any], event: Event) -> Any:
+        """``durable: false``: nothing is recorded, so a transient failure
+        retries the whole handler."""
+        policy = self.spec.retry
+        attempt = 1
+        while True:
+            try:
+                return handler(event)
+            except Exception as exc:
+                if attempt >= policy.max_attempts or not policy.is_transient(exc):
+                    raise
+            time.sleep(policy.delay(attempt))
+            attempt += 1
 
     def _event(self) -> Event:
         raw = self.spec.event

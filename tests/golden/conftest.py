@@ -1,0 +1,160 @@
+"""The golden session cases: one small fixture each, run through the real platform.
+
+A case is a ``.txtar`` file: a comment saying what it shows, then files, each
+introduced by a ``-- NAME --`` line. ``program.py`` (and any other project
+file) makes up the project; ``pawflow.yaml`` is optional (default: one webhook
+trigger ``run`` calling ``program.py:handler``); ``event.json`` is the body
+posted to the webhook (default ``{}``); ``expected.log`` is the session log,
+one line per record (see :func:`render`), where ``*`` matches anything.
+
+Every case runs on one shared platform whose worker keeps no session in
+memory, so each durable step also replays the session in a fresh runner.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Platform
+from tests.helpers import PawUp
+
+CASES = Path(__file__).parent / "cases"
+
+_DEFAULT_MANIFEST = """\
+version: 1
+project:
+  name: {name}
+  triggers:
+    - name: run
+      webhook: {{}}
+      call: program.py:handler
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    files: dict[str, str]
+
+    @property
+    def project(self) -> str:
+        return "golden-" + self.name.replace("_", "-")
+
+    @property
+    def expected(self) -> list[str]:
+        return [line for line in self.files["expected.log"].splitlines() if line.strip()]
+
+    @property
+    def event(self) -> Any:
+        return json.loads(self.files.get("event.json") or "{}")
+
+    def write(self, root: Path) -> Path:
+        root.mkdir(parents=True)
+        files = {"pawflow.yaml": _DEFAULT_MANIFEST.format(name=self.project), **self.files}
+        for name, text in files.items():
+            if name in ("expected.log", "event.json"):
+                continue
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text.replace("{project}", self.project))
+        return root
+
+
+def parse_txtar(path: Path) -> Case:
+    files: dict[str, str] = {}
+    current: str | None = None
+    for line in path.read_text().splitlines(keepends=True):
+        header = re.fullmatch(r"-- (.+) --\n?", line)
+        if header:
+            current = header.group(1).strip()
+            files[current] = ""
+        elif current is not None:
+            files[current] += line
+    assert "program.py" in files and "expected.log" in files, f"{path}: incomplete case"
+    return Case(path.stem, files)
+
+
+def all_cases() -> list[Case]:
+    return [parse_txtar(p) for p in sorted(CASES.glob("*.txtar"))]
+
+
+def render(record: dict[str, Any]) -> str:
+    """One log record as one comparable line, without times and durations."""
+    kind = record["type"]
+    if kind == "state":
+        if record["state"] == "completed":
+            return f"state completed {json.dumps(record.get('result'), sort_keys=True)}"
+        if record["state"] in ("error", "stopped"):
+            lines = str(record.get("error") or "").strip().splitlines()
+            return f"state {record['state']} {lines[-1] if lines else ''}"
+        return f"state {record['state']}"
+    if kind == "print":
+        return f"print {record['text']}"
+    if kind == "call_start":
+        args = list(record.get("args") or [])
+        args += [f"{k}={v}" for k, v in (record.get("kwargs") or {}).items()]
+        return f"call #{record['seq']} {record['function']}({', '.join(args)})"
+    if kind == "call_end":
+        attempt = record.get("attempt", 1)
+        suffix = f" [attempt {attempt}]" if attempt and attempt > 1 else ""
+        if "error" in record:
+            return f"raise #{record['seq']} {record['error']}{suffix}"
+        result = json.dumps(record.get("result"), sort_keys=True)
+        return f"return #{record['seq']} {result}{suffix}"
+    if kind == "stop_request":
+        return f"stop_request {record.get('reason')}"
+    return f"{kind} {json.dumps(record, sort_keys=True)}"
+
+
+def _pattern(line: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in line.split("*")), re.DOTALL)
+
+
+def matches(actual: list[str], expected: list[str]) -> bool:
+    """Line by line; ``*`` in an expected line matches any text."""
+    return len(actual) == len(expected) and all(
+        _pattern(e).fullmatch(a) for a, e in zip(actual, expected, strict=True)
+    )
+
+
+@pytest.fixture(scope="session")
+def golden_platform(
+    temporal_address: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    task_queue = f"golden-{uuid.uuid4().hex[:12]}"
+    data = tmp_path_factory.mktemp("golden") / "data"
+    up = PawUp(
+        data, args=["--workers", "0", "--temporal", temporal_address, "--task-queue", task_queue]
+    )
+    up.start()
+    platform = Platform(up, temporal_address, task_queue)
+    platform.start_worker("--max-cached-sessions", "0")
+    try:
+        yield platform
+    finally:
+        platform.stop_workers()
+        up.stop()
+
+
+@pytest.fixture(scope="session")
+def golden_sessions(
+    golden_platform: Platform, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """Deploys and triggers every case at once; case name → session id."""
+    root = tmp_path_factory.mktemp("projects")
+    events: dict[str, str] = {}
+    for case in all_cases():
+        deployed = golden_platform.deploy(case.write(root / case.name))
+        url = next(iter(deployed["webhooks"].values()))
+        status, reply = golden_platform.post(url, case.event)
+        assert status == 202, (case.name, status, reply)
+        events[case.name] = reply["event_id"]
+    return {name: golden_platform.session_for(e)["id"] for name, e in events.items()}
