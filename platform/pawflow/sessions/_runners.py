@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import signal
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
@@ -116,6 +117,11 @@ class RunnerFactory:
     def __init__(self, preload: Sequence[str] = DEFAULT_PRELOAD) -> None:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(list(preload))
+
+    def warm_up(self) -> None:
+        """Start the fork server now, so the first session does not wait for
+        its imports (blocking, about a second)."""
+        multiprocessing.forkserver.ensure_running()
 
     def spawn(self, spec: RunnerSpec) -> Runner:
         mine, theirs = self._context.Pipe(duplex=True)

@@ -58,6 +58,7 @@ async def run_worker(config: WorkerConfig) -> None:
         server_url=config.server_url,
         token=config.token,
     )
+    await asyncio.to_thread(runtime.runners.warm_up)
     client = await connect_temporal(config.temporal_address, config.namespace)
     shipper.start()
     activities = SessionActivities(runtime.hosts, shipper)

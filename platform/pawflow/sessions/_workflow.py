@@ -220,6 +220,8 @@ class _Session:
                     return await self._finish(request)
                 step = await self._answer(request)
         except asyncio.CancelledError:
+            if workflow.cancellation_reason() is None:
+                raise  # evicted from this worker's cache: nothing ends here
             # Cancelled through Temporal: record why the session ended.
             self.inbox.stop_reason = self.inbox.stop_reason or "cancelled in Temporal"
             self.log.emit("stop_request", reason=self.inbox.stop_reason)
