@@ -138,12 +138,13 @@ def paw_env(**overrides: str | None) -> dict[str, str]:
 
 
 def run_paw(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60.0
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60.0, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m pawflow.cli ARGS`` and capture its output."""
+    """Run ``python -m pawflow.cli ARGS`` (with ``input`` on stdin) and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "pawflow.cli", *args],
         env=env if env is not None else paw_env(),
+        input=input,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -1,6 +1,6 @@
 """Greets whoever the webhook names.
 
-    curl -X POST <webhook url> -H 'content-type: application/json' -d '{"name": "Ada"}'
+curl -X POST <webhook url> -H 'content-type: application/json' -d '{"name": "Ada"}'
 """
 
 import datetime

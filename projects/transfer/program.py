@@ -32,7 +32,9 @@ def get_transaction_id():
 
 
 def withdraw_from_account_route(transaction_id, account, amount):
-    return bank("withdraw", {"transaction_id": transaction_id, "account": account, "amount": amount})
+    return bank(
+        "withdraw", {"transaction_id": transaction_id, "account": account, "amount": amount}
+    )
 
 
 def deposit_to_account_route(transaction_id, account, amount):

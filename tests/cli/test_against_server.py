@@ -118,7 +118,8 @@ def test_deploy_and_listings_json(
     env: PawUp, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     deployed = deploy(capsys, tmp_path)
-    assert set(deployed) == {"project", "deployment_id", "webhooks"}
+    assert set(deployed) == {"project", "deployment_id", "webhooks", "connections"}
+    assert deployed["connections"] == {}
     assert deployed["deployment_id"].startswith("dep_")
     assert list(deployed["webhooks"]) == ["greet"]
     assert deployed["webhooks"]["greet"].startswith(env.url + "/webhooks/")
@@ -142,6 +143,7 @@ def test_deploy_and_listings_json(
         "id",
         "project",
         "trigger",
+        "connection",
         "type",
         "idempotency_key",
         "state",

@@ -61,6 +61,7 @@ def test_schema_symlink_for_editors() -> None:
 def test_there_is_an_example_per_feature() -> None:
     names = {p.name for p in EXAMPLES}
     assert {"minimal-webhook", "webhook-methods", "vars", "several-triggers"} <= names
+    assert {"schedule", "connection-filter", "sync-webhook", "limits"} <= names
     assert {"hello", "transfer"} <= names
 
 

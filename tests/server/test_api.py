@@ -117,6 +117,7 @@ async def test_events_list(client: TestClient[Any, Any]) -> None:
         "id": ids[2],
         "project": "hello",
         "trigger": "greet",
+        "connection": None,
         "type": "post",
         "idempotency_key": "k2",
         "state": "pending",

@@ -1,2 +1,2 @@
 def on_greet(event):
-    print("hello,", event["data"])
+    print("hello,", event.data.body.json)

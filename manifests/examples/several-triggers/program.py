@@ -1,2 +1,2 @@
 def on_opened(event):
-    print("opened:", event["data"])
+    print("opened:", event.data.body.json)

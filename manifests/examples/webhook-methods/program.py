@@ -1,2 +1,2 @@
 def on_request(event):
-    print("request:", event["data"])
+    print("request:", event.data.body.json)

@@ -30,7 +30,9 @@ __all__ = [
 
 PROJECT_FIELDS = ("name", "created_at", "active_deployment_id")
 DEPLOYMENT_FIELDS = ("id", "project", "state", "created_at")
-EVENT_FIELDS = ("id", "project", "trigger", "type", "idempotency_key", "state", "created_at")
+EVENT_FIELDS = (
+    "id", "project", "trigger", "connection", "type", "idempotency_key", "state", "created_at"
+)  # fmt: skip
 SESSION_FIELDS = (
     "id",
     "project",
@@ -75,6 +77,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         "project": answer.get("project"),
         "deployment_id": answer.get("deployment_id"),
         "webhooks": dict(answer.get("webhooks") or {}),
+        "connections": dict(answer.get("connections") or {}),
     }
     if args.json:
         _print_json(result)
@@ -88,6 +91,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print(f"  {trigger.ljust(width)}  {','.join(methods) or '-'} {url}")
     if not webhooks:
         print("  (no webhook triggers)")
+    connections = result["connections"]
+    width = max((len(n) for n in connections), default=0)
+    for name, info in connections.items():
+        url = info.get("webhook_url") if isinstance(info, dict) else None
+        kind = info.get("integration") if isinstance(info, dict) else "?"
+        print(f"  connection {name.ljust(width)}  {kind}  {url or '(no webhook)'}")
     return 0
 
 

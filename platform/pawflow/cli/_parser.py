@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 from . import _commands as c
 from . import _daemons as d
+from . import _integrations_cmd as i
+from ._session_cmd import add_session_control_commands
+from ._store_cmd import add_store_commands
 
 __all__ = ["build_parser"]
 
@@ -100,7 +104,45 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument(
         "--timeout", type=_seconds, metavar="S", help="give up after S seconds (exit code 2)"
     )
+    add_session_control_commands(session, leaf)
+    add_store_commands(grouped, leaf)
+    _add_integration_commands(grouped, leaf)
     return parser
+
+
+def _add_integration_commands(grouped: Callable[..., Any], leaf: Callable[..., Any]) -> None:
+    """``paw var``, ``paw connection`` and ``paw integration``."""
+    project_help = "project (default: the one of ./pawflow.yaml)"
+    var = grouped("var", "vars of projects and connections; secrets are stored encrypted")
+    var_set = leaf(
+        var, "set", i.cmd_var_set, "set a var: a secret read from stdin, or --value for a plain one"
+    )
+    var_set.add_argument("name", metavar="NAME")
+    var_set.add_argument("--project", metavar="P", help=project_help)
+    var_set.add_argument("--connection", metavar="C", help="a var of this connection")
+    var_set.add_argument(
+        "--value", metavar="V", help="store V as a plain (non-secret) value instead"
+    )
+    var_list = leaf(var, "list", i.cmd_var_list, "list vars (secret values show as ***)")
+    var_list.add_argument("--project", metavar="P", help=project_help)
+    var_list.add_argument("--connection", metavar="C", help="only this connection's vars")
+    _add_json(var_list)
+    var_delete = leaf(var, "delete", i.cmd_var_delete, "delete a var")
+    var_delete.add_argument("name", metavar="NAME")
+    var_delete.add_argument("--project", metavar="P", help=project_help)
+    var_delete.add_argument("--connection", metavar="C")
+
+    connection = grouped("connection", "connections of deployed projects")
+    connections = leaf(connection, "list", i.cmd_connection_list, "list connections")
+    connections.add_argument("--project", metavar="P")
+    _add_json(connections)
+    test = leaf(connection, "test", i.cmd_connection_test, "check a connection's credentials")
+    test.add_argument("name", metavar="NAME")
+    test.add_argument("--project", metavar="P", help=project_help)
+    _add_json(test)
+
+    integration = grouped("integration", "installed integrations")
+    _add_json(leaf(integration, "list", i.cmd_integration_list, "list integrations"))
 
 
 def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -22,6 +23,8 @@ from ..ids import new_id
 from ..manifest import Manifest
 from ..sessions._input import SessionInput, start_session
 from ..store import DeploymentRecord, EventRecord, NewSession, SessionRecord, Store
+from ._matching import TriggerMatcher
+from ._subscriptions import SubscriptionRelay
 
 __all__ = ["Dispatcher"]
 
@@ -87,6 +90,8 @@ class Dispatcher:
         self._retry_at = 0.0
         self._outage = False
         self._reported: set[str] = set()
+        self._matcher = TriggerMatcher()
+        self._subscriptions = SubscriptionRelay(store, max_in_flight=max_in_flight)
 
     async def start(self) -> None:
         """Start relaying in a background task (idempotent)."""
@@ -130,6 +135,8 @@ class Dispatcher:
         await self._match_pending_events()
         if not self._backing_off():
             await self._start_sessions()
+        if not self._backing_off():
+            await self._deliver_subscribed_events()
 
     # -- step 1: events → sessions ----------------------------------------------------
     async def _match_pending_events(self) -> None:
@@ -140,6 +147,8 @@ class Dispatcher:
             todo = [e for e in batch if e.id not in failed]
             for event in todo:
                 try:
+                    # Before matching: a pending event is certain to be fanned out.
+                    await self._subscriptions.fan_out(event)
                     sessions = await self._sessions_for(event, manifests)
                     await self._store.match_event(event.id, sessions)
                 except Exception as err:
@@ -162,7 +171,7 @@ class Dispatcher:
         event: EventRecord,
         manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None],
     ) -> list[NewSession]:
-        if event.trigger is None:
+        if event.trigger is None and event.connection is None:
             return []
         if event.project not in manifests:
             dep = await self._store.active_deployment(event.project)
@@ -173,9 +182,8 @@ class Dispatcher:
         dep, manifest = active
         if manifest is None:
             return []
-        trigger = manifest.project.trigger(event.trigger)
-        if trigger is None:
-            return []
+        # One session per matching trigger with a call; triggers without one
+        # only feed subscriptions.
         return [
             NewSession(
                 id=new_id("ses"),
@@ -184,6 +192,8 @@ class Dispatcher:
                 trigger=trigger.name,
                 call=str(trigger.call),
             )
+            for trigger in self._matcher.matching(manifest.project, event)
+            if trigger.call is not None
         ]
 
     def _parse_manifest(self, dep: DeploymentRecord) -> Manifest | None:
@@ -268,14 +278,18 @@ class Dispatcher:
             )
         dep = deployments[session.deployment_id]
         variables: dict[str, str] = {}
+        options: dict[str, Any] = {}
         if dep is not None:
             manifest = Manifest.from_dict(dep.manifest)
             variables = {v.name: v.value for v in manifest.project.vars}
+            options = _session_options(manifest, session.trigger)
         event = await self._store.get_event(session.event_id) if session.event_id else None
         payload: dict[str, Any] = {
             "id": session.event_id,
             "type": event.type if event else None,
-            "trigger": event.trigger if event else session.trigger,
+            # A connection event names no trigger: its session's trigger is the one it matched.
+            "trigger": event.trigger if event and event.connection is None else session.trigger,
+            "connection": event.connection if event else None,
             "data": event.data if event else None,
         }
         if event is not None and len(json.dumps(event.data)) > INLINE_EVENT_BYTES:
@@ -290,7 +304,14 @@ class Dispatcher:
             call=session.call,
             event=payload,
             vars=variables,
+            options=options,
         )
+
+    # -- step 3: events → subscribed sessions (see _subscriptions.py) ------------------
+    async def _deliver_subscribed_events(self) -> None:
+        outage = await self._subscriptions.deliver(self._connect)
+        if outage is not None:
+            self._unavailable(outage)
 
     # -- failures -------------------------------------------------------------------
     def _unavailable(self, err: BaseException) -> None:
@@ -335,3 +356,15 @@ def _is_unavailable(err: BaseException) -> bool:
     if isinstance(err, RPCError):
         return err.status in _TRANSIENT_STATUSES
     return isinstance(err, (ConnectionError, TimeoutError))
+
+
+def _session_options(manifest: Manifest, trigger_name: str) -> dict[str, Any]:
+    """How the session runs, from its project's manifest (see ``SessionInput``)."""
+    project = manifest.project
+    trigger = project.trigger(trigger_name)
+    limits = {k: v for k, v in dataclasses.asdict(project.limits).items() if v is not None}
+    return {
+        "durable": trigger.durable if trigger is not None else True,
+        "limits": limits,
+        "retry": dataclasses.asdict(project.retry),
+    }

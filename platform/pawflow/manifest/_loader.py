@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import ManifestError
 from ._calls import CallChecker, CallSite, check_call_format
+from ._checks import check_project
 from ._model import CallTarget, Manifest
 from ._schema import SCHEMA_PATH, validate
 from ._yaml import KeyPath, Spots, describe, format_key, parse_yaml
@@ -55,6 +56,8 @@ def load_manifest(path: Path, *, check_calls: bool = True, display: str | None =
     validate(data, spots, file=file)
     _check_unique(data, spots, file, "vars", "variable")
     _check_unique(data, spots, file, "triggers", "trigger")
+    _check_unique(data, spots, file, "connections", "connection")
+    check_project(data, spots, file)
     sites = _call_sites(data, spots, file)
     for target, site in sites:
         check_call_format(target, site)
@@ -116,6 +119,8 @@ def _check_unique(data: dict[str, Any], spots: Spots, file: str, field: str, wha
 def _call_sites(data: dict[str, Any], spots: Spots, file: str) -> list[tuple[CallTarget, CallSite]]:
     sites = []
     for index, trigger in enumerate(data["project"].get("triggers", ())):
+        if "call" not in trigger:
+            continue  # a trigger that only feeds subscriptions
         path: KeyPath = ("project", "triggers", index, "call")
         site = CallSite(file, spots.line(path), format_key(path))
         # The schema's pattern guarantees FILE.py:FUNCTION, so parsing cannot fail.

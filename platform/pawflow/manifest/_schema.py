@@ -149,6 +149,20 @@ def _unique_items(f: _Failure, spots: Spots) -> _Translation:
     return f.path, spots.line(f.path), "items must be unique"
 
 
+def _minimum(f: _Failure, spots: Spots) -> _Translation:
+    return f.path, spots.line(f.path), f"must be at least {f.rule}, got {_show(f.value)}"
+
+
+def _exclusive_minimum(f: _Failure, spots: Spots) -> _Translation:
+    wanted = "must be positive" if f.rule == 0 else f"must be more than {f.rule}"
+    return f.path, spots.line(f.path), f"{wanted}, got {_show(f.value)}"
+
+
+def _min_length(f: _Failure, spots: Spots) -> _Translation:
+    message = "must not be empty" if f.rule == 1 else f"needs at least {f.rule} characters"
+    return f.path, spots.line(f.path), message
+
+
 def _fallback(f: _Failure, spots: Spots) -> _Translation:
     return f.path, spots.line(f.path), f"invalid value (fails the schema's {f.keyword!r} rule)"
 
@@ -162,6 +176,9 @@ _TRANSLATORS: dict[str, Callable[[_Failure, Spots], _Translation]] = {
     "const": _const,
     "minItems": _min_items,
     "uniqueItems": _unique_items,
+    "minimum": _minimum,
+    "exclusiveMinimum": _exclusive_minimum,
+    "minLength": _min_length,
 }
 
 

@@ -3,11 +3,13 @@
 from ..errors import SessionFailed, SessionStopped
 from ._activity import Retry, activity, inhibit_activities
 from ._attrdict import AttrDict
+from ._connection import connection
 from ._durable import (
     http_outcome,
     next_event,
     next_signal,
     result,
+    session_id,
     signal,
     sleep,
     start,
@@ -15,6 +17,7 @@ from ._durable import (
     unsubscribe,
 )
 from ._event import Event
+from ._kv import store
 from ._scope import vars
 
 __all__ = [
@@ -24,14 +27,17 @@ __all__ = [
     "SessionFailed",
     "SessionStopped",
     "activity",
+    "connection",
     "http_outcome",
     "inhibit_activities",
     "next_event",
     "next_signal",
     "result",
+    "session_id",
     "signal",
     "sleep",
     "start",
+    "store",
     "subscribe",
     "unsubscribe",
     "vars",

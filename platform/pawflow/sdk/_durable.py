@@ -23,6 +23,7 @@ __all__ = [
     "next_event",
     "next_signal",
     "result",
+    "session_id",
     "signal",
     "sleep",
     "start",
@@ -33,6 +34,11 @@ __all__ = [
 
 def _quote(text: str) -> str:
     return urllib.parse.quote(text, safe="")
+
+
+def session_id() -> str:
+    """The id of the session running this code (e.g. to let a child signal back)."""
+    return require_scope("pawflow.session_id").session_id or ""
 
 
 def sleep(seconds: float) -> None:
@@ -67,8 +73,15 @@ def unsubscribe(subscription: str) -> None:
 def next_event(subscription: str, timeout: float | None = None) -> Event | None:
     """The next event of ``subscription``, waiting up to ``timeout`` seconds
     (forever when None); None when the time ran out."""
-    raw = require_scope("pawflow.next_event").wait("next_event", subscription, timeout)
-    return None if raw is None else Event.from_dict(raw)
+    scope = require_scope("pawflow.next_event")
+    raw = scope.wait("next_event", subscription, timeout)
+    if raw is None:
+        return None
+    if raw.get("data_by_ref"):
+        # Too big to travel in a signal; events never change, so replays agree.
+        stored = scope.server.get_json(f"/api/v1/events/{_quote(raw['id'])}")  # type: ignore[union-attr]
+        raw = {**raw, "data": stored["data"]}
+    return Event.from_dict(raw)
 
 
 @activity

@@ -23,7 +23,14 @@ class Event:
     type: str
     trigger: str
     data: AttrDict
+    connection: str | None = None  # the connection an integration event came through
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Event:
-        return cls(raw["id"], raw["type"], raw.get("trigger") or "", wrap(raw.get("data") or {}))
+        return cls(
+            raw["id"],
+            raw["type"],
+            raw.get("trigger") or "",
+            wrap(raw.get("data") or {}),
+            raw.get("connection"),
+        )

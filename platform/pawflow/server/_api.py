@@ -8,12 +8,18 @@ from typing import get_args
 from aiohttp import web
 
 from ..store import SessionState
+from ._control import add_session_control_routes
 from ._deploy import deploy
 from ._http import ApiError, base_url, int_param
 from ._journal import get_call, put_call
 from ._json import deployment_json, event_json, project_json, session_json
+from ._kv import add_kv_routes
+from ._schedules import add_schedule_routes
+from ._signals import add_signal_routes
 from ._state import CONFIG, STORE
 from ._stream import append_log, get_log, stream_log
+from ._subscriptions import add_subscription_routes
+from ._sync import add_sync_routes
 
 __all__ = ["add_api_routes"]
 
@@ -39,6 +45,12 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/sessions/{id}/log/stream", stream_log)
     app.router.add_get("/api/v1/sessions/{id}/calls/{number}", get_call)
     app.router.add_post("/api/v1/sessions/{id}/calls/{number}", put_call)
+    add_session_control_routes(app)
+    add_kv_routes(app)
+    add_schedule_routes(app)
+    add_subscription_routes(app)
+    add_signal_routes(app)
+    add_sync_routes(app)
 
 
 def _version() -> str:

@@ -10,13 +10,18 @@ from aiohttp.typedefs import Handler
 
 from ..dispatch import Dispatcher
 from ..errors import NotFoundError, PawflowError
+from ..integrations import IntegrationRegistry
 from ..store import Store
 from ._api import add_api_routes
 from ._auth import auth_middleware
+from ._children import install_child_relay
 from ._config import ServerConfig
+from ._connection_webhooks import CONNECTION_WEBHOOK_ROUTE, handle_connection_webhook
+from ._connections import install_integrations
 from ._http import ApiError
 from ._state import CONFIG, DISPATCHER, STORE
 from ._stream import NOTIFIER, STREAM_SETTINGS, LogNotifier, StreamSettings
+from ._temporal import TEMPORAL, TemporalLink
 from ._webhooks import handle_webhook
 
 __all__ = ["create_app"]
@@ -24,7 +29,12 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 
-def create_app(config: ServerConfig, store: Store, dispatcher: Dispatcher) -> web.Application:
+def create_app(
+    config: ServerConfig,
+    store: Store,
+    dispatcher: Dispatcher,
+    integrations: IntegrationRegistry | None = None,
+) -> web.Application:
     """The Pawflow HTTP application; the caller owns ``store`` and ``dispatcher``."""
     app = web.Application(middlewares=[error_middleware, auth_middleware])
     app[CONFIG] = config
@@ -32,9 +42,14 @@ def create_app(config: ServerConfig, store: Store, dispatcher: Dispatcher) -> we
     app[DISPATCHER] = dispatcher
     app[NOTIFIER] = LogNotifier()
     app[STREAM_SETTINGS] = StreamSettings()
+    app[TEMPORAL] = TemporalLink(config.temporal_address, config.namespace)
+    install_child_relay(app, store)
     app.router.add_get("/healthz", healthz)
     add_api_routes(app)
     app.router.add_route("*", "/webhooks/{slug}", handle_webhook)
+    # Integrations default to the installed plugins (entry points).
+    install_integrations(app, integrations)
+    app.router.add_route("*", CONNECTION_WEBHOOK_ROUTE, handle_connection_webhook)
     app.on_shutdown.append(_end_streams)
     return app
 

@@ -19,8 +19,12 @@ from pathlib import Path, PurePosixPath
 from aiohttp import web
 
 from ..errors import PawflowError
-from ..manifest import Manifest, load_project
+from ..integrations import IntegrationRegistry
+from ..manifest import MANIFEST_FILE, Manifest, load_project
+from ._connections import check_connections, deployed_connections
 from ._http import ApiError, base_url, read_body
+from ._keys import INTEGRATIONS
+from ._schedules import sync_deploy_schedules
 from ._state import CONFIG, STORE
 
 __all__ = [
@@ -51,13 +55,15 @@ async def deploy(request: web.Request) -> web.Response:
     try:
         # Extracting and parsing touch the disk and may take a while: keep
         # them off the event loop.
-        manifest = await asyncio.to_thread(_load_zip, code)
+        manifest = await asyncio.to_thread(_load_zip, code, request.app[INTEGRATIONS])
     except ZipProblem as err:
         raise ApiError(400, str(err)) from None
     except PawflowError as err:
         raise ApiError(400, str(err)) from None
 
     project = manifest.project.name
+    # First, so Temporal being unreachable fails the deploy with nothing stored.
+    await sync_deploy_schedules(request, manifest)
     deployment = await store.create_deployment(project, manifest.to_dict(), code)
     base = base_url(request, request.app[CONFIG])
     webhooks: dict[str, str] = {}
@@ -65,17 +71,26 @@ async def deploy(request: web.Request) -> web.Response:
         if trigger.webhook is not None:
             hook = await store.ensure_webhook(project, trigger.name)
             webhooks[trigger.name] = f"{base}/webhooks/{hook.slug}"
+    connections = await deployed_connections(request, project, manifest)
     await store.activate_deployment(deployment.id)
     return web.json_response(
-        {"project": project, "deployment_id": deployment.id, "webhooks": webhooks}, status=201
+        {
+            "project": project,
+            "deployment_id": deployment.id,
+            "webhooks": webhooks,
+            "connections": connections,
+        },
+        status=201,
     )
 
 
-def _load_zip(code: bytes) -> Manifest:
+def _load_zip(code: bytes, integrations: IntegrationRegistry) -> Manifest:
     with tempfile.TemporaryDirectory(prefix="pawflow-deploy-") as tmp:
         root = Path(tmp)
         extract_zip(code, root)
-        return load_project(root, display="")
+        manifest = load_project(root, display="")
+        check_connections(manifest, integrations, root / MANIFEST_FILE)
+        return manifest
 
 
 def extract_zip(code: bytes, dest: Path) -> None:

@@ -55,6 +55,7 @@ def session_json(s: SessionRecord, *, detail: bool = False) -> dict[str, Any]:
     if detail:
         out["call"] = s.call
         out["error"] = s.error
+        out["parent_session_id"] = s.parent_session_id
     return out
 
 
@@ -63,6 +64,7 @@ def event_json(e: EventRecord, *, detail: bool = False) -> dict[str, Any]:
         "id": e.id,
         "project": e.project,
         "trigger": e.trigger,
+        "connection": e.connection,
         "type": e.type,
         "idempotency_key": e.idempotency_key,
         "state": e.state,

@@ -18,9 +18,11 @@ from typing import Any, get_args
 from aiohttp import web
 
 from ..store import TERMINAL_SESSION_STATES, LogRecord, SessionState
+from ._children import CHILD_RELAY
 from ._http import ApiError, int_param, read_body
 from ._json import record_json
 from ._state import STORE
+from ._subscriptions import end_subscriptions
 
 __all__ = [
     "NOTIFIER",
@@ -122,6 +124,8 @@ async def append_log(request: web.Request) -> web.Response:
     except ValueError as err:  # the store's own record checks
         raise ApiError(400, str(err).splitlines()[0]) from None
     request.app[NOTIFIER].notify(r["session_id"] for r in inserted)
+    request.app[CHILD_RELAY].records_stored(inserted)
+    await end_subscriptions(store, inserted)
     return web.json_response({"inserted": len(inserted)})
 
 

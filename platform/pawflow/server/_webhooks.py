@@ -18,6 +18,7 @@ from aiohttp import web
 from ..manifest import Manifest
 from ._http import ApiError, read_body
 from ._state import CONFIG, DISPATCHER, STORE
+from ._sync import answer_sync_webhook
 
 __all__ = ["handle_webhook"]
 
@@ -72,6 +73,8 @@ async def handle_webhook(request: web.Request) -> web.Response:
         log.debug("webhook %s: event %s", slug, event.id)
     else:
         headers["Pawflow-Duplicate"] = "true"
+    if trigger.webhook.sync:
+        return await answer_sync_webhook(request, event.id, trigger.webhook.timeout)
     return web.json_response({"event_id": event.id}, status=202, headers=headers)
 
 

@@ -55,6 +55,7 @@ async def run_worker(config: WorkerConfig) -> None:
         runners=RunnerFactory(),
         journal=CallJournal(link),
         shipper=shipper,
+        server=link,
         server_url=config.server_url,
         token=config.token,
     )

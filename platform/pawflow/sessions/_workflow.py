@@ -30,6 +30,7 @@ from ._logship import LogShipper
 from ._protocol import Exchange, Request, Step, StepAction
 from ._runner import RunnerSpec
 from ._runners import RunnerFactory
+from ._serverlink import ServerLink
 
 __all__ = ["SessionRuntime", "session_workflow"]
 
@@ -51,6 +52,7 @@ class SessionRuntime:
     runners: RunnerFactory
     journal: CallJournal
     shipper: LogShipper
+    server: ServerLink
     server_url: str
     token: str
     wall_seconds: float = 300.0  # default limit between durable points
@@ -184,8 +186,11 @@ class _Session:
         self.stop_sent = False
 
     def _spec(self) -> RunnerSpec:
-        # Runs in the activity thread: fetching the code may block.
+        # Runs in the activity thread: fetching code and vars may block. Vars
+        # set with `paw var set` (secrets among them) override the manifest's;
+        # fetched here, they never travel in the workflow's history.
         s = self.session
+        stored = self.runtime.server.get_json(f"/api/v1/sessions/{s.session_id}/vars")["vars"]
         return RunnerSpec(
             session_id=s.session_id,
             project=s.project,
@@ -193,7 +198,7 @@ class _Session:
             code_root=str(self.runtime.code.path(s.deployment_id)),
             call=s.call,
             event=s.event,
-            vars=s.vars,
+            vars={**s.vars, **stored},
             server_url=self.runtime.server_url,
             token=self.runtime.token,
             durable=self.durable,

@@ -5,26 +5,44 @@ implementation (the default, a file in the data dir).
 """
 
 from ._base import LogRecord, Store
+from ._control import MANUAL_EVENT_TYPE
+from ._kv import KV_OPS, MAX_KEY_CHARS, KVError
 from ._records import (
     TERMINAL_SESSION_STATES,
+    ChildNotice,
+    ConnectionWebhookRecord,
+    Delivery,
     DeploymentRecord,
     DeploymentState,
     EventRecord,
     EventState,
+    HttpOutcome,
+    KVEntry,
     NewSession,
     ProjectRecord,
     SessionRecord,
     SessionState,
+    SubscriptionRecord,
+    VarRecord,
     WebhookRecord,
 )
 from ._sqlite import SQLiteStore, open_store
 
 __all__ = [
+    "KV_OPS",
+    "MANUAL_EVENT_TYPE",
+    "MAX_KEY_CHARS",
     "TERMINAL_SESSION_STATES",
+    "ChildNotice",
+    "ConnectionWebhookRecord",
+    "Delivery",
     "DeploymentRecord",
     "DeploymentState",
     "EventRecord",
     "EventState",
+    "HttpOutcome",
+    "KVEntry",
+    "KVError",
     "LogRecord",
     "NewSession",
     "ProjectRecord",
@@ -32,6 +50,8 @@ __all__ = [
     "SessionRecord",
     "SessionState",
     "Store",
+    "SubscriptionRecord",
+    "VarRecord",
     "WebhookRecord",
     "open_store",
 ]

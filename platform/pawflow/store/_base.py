@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ._records import (
+    ChildNotice,
+    ConnectionWebhookRecord,
+    Delivery,
     DeploymentRecord,
     EventRecord,
+    HttpOutcome,
+    KVEntry,
     NewSession,
     ProjectRecord,
     SessionRecord,
+    SubscriptionRecord,
+    VarRecord,
     WebhookRecord,
 )
 
@@ -67,10 +75,12 @@ class Store(Protocol):
         type: str,
         data: dict[str, Any],
         idempotency_key: str | None = None,
+        connection: str | None = None,
     ) -> tuple[EventRecord, bool]:
         """Commit a new ``pending`` event; returns (event, created). When
         ``idempotency_key`` was already used for this project, nothing is written
-        and the first event is returned with ``created=False``."""
+        and the first event is returned with ``created=False``. ``connection``:
+        the connection an integration event came through (None otherwise)."""
         ...
 
     async def pending_events(self, limit: int = 100) -> list[EventRecord]:
@@ -135,4 +145,137 @@ class Store(Protocol):
         self, session_id: str, number: int
     ) -> tuple[bytes, dict[str, Any]] | None:
         """(outcome, shown) of a journaled call, or None."""
+        ...
+
+    # -- vars and connection webhooks ----------------------------------------------
+    async def set_var(
+        self, project: str, connection: str | None, name: str, value: str, *, secret: bool
+    ) -> VarRecord:
+        """Create or replace the var (``connection`` None: a project var). The
+        project is created if new, so secrets can be set before the first deploy.
+        ``value`` is stored as given: a secret arrives sealed."""
+        ...
+
+    async def delete_var(self, project: str, connection: str | None, name: str) -> bool:
+        """Remove the var; False when there was none."""
+        ...
+
+    async def list_vars(self, project: str) -> list[VarRecord]:
+        """The project's vars of every scope, by (connection, name); project vars first."""
+        ...
+
+    async def ensure_connection_webhook(
+        self, project: str, connection: str
+    ) -> ConnectionWebhookRecord:
+        """The webhook of (project, connection): a random slug made on first call,
+        the same forever after."""
+        ...
+
+    async def resolve_connection_webhook(self, slug: str) -> ConnectionWebhookRecord | None: ...
+
+    # -- key-value store (values are JSON data; keys 1-256 characters) ---------------
+    async def kv_get(self, project: str, key: str) -> KVEntry | None: ...
+
+    async def kv_list(self, project: str, prefix: str = "", limit: int = 10_000) -> list[KVEntry]:
+        """Entries whose key starts with ``prefix``, in key order."""
+        ...
+
+    async def kv_set(self, project: str, key: str, value: Any) -> KVEntry: ...
+
+    async def kv_delete(self, project: str, key: str) -> bool:
+        """Whether the key existed."""
+        ...
+
+    async def kv_mutate(self, project: str, key: str, op: str, operand: Any = None) -> KVEntry:
+        """Apply the atomic operation ``op`` (``add``, ``append``, ``merge``,
+        ``set_default``) in one transaction; the entry afterwards."""
+        ...
+
+    async def kv_check_and_set(
+        self, project: str, key: str, expected: Any, new: Any
+    ) -> tuple[bool, KVEntry | None]:
+        """Store ``new`` if the value equals ``expected`` (None: the key must be
+        missing); returns (swapped, the entry afterwards or None)."""
+        ...
+
+    # -- session control -------------------------------------------------------------
+    async def start_manual_session(
+        self,
+        *,
+        project: str,
+        deployment_id: str,
+        call: str,
+        data: Any,
+        parent_session_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[SessionRecord | None, EventRecord, bool]:
+        """A ``manual`` event and a ``start_pending`` session calling ``call``, in one
+        transaction; (session, event, created). A reused idempotency key writes
+        nothing: (first session of that event or None if it was no manual start,
+        event, False)."""
+        ...
+
+    async def restart_session(self, session_id: str) -> SessionRecord:
+        """A new session with the same event, deployment, trigger and call."""
+        ...
+
+    async def record_stop(self, session_id: str, reason: str) -> LogRecord | None:
+        """Store a ``stopped`` state record (next free n); None if already ended."""
+        ...
+
+    async def untold_children(self, limit: int = 100) -> list[ChildNotice]:
+        """Ended sessions whose parent has not been told yet, oldest first."""
+        ...
+
+    async def mark_parent_told(self, session_id: str) -> None: ...
+
+    # -- subscriptions and synchronous webhook outcomes ---------------------------
+    async def add_subscription(
+        self, session_id: str, source: str, filter: str | None
+    ) -> SubscriptionRecord:
+        """Subscribe the session (NotFoundError if unknown) to the events of
+        ``source`` committed from now on."""
+        ...
+
+    async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None: ...
+
+    async def list_subscriptions(self, session_id: str) -> list[SubscriptionRecord]:
+        """Oldest first."""
+        ...
+
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        """Delete it and its outbox rows; False when there was none."""
+        ...
+
+    async def delete_session_subscriptions(self, session_id: str) -> int:
+        """Delete every subscription of the session; returns how many."""
+        ...
+
+    async def subscriptions_for(
+        self, project: str, sources: Sequence[str], created_at: float
+    ) -> list[SubscriptionRecord]:
+        """The project's subscriptions to any of ``sources`` made no later than
+        ``created_at`` (an event's time), oldest first."""
+        ...
+
+    async def add_deliveries(self, event_id: str, subscription_ids: Sequence[str]) -> int:
+        """Put (subscription, event) rows in the delivery outbox; pairs already
+        there and subscriptions gone are skipped. Returns how many were added."""
+        ...
+
+    async def pending_deliveries(self, limit: int = 100) -> list[Delivery]:
+        """Outbox rows not delivered yet, in the order they were added."""
+        ...
+
+    async def mark_delivered(self, subscription_id: str, event_id: str) -> None: ...
+
+    async def set_http_outcome(self, session_id: str, outcome: HttpOutcome) -> bool:
+        """Keep the session's answer to its synchronous webhook; only the first
+        is kept (returns whether this one was). NotFoundError for an unknown session."""
+        ...
+
+    async def get_http_outcome(self, session_id: str) -> HttpOutcome | None: ...
+
+    async def session_result(self, session_id: str) -> tuple[str, Any, str | None] | None:
+        """(state, result, error) of an ended session; None while it runs or if unknown."""
         ...

@@ -25,6 +25,8 @@ from typing import Any, cast
 from ..errors import ConfigError, NotFoundError
 from ..ids import new_id
 from ._base import LogRecord
+from ._control import SessionControlQueries
+from ._kv import KeyValueQueries
 from ._migrations import migrate
 from ._records import (
     TERMINAL_SESSION_STATES,
@@ -38,6 +40,8 @@ from ._records import (
     SessionState,
     WebhookRecord,
 )
+from ._subscriptions import SubscriptionQueries
+from ._vars import VarQueries
 
 __all__ = ["Database"]
 
@@ -58,10 +62,12 @@ _STATE_RANK: dict[str, int] = {
 _UNFINISHED = ("created", "running")
 
 _DEPLOYMENT_COLUMNS = "id, project, state, created_at, manifest, code_sha256"
-_EVENT_COLUMNS = "id, project, trigger_name, type, data, idempotency_key, created_at, state"
+_EVENT_COLUMNS = (
+    "id, project, trigger_name, type, data, idempotency_key, created_at, state, connection_name"
+)
 _SESSION_COLUMNS = (
     "id, project, deployment_id, trigger_name, event_id, call_target, state, created_at, "
-    "ended_at, error, start_pending"
+    "ended_at, error, start_pending, parent_session_id"
 )
 
 
@@ -73,7 +79,7 @@ def _new_slug() -> str:
     return "".join(secrets.choice(_SLUG_ALPHABET) for _ in range(SLUG_LENGTH))
 
 
-class Database:
+class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQueries):
     """One SQLite connection and the queries of the store. Not thread-safe by design:
     it must only ever be used from the thread that opened it."""
 
@@ -277,6 +283,7 @@ class Database:
         type: str,
         data: dict[str, Any],
         idempotency_key: str | None,
+        connection: str | None = None,
     ) -> tuple[EventRecord, bool]:
         record = EventRecord(
             id=new_id("evt"),
@@ -287,6 +294,7 @@ class Database:
             idempotency_key=idempotency_key,
             created_at=time.time(),
             state="pending",
+            connection=connection,
         )
         data_json = _dumps(data)
         with self._write() as db:
@@ -294,7 +302,7 @@ class Database:
             # The UNIQUE constraint, not a prior SELECT, decides who wins a race
             # between two writers (possibly in different processes).
             cursor = db.execute(
-                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (project, idempotency_key) DO NOTHING",
                 (
                     record.id,
@@ -305,6 +313,7 @@ class Database:
                     idempotency_key,
                     record.created_at,
                     record.state,
+                    connection,
                 ),
             )
             if cursor.rowcount == 1:
@@ -364,7 +373,7 @@ class Database:
                     )
                 db.execute(
                     f"INSERT INTO sessions ({_SESSION_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         record.id,
                         record.project,
@@ -377,6 +386,7 @@ class Database:
                         record.ended_at,
                         record.error,
                         1,
+                        record.parent_session_id,
                     ),
                 )
                 created.append(record)
@@ -580,6 +590,7 @@ def _event(row: sqlite3.Row) -> EventRecord:
         idempotency_key=row["idempotency_key"],
         created_at=row["created_at"],
         state=cast(EventState, row["state"]),
+        connection=row["connection_name"],
     )
 
 
@@ -596,4 +607,5 @@ def _session(row: sqlite3.Row) -> SessionRecord:
         ended_at=row["ended_at"],
         error=row["error"],
         start_pending=bool(row["start_pending"]),
+        parent_session_id=row["parent_session_id"],
     )

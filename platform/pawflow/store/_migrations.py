@@ -113,7 +113,101 @@ CREATE TABLE call_journal (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _CALL_JOURNAL)
+_KV_STORE = """
+-- The per-project key-value store of user code (pawflow.store). Values are JSON.
+CREATE TABLE kv_store (
+    project     TEXT NOT NULL REFERENCES projects (name),
+    key         TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    updated_at  REAL NOT NULL,
+    PRIMARY KEY (project, key)
+);
+"""
+
+_SESSION_CONTROL = """
+-- Sessions started by another session, and whether that parent has been told
+-- the child ended (the outbox of the pawflow.child_done signal).
+ALTER TABLE sessions ADD COLUMN parent_session_id TEXT REFERENCES sessions (id);
+ALTER TABLE sessions ADD COLUMN parent_notified INTEGER NOT NULL DEFAULT 0
+    CHECK (parent_notified IN (0, 1));
+CREATE INDEX sessions_by_parent ON sessions (parent_session_id);
+CREATE INDEX sessions_parent_untold ON sessions (ended_at, id)
+    WHERE parent_session_id IS NOT NULL AND parent_notified = 0;
+"""
+
+_VARS = """
+-- Vars set with `paw var set`, of a project or of one of its connections
+-- (connection '' = the project itself: NULL would defeat the primary key).
+-- A secret's value is Fernet ciphertext; the store never sees the key.
+CREATE TABLE vars (
+    project     TEXT NOT NULL REFERENCES projects (name),
+    connection  TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    secret      INTEGER NOT NULL CHECK (secret IN (0, 1)),
+    updated_at  REAL NOT NULL,
+    PRIMARY KEY (project, connection, name)
+);
+
+-- Stable webhook URLs of connections, like those of webhook triggers.
+CREATE TABLE connection_webhooks (
+    slug        TEXT PRIMARY KEY,
+    project     TEXT NOT NULL REFERENCES projects (name),
+    connection  TEXT NOT NULL,
+    UNIQUE (project, connection)
+);
+"""
+
+_EVENT_CONNECTIONS = """
+-- The connection an integration event came in through (NULL for webhooks and
+-- schedules, which name their trigger instead).
+ALTER TABLE events ADD COLUMN connection_name TEXT;
+"""
+
+_SUBSCRIPTIONS = """
+-- Events a running session asked for (pawflow.subscribe): new events of the
+-- project whose trigger or connection is `source` and that pass `filter` (CEL).
+CREATE TABLE subscriptions (
+    id          TEXT PRIMARY KEY,
+    session_id  TEXT NOT NULL REFERENCES sessions (id),
+    project     TEXT NOT NULL REFERENCES projects (name),
+    source      TEXT NOT NULL,
+    filter      TEXT,
+    created_at  REAL NOT NULL
+);
+CREATE INDEX subscriptions_by_source ON subscriptions (project, source, created_at);
+CREATE INDEX subscriptions_by_session ON subscriptions (session_id);
+
+-- The outbox of the pawflow.event signal: a row is written before the signal is
+-- sent and flagged once Temporal accepted it, so a crash in between loses nothing.
+CREATE TABLE subscription_deliveries (
+    subscription_id  TEXT NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+    event_id         TEXT NOT NULL REFERENCES events (id),
+    created_at       REAL NOT NULL,
+    delivered        INTEGER NOT NULL DEFAULT 0 CHECK (delivered IN (0, 1)),
+    PRIMARY KEY (subscription_id, event_id)
+);
+CREATE INDEX subscription_deliveries_pending ON subscription_deliveries (created_at)
+    WHERE delivered = 0;
+
+-- The answer a session gave to its synchronous webhook (pawflow.http_outcome);
+-- the first one is final.
+CREATE TABLE http_outcomes (
+    session_id  TEXT PRIMARY KEY REFERENCES sessions (id),
+    outcome     TEXT NOT NULL,
+    created_at  REAL NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    _V1,
+    _CALL_JOURNAL,
+    _KV_STORE,
+    _SESSION_CONTROL,
+    _VARS,
+    _EVENT_CONNECTIONS,
+    _SUBSCRIPTIONS,
+)
 """Migration ``i`` takes a database from ``user_version`` ``i`` to ``i + 1``."""
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,11 +18,18 @@ from typing import Any, TypeVar
 from ._base import LogRecord
 from ._db import Database
 from ._records import (
+    ChildNotice,
+    ConnectionWebhookRecord,
+    Delivery,
     DeploymentRecord,
     EventRecord,
+    HttpOutcome,
+    KVEntry,
     NewSession,
     ProjectRecord,
     SessionRecord,
+    SubscriptionRecord,
+    VarRecord,
     WebhookRecord,
 )
 
@@ -143,12 +150,16 @@ class SQLiteStore:
         type: str,
         data: dict[str, Any],
         idempotency_key: str | None = None,
+        connection: str | None = None,
     ) -> tuple[EventRecord, bool]:
         """Commit (durably) a new ``pending`` event; returns (event, created). When
         ``idempotency_key`` was already used for this project, nothing is written
-        and the first event is returned with ``created=False``. Raises
+        and the first event is returned with ``created=False``. ``connection``
+        names the connection an integration event came through. Raises
         NotFoundError for an unknown project."""
-        return await self._run(self._db.add_event, project, trigger, type, data, idempotency_key)
+        return await self._run(
+            self._db.add_event, project, trigger, type, data, idempotency_key, connection
+        )
 
     async def pending_events(self, limit: int = 100) -> list[EventRecord]:
         """Oldest first."""
@@ -223,3 +234,162 @@ class SQLiteStore:
     ) -> tuple[bytes, dict[str, Any]] | None:
         """(outcome, shown) of a journaled call, or None."""
         return await self._run(self._db.journaled_call, session_id, number)
+
+    # -- vars and connection webhooks --------------------------------------------------
+    async def set_var(
+        self, project: str, connection: str | None, name: str, value: str, *, secret: bool
+    ) -> VarRecord:
+        """Create or replace the var (``connection`` None: a project var), creating
+        the project if new. ``value`` is stored as given (a secret arrives sealed)."""
+        return await self._run(self._db.set_var, project, connection, name, value, secret)
+
+    async def delete_var(self, project: str, connection: str | None, name: str) -> bool:
+        """Remove the var; False when there was none."""
+        return await self._run(self._db.delete_var, project, connection, name)
+
+    async def list_vars(self, project: str) -> list[VarRecord]:
+        """The project's vars of every scope; project vars first, then by connection."""
+        return await self._run(self._db.list_vars, project)
+
+    async def ensure_connection_webhook(
+        self, project: str, connection: str
+    ) -> ConnectionWebhookRecord:
+        """The webhook of (project, connection), made on first call. Raises
+        NotFoundError for an unknown project."""
+        return await self._run(self._db.ensure_connection_webhook, project, connection)
+
+    async def resolve_connection_webhook(self, slug: str) -> ConnectionWebhookRecord | None:
+        """The connection webhook with this slug, or None."""
+        return await self._run(self._db.resolve_connection_webhook, slug)
+
+    # -- key-value store ---------------------------------------------------------------
+    async def kv_get(self, project: str, key: str) -> KVEntry | None:
+        """The entry of ``key`` in the project's key-value store, or None."""
+        return await self._run(self._db.kv_get, project, key)
+
+    async def kv_list(self, project: str, prefix: str = "", limit: int = 10_000) -> list[KVEntry]:
+        """Entries whose key starts with ``prefix``, in key order."""
+        return await self._run(self._db.kv_list, project, prefix, limit)
+
+    async def kv_set(self, project: str, key: str, value: Any) -> KVEntry:
+        """Store the JSON ``value`` under ``key``."""
+        return await self._run(self._db.kv_set, project, key, value)
+
+    async def kv_delete(self, project: str, key: str) -> bool:
+        """Remove ``key``; whether it existed."""
+        return await self._run(self._db.kv_delete, project, key)
+
+    async def kv_mutate(self, project: str, key: str, op: str, operand: Any = None) -> KVEntry:
+        """Apply the atomic operation ``op`` (see ``KV_OPS``); the entry afterwards."""
+        return await self._run(self._db.kv_mutate, project, key, op, operand)
+
+    async def kv_check_and_set(
+        self, project: str, key: str, expected: Any, new: Any
+    ) -> tuple[bool, KVEntry | None]:
+        """Store ``new`` if the value equals ``expected`` (None: if the key is missing);
+        returns (swapped, the entry afterwards or None)."""
+        return await self._run(self._db.kv_check_and_set, project, key, expected, new)
+
+    # -- session control ---------------------------------------------------------------
+    async def start_manual_session(
+        self,
+        *,
+        project: str,
+        deployment_id: str,
+        call: str,
+        data: Any,
+        parent_session_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[SessionRecord | None, EventRecord, bool]:
+        """In one transaction: a ``manual`` event carrying ``data`` and a
+        ``start_pending`` session of the deployment calling ``call``; returns
+        (session, event, created). A reused ``idempotency_key`` writes nothing and
+        returns the first session of the earlier event (None when that event was
+        not a manual start) with ``created=False``."""
+        return await self._run(
+            self._db.start_manual_session,
+            project,
+            deployment_id,
+            call,
+            data,
+            parent_session_id,
+            idempotency_key,
+        )
+
+    async def restart_session(self, session_id: str) -> SessionRecord:
+        """A new ``start_pending`` session with the same event, deployment, trigger and
+        call as ``session_id``. Raises NotFoundError for an unknown session."""
+        return await self._run(self._db.restart_session, session_id)
+
+    async def record_stop(self, session_id: str, reason: str) -> LogRecord | None:
+        """Record that the session was stopped from outside (its workflow cannot):
+        a ``state`` record ``stopped`` with the next free ``n`` and ``error=reason``.
+        Returns it, or None when the session had already ended."""
+        return await self._run(self._db.record_stop, session_id, reason)
+
+    async def untold_children(self, limit: int = 100) -> list[ChildNotice]:
+        """Ended sessions with a parent that has not been told yet, oldest first."""
+        return await self._run(self._db.untold_children, limit)
+
+    async def mark_parent_told(self, session_id: str) -> None:
+        """Record that the parent of ``session_id`` was told that it ended."""
+        await self._run(self._db.mark_parent_told, session_id)
+
+    # -- subscriptions and synchronous webhook outcomes --------------------------------
+    async def add_subscription(
+        self, session_id: str, source: str, filter: str | None
+    ) -> SubscriptionRecord:
+        """Subscribe the session to the events of ``source`` committed from now on.
+        Raises NotFoundError for an unknown session."""
+        return await self._run(self._db.add_subscription, session_id, source, filter)
+
+    async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None:
+        """The subscription, or None."""
+        return await self._run(self._db.get_subscription, subscription_id)
+
+    async def list_subscriptions(self, session_id: str) -> list[SubscriptionRecord]:
+        """The session's subscriptions, oldest first."""
+        return await self._run(self._db.list_subscriptions, session_id)
+
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        """Delete it and its outbox rows; False when there was none."""
+        return await self._run(self._db.delete_subscription, subscription_id)
+
+    async def delete_session_subscriptions(self, session_id: str) -> int:
+        """Delete every subscription of the session; returns how many."""
+        return await self._run(self._db.delete_session_subscriptions, session_id)
+
+    async def subscriptions_for(
+        self, project: str, sources: Sequence[str], created_at: float
+    ) -> list[SubscriptionRecord]:
+        """The project's subscriptions to any of ``sources`` made no later than
+        ``created_at``, oldest first."""
+        return await self._run(self._db.subscriptions_for, project, list(sources), created_at)
+
+    async def add_deliveries(self, event_id: str, subscription_ids: Sequence[str]) -> int:
+        """Put (subscription, event) rows in the delivery outbox, skipping pairs
+        already there and subscriptions gone; returns how many were added.
+        Raises NotFoundError for an unknown event."""
+        return await self._run(self._db.add_deliveries, event_id, list(subscription_ids))
+
+    async def pending_deliveries(self, limit: int = 100) -> list[Delivery]:
+        """Outbox rows not delivered yet, in the order they were added."""
+        return await self._run(self._db.pending_deliveries, limit)
+
+    async def mark_delivered(self, subscription_id: str, event_id: str) -> None:
+        """Flag the outbox row delivered (nothing happens if it is gone)."""
+        await self._run(self._db.mark_delivered, subscription_id, event_id)
+
+    async def set_http_outcome(self, session_id: str, outcome: HttpOutcome) -> bool:
+        """Keep the session's answer to its synchronous webhook; only the first is
+        kept (returns whether this one was). Raises NotFoundError for an unknown
+        session."""
+        return await self._run(self._db.set_http_outcome, session_id, outcome)
+
+    async def get_http_outcome(self, session_id: str) -> HttpOutcome | None:
+        """The session's answer to its synchronous webhook, or None."""
+        return await self._run(self._db.get_http_outcome, session_id)
+
+    async def session_result(self, session_id: str) -> tuple[str, Any, str | None] | None:
+        """(state, result, error) of an ended session; None while it runs or if unknown."""
+        return await self._run(self._db.session_result, session_id)

@@ -1,2 +1,2 @@
 def on_closed(event):
-    print("closed:", event["data"])
+    print("closed:", event.data.body.json)

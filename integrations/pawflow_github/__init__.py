@@ -1,0 +1,19 @@
+"""The ``github`` integration.
+
+Incoming webhooks are verified with the HMAC ``X-Hub-Signature-256`` against
+the connection's ``webhook_secret``; each delivery becomes one event whose type
+is ``X-GitHub-Event`` (``issues``, ``push``...), whose data is the JSON payload
+and whose idempotency key is ``X-GitHub-Delivery``. Session code gets a PyGithub
+client authenticated with the connection's ``token``::
+
+    gh = pawflow_github.client("gh")
+"""
+
+from pawflow.integrations import ConnectionClient
+
+from ._integration import INTEGRATION, GitHubClient
+
+client = ConnectionClient(INTEGRATION)
+"""``pawflow_github.client("gh")``: the PyGithub client of connection ``gh``."""
+
+__all__ = ["INTEGRATION", "GitHubClient", "client"]

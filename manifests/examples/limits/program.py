@@ -1,0 +1,3 @@
+def crunch(event):
+    numbers = event.data.body.json or []
+    print("sum:", sum(numbers))

@@ -1,0 +1,117 @@
+"""CEL filters, with the ``cel-python`` package (module ``celpy``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import celpy
+from celpy import celtypes
+from celpy.celparser import CELParseError
+
+from ..errors import PawflowError
+
+__all__ = ["Filter", "FilterError", "compile_filter"]
+
+log = logging.getLogger(__name__)
+
+# An expression is text a user typed into a manifest or a subscribe() call;
+# bound it so a pathological one cannot make compiling slow.
+MAX_EXPRESSION_CHARS = 4096
+
+_SHOWN_CHARS = 60
+
+
+class FilterError(PawflowError, ValueError):
+    """A filter expression that does not compile; the message is one line."""
+
+
+class Filter:
+    """A compiled CEL expression; an event matches when it evaluates to ``true``.
+
+    Variables: ``data`` (the event's data, JSON-like) and ``event_type`` (a string).
+    """
+
+    __slots__ = ("_program", "expression")
+
+    def __init__(self, expression: str, program: celpy.Runner) -> None:
+        self.expression = expression
+        self._program = program
+
+    def matches(self, event_type: str, data: Any) -> bool:
+        """Whether the event passes the filter. Anything but the boolean ``true``
+        is no match, including an evaluation error (a missing key, a wrong type),
+        which is logged at debug level."""
+        try:
+            activation = {
+                "data": celpy.json_to_cel(data),
+                "event_type": celpy.json_to_cel(event_type),
+            }
+            result = self._program.evaluate(activation)
+        except Exception as err:
+            # Events are data from outside: a filter failing on one of them is
+            # an ordinary "no", not a fault of the platform.
+            log.debug("filter %r fails on a %r event: %s", self.expression, event_type, err)
+            return False
+        # CEL booleans are their own int subclass, not Python's bool.
+        return isinstance(result, celtypes.BoolType | bool) and bool(result)
+
+    def __repr__(self) -> str:
+        return f"Filter({self.expression!r})"
+
+
+def compile_filter(expression: str) -> Filter:
+    """Compile a CEL expression into a :class:`Filter`.
+
+    Raises :class:`FilterError` (one line, naming the position) when it does not parse.
+    """
+    if not expression.strip():
+        raise FilterError("the filter is empty")
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise FilterError(f"the filter is longer than {MAX_EXPRESSION_CHARS} characters")
+    env = celpy.Environment()
+    try:
+        ast = env.compile(expression)
+        program = env.program(ast)
+    except CELParseError as err:
+        raise FilterError(_syntax_message(expression, err)) from None
+    except RecursionError:
+        raise FilterError("the filter is nested too deeply") from None
+    except Exception as err:
+        raise FilterError(f"the filter does not compile: {_one_line(str(err))}") from None
+    return Filter(expression, program)
+
+
+def _syntax_message(expression: str, err: CELParseError) -> str:
+    line: int | None = getattr(err, "line", None)
+    column: int | None = getattr(err, "column", None)
+    detail = _problem(err)
+    if line is None or column is None:
+        return f"syntax error{detail} in {_show(expression)}"
+    lines = expression.split("\n")
+    where = f"column {column}" if len(lines) == 1 else f"line {line}, column {column}"
+    text = lines[line - 1] if 0 < line <= len(lines) else expression
+    return f"syntax error at {where}{detail}: {_show(text)}"
+
+
+def _problem(err: CELParseError) -> str:
+    """What the parser tripped on, from the lark error celpy wraps (when it does)."""
+    cause = err.__cause__ or err.__context__
+    token = getattr(cause, "token", None)
+    if token is not None:
+        if getattr(token, "type", None) == "$END":
+            return " (the expression ends too early)"
+        return f" (unexpected {str(token)[:20]!r})"
+    char = getattr(cause, "char", None)
+    if isinstance(char, str) and char:
+        return f" (unexpected character {char!r})"
+    return ""
+
+
+def _show(text: str) -> str:
+    text = _one_line(text)
+    return repr(text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "...")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

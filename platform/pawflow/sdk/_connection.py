@@ -1,0 +1,73 @@
+"""``pawflow.connection(name)``: the client of one of the project's connections.
+
+Runs inline in a session (it is SDK code): on replay it runs again and fetches
+the vars again, which has no side effects. What the client then does is a
+third-party call, which the runtime records.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import NotFoundError, ServerError
+from ._scope import require_scope
+
+__all__ = ["ConnectionInfo", "connection", "connection_info"]
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """A connection of the session's project with its vars (secrets decrypted)."""
+
+    name: str
+    integration: str
+    vars: Mapping[str, str]
+
+    def __repr__(self) -> str:
+        # Never show values: some are secrets.
+        return (
+            f"ConnectionInfo(name={self.name!r}, integration={self.integration!r}, "
+            f"vars=[{', '.join(sorted(self.vars))}])"
+        )
+
+
+def connection_info(name: str, *, what: str = "pawflow.connection") -> ConnectionInfo:
+    """Fetch connection ``name`` of the running session's project from the server;
+    ``what`` names the caller in errors."""
+    scope = require_scope(what)
+    assert scope.server is not None and scope.session_id is not None  # require_scope checked
+    path = (
+        f"/api/v1/sessions/{urllib.parse.quote(scope.session_id, safe='')}"
+        f"/connections/{urllib.parse.quote(name, safe='')}"
+    )
+    try:
+        answer = scope.server.get_json(path)
+    except ServerError as err:
+        if err.status == 404:
+            raise NotFoundError(f"{what}({name!r}): {err}") from None
+        raise
+    if not isinstance(answer, dict) or not isinstance(answer.get("vars"), dict):
+        raise ServerError(f"{what}({name!r}): the server's answer has no 'vars'")
+    return ConnectionInfo(
+        name=name,
+        integration=str(answer.get("integration")),
+        vars={str(k): str(v) for k, v in answer["vars"].items()},
+    )
+
+
+def connection(name: str) -> Any:
+    """The client of connection ``name`` of this session's project.
+
+    Its type depends on the connection's integration: PyGithub's ``Github`` for
+    ``github``, ``slack_sdk.WebClient`` for ``slack``, a ``requests.Session``
+    for ``http``. Each call made through it is one recorded external call::
+
+        gh = pawflow.connection("gh")
+    """
+    from ..integrations import load_integration
+
+    info = connection_info(name)
+    return load_integration(info.integration).client(info.vars)

@@ -1,0 +1,79 @@
+"""The server's Temporal client: one per application, connected on first use.
+
+Routes that act on running sessions (signals, stop, ...) share it. It is made
+lazily so a server starts, takes webhooks and serves the API while Temporal is
+still down; a request that needs Temporal then gets a clear 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from temporalio.client import Client
+from temporalio.service import RetryConfig, RPCError, RPCStatusCode
+
+from ..errors import TemporalUnavailable
+
+__all__ = ["TEMPORAL", "TemporalLink", "is_unavailable"]
+
+log = logging.getLogger(__name__)
+
+# An API request waits for Temporal a few seconds at most; the caller retries.
+_RPC_RETRY = RetryConfig(
+    initial_interval_millis=100,
+    max_interval_millis=1000,
+    max_elapsed_time_millis=3000,
+    max_retries=5,
+)
+_TRANSIENT_STATUSES = frozenset(
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.ABORTED,
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.UNKNOWN,
+    }
+)
+
+
+class TemporalLink:
+    """A lazily connected, shared :class:`temporalio.client.Client`."""
+
+    def __init__(self, address: str, namespace: str = "default") -> None:
+        self.address = address
+        self.namespace = namespace
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        """The client, connecting first if needed. Raises
+        :class:`~pawflow.errors.TemporalUnavailable` when Temporal cannot be reached."""
+        if self._client is not None:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                try:
+                    self._client = await Client.connect(
+                        self.address, namespace=self.namespace, retry_config=_RPC_RETRY
+                    )
+                except Exception as err:
+                    log.debug("cannot connect to Temporal at %s: %s", self.address, err)
+                    raise TemporalUnavailable(
+                        f"Temporal at {self.address} is unavailable; try again later"
+                    ) from None
+            return self._client
+
+
+def is_unavailable(err: BaseException) -> bool:
+    """Whether ``err`` says Temporal cannot be reached (as opposed to rejecting one request)."""
+    if isinstance(err, TemporalUnavailable):
+        return True
+    if isinstance(err, RPCError):
+        return err.status in _TRANSIENT_STATUSES
+    return isinstance(err, (ConnectionError, TimeoutError))
+
+
+TEMPORAL = web.AppKey("temporal", TemporalLink)

@@ -1,0 +1,107 @@
+"""Sessions that wait: for events, for children, across a worker crash."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from tests.e2e.conftest import Platform, copy_project
+from tests.fakes.bank import FakeBank
+from tests.helpers import wait_for
+
+WAIT_FOR_EVENT = """
+import json
+import urllib.request
+
+import pawflow
+
+
+def handler(event):
+    bank("opened")
+    sub = pawflow.subscribe("decide")
+    print("waiting")
+    decision = pawflow.next_event(sub)
+    bank("closed")
+    return decision.data.body.json["verdict"]
+
+
+@pawflow.activity
+def bank(operation):
+    request = urllib.request.Request(
+        pawflow.vars["BANK_URL"] + "/" + operation,
+        data=json.dumps({"transaction_id": operation}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+"""
+
+
+def _waiting_project(root: Path, bank: FakeBank) -> Path:
+    root.mkdir(parents=True)
+    (root / "pawflow.yaml").write_text(
+        "version: 1\nproject:\n  name: waiter\n"
+        f"  vars:\n    - name: BANK_URL\n      value: {bank.url}\n"
+        "  triggers:\n"
+        "    - name: run\n      webhook: {}\n      call: program.py:handler\n"
+        "    - name: decide\n      webhook: {}\n"
+    )
+    (root / "program.py").write_text(WAIT_FOR_EVENT)
+    return root
+
+
+def test_sigkill_of_the_worker_during_next_event(
+    platform: Platform, bank: FakeBank, tmp_path: Path
+) -> None:
+    webhooks = platform.deploy(_waiting_project(tmp_path / "waiter", bank))["webhooks"]
+    worker = platform.start_worker()
+    session = platform.session_for(platform.post(webhooks["run"], {})[1]["event_id"])
+    wait_for(
+        lambda: any(r.get("text") == "waiting" for r in platform.log(session["id"])),
+        30, 0.05, "the session to wait for its event",
+    )  # fmt: skip
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(10)
+    # Accepted while no worker runs: kept for the session, not lost.
+    status, _ = platform.post(webhooks["decide"], {"verdict": "yes"})
+    assert status == 202
+
+    platform.start_worker()
+    ended = platform.wait_ended(session["id"], timeout=90)
+    assert ended["state"] == "completed"
+    assert bank.count("opened") == 1
+    assert bank.count("closed") == 1
+    log = platform.log(session["id"])
+    assert [r["n"] for r in log] == list(range(len(log)))
+    assert log[-1]["result"] == "yes"
+    assert [r["text"] for r in log if r["type"] == "print"] == ["waiting"]
+
+
+def test_the_approval_sample_waits_for_its_decision(platform: Platform, tmp_path: Path) -> None:
+    webhooks = platform.deploy(copy_project("approval", tmp_path))["webhooks"]
+    platform.start_worker()
+    # A decision for another request, and one that arrives before anyone waits.
+    platform.post(webhooks["decide"], {"id": "other", "approve": False})
+    session = platform.session_for(platform.post(webhooks["request"], {"id": "r1"})[1]["event_id"])
+    wait_for(
+        lambda: any(r.get("type") == "print" for r in platform.log(session["id"])),
+        30, 0.05, "the session to wait",
+    )  # fmt: skip
+    platform.post(webhooks["decide"], {"id": "r1", "approve": True})
+    assert platform.wait_ended(session["id"], timeout=60)["state"] == "completed"
+    log = platform.log(session["id"])
+    assert log[-1]["result"] == {"id": "r1", "approved": True}
+
+
+def test_the_fanout_sample_collects_its_childrens_results(
+    platform: Platform, tmp_path: Path
+) -> None:
+    webhooks = platform.deploy(copy_project("fanout", tmp_path))["webhooks"]
+    platform.start_worker()
+    session = platform.session_for(
+        platform.post(webhooks["batch"], {"items": [1, 2, 3]})[1]["event_id"]
+    )
+    assert platform.wait_ended(session["id"], timeout=60)["state"] == "completed"
+    assert platform.log(session["id"])[-1]["result"] == {"sum": 14}
+    completed = platform.sessions("--project", "fanout", "--state", "completed")
+    assert len(completed) == 4  # the parent and its three children
