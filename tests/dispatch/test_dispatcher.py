@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from pawflow.dispatch import Dispatcher
-from pawflow.store import DeploymentRecord, SQLiteStore
+from pawflow.storage import DeploymentRecord, SQLiteStore
 from tests.helpers import free_port, wait_for
 
 MANIFEST: dict[str, Any] = {

@@ -11,7 +11,7 @@ import pytest
 from pawflow.dispatch import Dispatcher
 from pawflow.dispatch._matching import TriggerMatcher
 from pawflow.manifest import CallTarget, Connection, Project, ScheduleSpec, Trigger, WebhookSpec
-from pawflow.store import EventRecord, SQLiteStore
+from pawflow.storage import EventRecord, SQLiteStore
 from tests.helpers import free_port, wait_for
 
 CALL = CallTarget("program.py", "handler")

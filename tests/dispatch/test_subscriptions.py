@@ -8,7 +8,7 @@ from typing import Any
 
 from pawflow.dispatch import Dispatcher
 from pawflow.ids import new_id
-from pawflow.store import DeploymentRecord, NewSession, SQLiteStore
+from pawflow.storage import DeploymentRecord, NewSession, SQLiteStore
 from tests.helpers import free_port, wait_for
 
 from ._recorder import RecordingSessions, recording_sessions

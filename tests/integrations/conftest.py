@@ -18,7 +18,7 @@ from pawflow.cli._archive import zip_project
 from pawflow.dispatch import Dispatcher
 from pawflow.integrations import IntegrationRegistry
 from pawflow.server import ServerConfig, create_app
-from pawflow.store import SQLiteStore, open_store
+from pawflow.storage import SQLiteStore, open_store
 from tests.helpers import free_port
 
 TOKEN = "integration-test-token"

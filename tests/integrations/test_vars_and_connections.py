@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from pawflow.ids import new_id
 from pawflow.secrets import SecretBox, SecretKeyError, load_secret_box
-from pawflow.store import NewSession, SQLiteStore
+from pawflow.storage import NewSession, SQLiteStore
 from tests.fakes.github import FakeGitHub
 from tests.fakes.slack import FakeSlack
 

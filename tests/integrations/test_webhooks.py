@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from aiohttp.test_utils import TestClient
 
-from pawflow.store import SQLiteStore
+from pawflow.storage import SQLiteStore
 
 from .conftest import (
     GITHUB_SECRET,

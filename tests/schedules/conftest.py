@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from pawflow.dispatch import Dispatcher
 from pawflow.server import ServerConfig, create_app
-from pawflow.store import SQLiteStore, open_store
+from pawflow.storage import SQLiteStore, open_store
 
 # The whole platform (real `paw up` and workers) of the end-to-end tests.
 from tests.e2e.conftest import platform  # noqa: F401

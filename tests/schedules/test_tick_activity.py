@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 from pawflow.errors import ServerError
 from pawflow.schedules import ScheduleTickActivities, TickRequest, format_time
 from pawflow.sessions._serverlink import ServerLink
-from pawflow.store import SQLiteStore
+from pawflow.storage import SQLiteStore
 from tests.helpers import free_port
 
 from .conftest import TOKEN, ServerFactory

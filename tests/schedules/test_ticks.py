@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from pawflow.dispatch import Dispatcher
 from pawflow.schedules import schedule_id
-from pawflow.store import SQLiteStore
+from pawflow.storage import SQLiteStore
 from tests.helpers import free_port, wait_for
 
 from .conftest import AUTH, ServerFactory

@@ -2,8 +2,8 @@
 
 The functions are called the way the runtime calls a recorded call: directly,
 in a greenlet carrying the session's scope, with the worker's real server link.
-(This process also imports the platform's ``pawflow.store`` database package,
-which takes over the attribute ``pawflow.store``; hence ``sdk.store`` here.)
+(The platform's database package is ``pawflow.storage``, so nothing shadows
+``pawflow.store``.)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pawflow.sdk._kv import KeyValueStore
 from pawflow.sdk._scope import Scope, ScopedGreenlet
 from pawflow.server import ServerConfig, create_app
 from pawflow.sessions._serverlink import ServerLink
-from pawflow.store import open_store
+from pawflow.storage import open_store
 from tests.helpers import free_port
 from tests.server._helpers import TOKEN, deploy
 
@@ -136,13 +136,12 @@ def test_outside_a_session() -> None:
         sdk.store.get("k")
 
 
-def test_the_store_package_does_not_shadow_the_sdk_in_user_code() -> None:
-    """``pawflow.store`` is also the name of the platform's database package. User
-    code runs in runners that never import it, so there the name means the SDK."""
+def test_nothing_shadows_the_sdk_store() -> None:
+    """Importing every part of the platform leaves ``pawflow.store`` the SDK's."""
     probe = (
-        "import sys, pawflow, pawflow.sessions._runner, pawflow.cli._main\n"
+        "import pawflow, pawflow.sessions._runner, pawflow.cli._main, pawflow.server\n"
+        "import pawflow.storage\n"
         "from pawflow.sdk._kv import KeyValueStore\n"
-        "assert 'pawflow.store' not in sys.modules, 'the runner imports the store package'\n"
         "assert isinstance(pawflow.store, KeyValueStore)\n"
     )
     result = subprocess.run(

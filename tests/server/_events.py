@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from pawflow.ids import new_id
-from pawflow.store import DeploymentRecord, NewSession, SQLiteStore
+from pawflow.storage import DeploymentRecord, NewSession, SQLiteStore
 
 from ._helpers import AUTH
 

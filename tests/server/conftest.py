@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from pawflow.dispatch import Dispatcher
 from pawflow.server import ServerConfig, create_app
-from pawflow.store import SQLiteStore, open_store
+from pawflow.storage import SQLiteStore, open_store
 from tests.helpers import free_port
 
 from ._helpers import TOKEN

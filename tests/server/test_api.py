@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from pawflow.ids import new_id
-from pawflow.store import NewSession, SQLiteStore
+from pawflow.storage import NewSession, SQLiteStore
 
 from ._helpers import AUTH, deploy, webhook_path
 

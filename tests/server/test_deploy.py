@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from pawflow.server._deploy import MAX_ENTRIES, MAX_UNCOMPRESSED_BYTES, ZipProblem, extract_zip
-from pawflow.store import SQLiteStore
+from pawflow.storage import SQLiteStore
 
 from ._helpers import AUTH, MANIFEST, PROGRAM, deploy, make_zip, project_zip
 

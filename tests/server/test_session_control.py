@@ -21,7 +21,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from pawflow.dispatch import Dispatcher
 from pawflow.ids import new_id
 from pawflow.server import ServerConfig, create_app
-from pawflow.store import SQLiteStore, open_store
+from pawflow.storage import SQLiteStore, open_store
 from tests.helpers import wait_for
 
 from ._helpers import AUTH, TOKEN, deploy, make_zip, project_zip

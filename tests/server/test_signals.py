@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from pawflow.dispatch import Dispatcher
 from pawflow.server import ServerConfig, create_app
-from pawflow.store import SQLiteStore
+from pawflow.storage import SQLiteStore
 from tests.dispatch._recorder import recording_sessions
 from tests.helpers import wait_for
 

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from pawflow.ids import new_id
 from pawflow.server._stream import STREAM_SETTINGS, StreamSettings
-from pawflow.store import NewSession, SQLiteStore
+from pawflow.storage import NewSession, SQLiteStore
 
 from ._helpers import AUTH, deploy, webhook_path
 

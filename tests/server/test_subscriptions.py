@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from pawflow.store import SQLiteStore
+from pawflow.storage import SQLiteStore
 
 from ._events import deploy_manifest, end_session, new_session
 from ._helpers import AUTH

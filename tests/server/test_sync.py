@@ -13,7 +13,7 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
 from pawflow.server._state import DISPATCHER
-from pawflow.store import HttpOutcome, SQLiteStore
+from pawflow.storage import HttpOutcome, SQLiteStore
 from tests.helpers import wait_for
 
 from ._events import end_session

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from pawflow.store import SQLiteStore
+from pawflow.storage import SQLiteStore
 
 from ._helpers import MANIFEST, deploy, project_zip, webhook_path
 

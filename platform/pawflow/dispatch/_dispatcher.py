@@ -22,7 +22,7 @@ from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 from ..ids import new_id
 from ..manifest import Manifest
 from ..sessions._input import SessionInput, start_session
-from ..store import DeploymentRecord, EventRecord, NewSession, SessionRecord, Store
+from ..storage import DeploymentRecord, EventRecord, NewSession, SessionRecord, Store
 from ._matching import TriggerMatcher
 from ._subscriptions import SubscriptionRelay
 

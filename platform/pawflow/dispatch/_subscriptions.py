@@ -27,7 +27,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from ..filters import Filter, FilterError, compile_filter
-from ..store import Delivery, EventRecord, Store, SubscriptionRecord
+from ..storage import Delivery, EventRecord, Store, SubscriptionRecord
 
 __all__ = ["EVENT_SIGNAL", "SubscriptionRelay", "event_payload"]
 

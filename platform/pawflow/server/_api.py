@@ -7,7 +7,7 @@ from typing import get_args
 
 from aiohttp import web
 
-from ..store import SessionState
+from ..storage import SessionState
 from ._control import add_session_control_routes
 from ._deploy import deploy
 from ._http import ApiError, base_url, int_param

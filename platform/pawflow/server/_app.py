@@ -11,7 +11,7 @@ from aiohttp.typedefs import Handler
 from ..dispatch import Dispatcher
 from ..errors import NotFoundError, PawflowError
 from ..integrations import IntegrationRegistry
-from ..store import Store
+from ..storage import Store
 from ._api import add_api_routes
 from ._auth import auth_middleware
 from ._children import install_child_relay

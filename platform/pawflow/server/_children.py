@@ -1,7 +1,7 @@
 """Telling a parent session that its child ended (the ``pawflow.child_done`` signal).
 
 The store is the outbox: a child that ended and whose parent was not told yet
-is found there (:meth:`~pawflow.store.Store.untold_children`) however its end
+is found there (:meth:`~pawflow.storage.Store.untold_children`) however its end
 was recorded, so a signal Temporal did not accept (down, restarting) is sent
 again on a later pass. Sending twice is harmless: the parent keeps the last
 report per child.
@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from aiohttp import web
 from temporalio.service import RPCError, RPCStatusCode
 
-from ..store import TERMINAL_SESSION_STATES, LogRecord, Store
+from ..storage import TERMINAL_SESSION_STATES, LogRecord, Store
 from ._temporal import TEMPORAL, TemporalLink, is_unavailable
 
 __all__ = ["CHILD_DONE_SIGNAL", "CHILD_RELAY", "ChildRelay", "install_child_relay"]

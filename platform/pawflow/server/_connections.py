@@ -27,7 +27,7 @@ from ..errors import ManifestError, NotFoundError, PawflowError
 from ..integrations import ConnectionTestFailed, Integration, IntegrationRegistry, InvalidVars
 from ..manifest import Connection, Manifest
 from ..secrets import SecretBox
-from ..store import TERMINAL_SESSION_STATES, Store
+from ..storage import TERMINAL_SESSION_STATES, Store
 from ._http import ApiError, base_url
 from ._keys import INTEGRATIONS, SECRETS, WEBHOOK_PREFIX, SecretKeeper
 from ._state import CONFIG, STORE

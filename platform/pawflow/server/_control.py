@@ -29,7 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from ..errors import TemporalUnavailable
 from ..manifest import CallTarget
 from ..manifest._calls import CallChecker, CallSite, check_call_format
-from ..store import TERMINAL_SESSION_STATES, DeploymentRecord, LogRecord, Store
+from ..storage import TERMINAL_SESSION_STATES, DeploymentRecord, LogRecord, Store
 from ._body import read_json_object
 from ._children import CHILD_RELAY
 from ._http import ApiError

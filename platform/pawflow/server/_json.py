@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ..store import DeploymentRecord, EventRecord, LogRecord, ProjectRecord, SessionRecord
+from ..storage import DeploymentRecord, EventRecord, LogRecord, ProjectRecord, SessionRecord
 
 __all__ = [
     "deployment_json",

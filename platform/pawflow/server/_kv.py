@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..store import KV_OPS, KVEntry
+from ..storage import KV_OPS, KVEntry
 from ._body import read_json_object
 from ._http import ApiError, int_param
 from ._json import iso_time

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ..dispatch import Dispatcher
 from ..errors import ConfigError
-from ..store import open_store
+from ..storage import open_store
 from ._app import create_app
 from ._config import ServerConfig
 from ._http import listen_url

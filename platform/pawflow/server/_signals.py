@@ -14,7 +14,7 @@ from aiohttp import web
 from temporalio.service import RPCError, RPCStatusCode
 
 from ..errors import TemporalUnavailable
-from ..store import TERMINAL_SESSION_STATES, SessionRecord
+from ..storage import TERMINAL_SESSION_STATES, SessionRecord
 from ._body import read_json_object
 from ._http import ApiError
 from ._state import DISPATCHER, STORE

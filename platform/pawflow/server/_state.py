@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..dispatch import Dispatcher
-from ..store import Store
+from ..storage import Store
 from ._config import ServerConfig
 
 __all__ = ["CONFIG", "DISPATCHER", "STORE"]

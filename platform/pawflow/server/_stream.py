@@ -17,7 +17,7 @@ from typing import Any, get_args
 
 from aiohttp import web
 
-from ..store import TERMINAL_SESSION_STATES, LogRecord, SessionState
+from ..storage import TERMINAL_SESSION_STATES, LogRecord, SessionState
 from ._children import CHILD_RELAY
 from ._http import ApiError, int_param, read_body
 from ._json import record_json

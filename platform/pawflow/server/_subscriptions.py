@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ..filters import FilterError, compile_filter
 from ..manifest import Manifest
-from ..store import TERMINAL_SESSION_STATES, LogRecord, SessionRecord, Store, SubscriptionRecord
+from ..storage import TERMINAL_SESSION_STATES, LogRecord, SessionRecord, Store, SubscriptionRecord
 from ._body import read_json_object
 from ._http import ApiError
 from ._json import iso_time

@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..store import TERMINAL_SESSION_STATES, HttpOutcome, SessionRecord, Store
+from ..storage import TERMINAL_SESSION_STATES, HttpOutcome, SessionRecord, Store
 from ._body import read_json_object
 from ._http import ApiError
 from ._state import STORE

@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from ..manifest import Manifest
-from ..store import TERMINAL_SESSION_STATES, Store, VarRecord
+from ..storage import TERMINAL_SESSION_STATES, Store, VarRecord
 from ._http import ApiError, read_body
 from ._json import iso_time
 from ._keys import INTEGRATIONS, SECRETS, SecretKeeper

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pawflow.store import SQLiteStore, open_store
+from pawflow.storage import SQLiteStore, open_store
 
 
 @pytest.fixture

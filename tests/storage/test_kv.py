@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pawflow.errors import NotFoundError
-from pawflow.store import KV_OPS, KVError, SQLiteStore, open_store
+from pawflow.storage import KV_OPS, KVError, SQLiteStore, open_store
 
 from ._helpers import deploy
 

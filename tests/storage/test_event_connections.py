@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pawflow.store import SQLiteStore
+from pawflow.storage import SQLiteStore
 
 from ._helpers import deploy
 

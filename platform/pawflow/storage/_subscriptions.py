@@ -34,7 +34,7 @@ _SUBSCRIPTION_COLUMNS = "id, session_id, project, source, filter, created_at"
 
 class SubscriptionQueries:
     """The subscription and HTTP-outcome queries of
-    :class:`~pawflow.store._db.Database` (a mixin)."""
+    :class:`~pawflow.storage._db.Database` (a mixin)."""
 
     _conn: sqlite3.Connection
 

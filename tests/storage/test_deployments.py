@@ -9,7 +9,7 @@ import re
 import pytest
 
 from pawflow.errors import NotFoundError
-from pawflow.store import SQLiteStore
+from pawflow.storage import SQLiteStore
 
 from ._helpers import MANIFEST, deploy, start_one, state
 

@@ -32,7 +32,7 @@ MANUAL_EVENT_TYPE = "manual"
 
 
 class SessionControlQueries:
-    """The session-control queries of :class:`~pawflow.store._db.Database` (a mixin)."""
+    """The session-control queries of :class:`~pawflow.storage._db.Database` (a mixin)."""
 
     _conn: sqlite3.Connection
 

@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 from pawflow.ids import new_id
-from pawflow.store import DeploymentRecord, NewSession, SQLiteStore
+from pawflow.storage import DeploymentRecord, NewSession, SQLiteStore
 
 MANIFEST: dict[str, Any] = {
     "version": 1,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pawflow.errors import ConfigError, PawflowError
-from pawflow.store import SQLiteStore, Store, open_store
-from pawflow.store._migrations import MIGRATIONS, migrate, split_statements
+from pawflow.storage import SQLiteStore, Store, open_store
+from pawflow.storage._migrations import MIGRATIONS, migrate, split_statements
 
 from ._helpers import MANIFEST, deploy, printed, start_one, state
 

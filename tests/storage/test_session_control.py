@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pawflow.errors import NotFoundError
-from pawflow.store import MANUAL_EVENT_TYPE, SQLiteStore
+from pawflow.storage import MANUAL_EVENT_TYPE, SQLiteStore
 
 from ._helpers import deploy, printed, start_one, state
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pawflow.errors import NotFoundError
-from pawflow.store import HttpOutcome, SQLiteStore
+from pawflow.storage import HttpOutcome, SQLiteStore
 
 from ._helpers import deploy, printed, start_one, state
 

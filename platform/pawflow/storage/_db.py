@@ -1,4 +1,4 @@
-"""The SQL behind :class:`~pawflow.store.SQLiteStore`, as plain blocking methods.
+"""The SQL behind :class:`~pawflow.storage.SQLiteStore`, as plain blocking methods.
 
 Everything here runs on the store's single database thread; the async wrapper in
 ``_sqlite.py`` is the only caller. The connection is in autocommit mode and every

@@ -1,4 +1,4 @@
-"""The SQLite implementation of :class:`~pawflow.store.Store`.
+"""The SQLite implementation of :class:`~pawflow.storage.Store`.
 
 All database work runs on one thread owned by the store: the event loop never
 blocks on disk, the connection never crosses threads, and there is a single

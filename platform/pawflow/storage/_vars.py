@@ -1,6 +1,6 @@
 """Vars set with ``paw var set`` and the webhook slugs of connections.
 
-A mixin of :class:`~pawflow.store._db.Database`: the queries run on the store's
+A mixin of :class:`~pawflow.storage._db.Database`: the queries run on the store's
 database thread, writes in its ``BEGIN IMMEDIATE`` transactions. Values are
 stored as given; sealing secrets is the server's job, so the store never holds
 the key.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pawflow.errors import NotFoundError
-from pawflow.store import SQLiteStore
+from pawflow.storage import SQLiteStore
 
 from ._helpers import deploy, new_session, printed, start_one, state
 

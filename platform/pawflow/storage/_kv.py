@@ -140,7 +140,7 @@ def _apply(key: str, op: str, found: bool, current: Any, operand: Any) -> Any:
 
 
 class KeyValueQueries:
-    """The key-value queries of :class:`~pawflow.store._db.Database` (a mixin: it
+    """The key-value queries of :class:`~pawflow.storage._db.Database` (a mixin: it
     uses the database's connection, write transactions and project check)."""
 
     _conn: sqlite3.Connection
