@@ -21,7 +21,11 @@ def handler(event):
 
 def work(event):
     print("got", event.data["n"])
-    time.sleep(600)
+    try:
+        time.sleep(600)
+    except pawflow.SessionStopped as stop:
+        print("cleaning up after:", stop)
+        raise
 
 
 def quick(event):
@@ -114,6 +118,8 @@ def test_graceful_stop(platform: Platform, tmp_path: Path) -> None:
     assert ended["state"] == "stopped"
     log = platform.log(session_id)
     assert any(r["type"] == "stop_request" and r["reason"] == "enough" for r in log), log
+    # The session's code saw the stop at its durable point and could clean up.
+    assert any(r.get("text") == "cleaning up after: enough" for r in log), log
     assert log[-1]["type"] == "state" and log[-1]["state"] == "stopped"
 
 

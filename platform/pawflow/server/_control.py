@@ -6,7 +6,8 @@
 - ``POST /api/v1/sessions/{id}/restart``: a new session, same event, deployment
   and call.
 - ``POST /api/v1/sessions/{id}/stop`` ``{"reason", "force"}``: graceful (the
-  ``pawflow.stop`` signal, then a Temporal cancel; the workflow records the end)
+  ``pawflow.stop`` signal: the session's code gets ``pawflow.SessionStopped`` at
+  its next durable point, may clean up, and the workflow records the end)
   or forced (Temporal terminate; the workflow cannot record anything, so the
   server records the session as ``stopped``).
 """
@@ -213,13 +214,9 @@ async def stop_session(request: web.Request) -> web.Response:
         if force:
             await handle.terminate(reason=reason)
         else:
+            # Not a Temporal cancel: that would end the workflow at once,
+            # without giving the session's code its chance to clean up.
             await handle.signal(STOP_SIGNAL, reason)
-            try:
-                await handle.cancel()
-            except RPCError as err:
-                # Ended right after the signal: it recorded its own end.
-                if err.status != RPCStatusCode.NOT_FOUND:
-                    raise
     except RPCError as err:
         if is_unavailable(err):
             raise ApiError(503, f"Temporal is unavailable: {err.message}") from None
@@ -282,7 +279,10 @@ async def _terminate_if_any(request: web.Request, session_id: str, reason: str) 
 
 
 async def _record_stop(request: web.Request, session_id: str, reason: str) -> None:
-    record: LogRecord | None = await request.app[STORE].record_stop(session_id, reason)
+    store = request.app[STORE]
+    record: LogRecord | None = await store.record_stop(session_id, reason)
+    # The workflow cannot end its subscriptions itself any more.
+    await store.delete_session_subscriptions(session_id)
     if record is not None:
         request.app[NOTIFIER].notify([session_id])
         request.app[CHILD_RELAY].records_stored([record])
