@@ -5,9 +5,9 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from tests.e2e.conftest import Platform, copy_project
+from tests.e2e.conftest import Platform, copy_project, make_project
 from tests.fakes.bank import FakeBank
-from tests.helpers import wait_for
+from tests.helpers import child_pids, wait_for
 
 WAIT_FOR_EVENT = """
 import json
@@ -105,3 +105,34 @@ def test_the_fanout_sample_collects_its_childrens_results(
     assert platform.log(session["id"])[-1]["result"] == {"sum": 14}
     completed = platform.sessions("--project", "fanout", "--state", "completed")
     assert len(completed) == 4  # the parent and its three children
+
+
+LONG_SLEEP = """
+import time
+
+
+def handler(event):
+    print("going to sleep")
+    time.sleep(3600)
+"""
+
+
+def _runners(worker_pid: int) -> list[int]:
+    """The runner processes of a worker (children of its fork server)."""
+    return [pid for server in child_pids(worker_pid) for pid in child_pids(server)]
+
+
+def test_a_long_wait_holds_no_process(platform: Platform, tmp_path: Path) -> None:
+    url = platform.deploy(make_project(tmp_path / "p", "sleeper", LONG_SLEEP))["webhooks"]["run"]
+    worker = platform.start_worker()
+    sessions = [platform.session_for(platform.post(url, {})[1]["event_id"]) for _ in range(3)]
+    for session in sessions:
+        wait_for(
+            lambda s=session: any(r.get("type") == "print" for r in platform.log(s["id"])),
+            30, 0.05, "the session to sleep",
+        )  # fmt: skip
+    # All three sleep durably: their runners are gone, the sessions are not.
+    wait_for(lambda: not _runners(worker.pid), 30, 0.05, "the runners to be let go")
+    assert {s["state"] for s in platform.sessions("--project", "sleeper")} == {"running"}
+    for session in sessions:
+        assert platform.paw("session", "stop", session["id"], "--force").returncode == 0
