@@ -17,12 +17,13 @@ import time
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.service import RetryConfig, RPCError, RPCStatusCode
+from temporalio.service import RetryConfig
 
 from ..ids import new_id
 from ..manifest import Manifest
 from ..sessions._input import SessionInput, start_session
 from ..storage import DeploymentRecord, EventRecord, NewSession, SessionRecord, Store
+from ..temporal_errors import is_unavailable
 from ._matching import TriggerMatcher
 from ._subscriptions import SubscriptionRelay
 
@@ -46,16 +47,6 @@ _RPC_RETRY = RetryConfig(
     max_interval_millis=1000,
     max_elapsed_time_millis=2000,
     max_retries=5,
-)
-_TRANSIENT_STATUSES = frozenset(
-    {
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.RESOURCE_EXHAUSTED,
-        RPCStatusCode.ABORTED,
-        RPCStatusCode.CANCELLED,
-        RPCStatusCode.UNKNOWN,
-    }
 )
 
 
@@ -253,7 +244,7 @@ class Dispatcher:
                 inp = await self._session_input(session, deployments)
                 created = await start_session(client, self._task_queue, inp)
             except Exception as err:
-                if _is_unavailable(err):
+                if is_unavailable(err):
                     self._unavailable(err)
                 else:
                     self._report_once(session.id, f"cannot start session {session.id}", err)
@@ -349,13 +340,6 @@ class Dispatcher:
             self._reported.clear()
         self._reported.add(key)
         log.error("%s", message, exc_info=err)
-
-
-def _is_unavailable(err: BaseException) -> bool:
-    """Whether ``err`` says Temporal cannot be reached (as opposed to rejecting one request)."""
-    if isinstance(err, RPCError):
-        return err.status in _TRANSIENT_STATUSES
-    return isinstance(err, (ConnectionError, TimeoutError))
 
 
 def _session_options(manifest: Manifest, trigger_name: str) -> dict[str, Any]:

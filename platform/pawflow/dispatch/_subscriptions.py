@@ -28,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ..filters import Filter, FilterError, compile_filter
 from ..storage import Delivery, EventRecord, Store, SubscriptionRecord
+from ..temporal_errors import is_unavailable
 
 __all__ = ["EVENT_SIGNAL", "SubscriptionRelay", "event_payload"]
 
@@ -131,7 +132,7 @@ class SubscriptionRelay:
                     if err.status == RPCStatusCode.NOT_FOUND:
                         await self._session_gone(row.session_id)
                         return None
-                    if _is_transient(err):
+                    if is_unavailable(err):
                         return err
                     log.error(
                         "cannot signal event %s to session %s; will retry: %s",
@@ -169,19 +170,3 @@ def event_payload(event: EventRecord) -> dict[str, Any]:
         payload["data"] = None
         payload["data_by_ref"] = True
     return payload
-
-
-_TRANSIENT_STATUSES = frozenset(
-    {
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.RESOURCE_EXHAUSTED,
-        RPCStatusCode.ABORTED,
-        RPCStatusCode.CANCELLED,
-        RPCStatusCode.UNKNOWN,
-    }
-)
-
-
-def _is_transient(err: RPCError) -> bool:
-    return err.status in _TRANSIENT_STATUSES

@@ -12,9 +12,10 @@ import logging
 
 from aiohttp import web
 from temporalio.client import Client
-from temporalio.service import RetryConfig, RPCError, RPCStatusCode
+from temporalio.service import RetryConfig
 
 from ..errors import TemporalUnavailable
+from ..temporal_errors import is_unavailable
 
 __all__ = ["TEMPORAL", "TemporalLink", "is_unavailable"]
 
@@ -26,16 +27,6 @@ _RPC_RETRY = RetryConfig(
     max_interval_millis=1000,
     max_elapsed_time_millis=3000,
     max_retries=5,
-)
-_TRANSIENT_STATUSES = frozenset(
-    {
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.RESOURCE_EXHAUSTED,
-        RPCStatusCode.ABORTED,
-        RPCStatusCode.CANCELLED,
-        RPCStatusCode.UNKNOWN,
-    }
 )
 
 
@@ -65,15 +56,6 @@ class TemporalLink:
                         f"Temporal at {self.address} is unavailable; try again later"
                     ) from None
             return self._client
-
-
-def is_unavailable(err: BaseException) -> bool:
-    """Whether ``err`` says Temporal cannot be reached (as opposed to rejecting one request)."""
-    if isinstance(err, TemporalUnavailable):
-        return True
-    if isinstance(err, RPCError):
-        return err.status in _TRANSIENT_STATUSES
-    return isinstance(err, (ConnectionError, TimeoutError))
 
 
 TEMPORAL = web.AppKey("temporal", TemporalLink)
