@@ -53,6 +53,24 @@ async def test_subscribe_to_a_trigger_or_connection_then_unsubscribe(
     assert [s.id for s in await store.list_subscriptions(session_id)] == [gh_id]
 
 
+async def test_a_repeated_idempotency_key_returns_the_same_subscription(
+    client: TestClient[Any, Any], store: SQLiteStore
+) -> None:
+    session_id = await new_session(store, await deploy_manifest(store))
+    body = {"source": "hook", "filter": None, "idempotency_key": f"{session_id}/3"}
+    ids = []
+    for _ in range(2):
+        resp = await client.post(_path(session_id), json=body, headers=AUTH)
+        assert resp.status == 201, await resp.text()
+        ids.append((await resp.json())["subscription_id"])
+    assert ids[0] == ids[1]
+    assert [s.id for s in await store.list_subscriptions(session_id)] == ids[:1]
+    resp = await client.post(
+        _path(session_id), json={**body, "idempotency_key": "other"}, headers=AUTH
+    )
+    assert (await resp.json())["subscription_id"] != ids[0]
+
+
 async def test_bad_subscriptions_are_refused_and_store_nothing(
     client: TestClient[Any, Any], store: SQLiteStore
 ) -> None:

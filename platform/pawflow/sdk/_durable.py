@@ -57,7 +57,8 @@ def subscribe(source: str, filter: str | None = None) -> str:
     scope = require_scope("pawflow.subscribe")
     reply = scope.server.post_json(  # type: ignore[union-attr]
         f"/api/v1/sessions/{_quote(scope.session_id or '')}/subscriptions",
-        {"source": source, "filter": filter},
+        # A retried call must not leave a second subscription behind.
+        {"source": source, "filter": filter, "idempotency_key": scope.call_key},
     )
     subscription_id: str = reply["subscription_id"]
     return subscription_id

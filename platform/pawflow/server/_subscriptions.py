@@ -58,16 +58,22 @@ async def _session(store: Store, session_id: str) -> SessionRecord:
 
 
 async def create_subscription(request: web.Request) -> web.Response:
-    """``{"source": NAME, "filter": CEL or null}`` → 201 ``{"subscription_id"}``."""
+    """``{"source": NAME, "filter": CEL or null, "idempotency_key": optional}``
+    → 201 ``{"subscription_id"}`` (the same one again for a repeated key)."""
     store = request.app[STORE]
     session_id = request.match_info["id"]
-    payload = await read_json_object(request, _MAX_BODY, allowed=frozenset({"source", "filter"}))
+    payload = await read_json_object(
+        request, _MAX_BODY, allowed=frozenset({"source", "filter", "idempotency_key"})
+    )
     source = payload.get("source")
     if not isinstance(source, str) or not source or len(source) > _MAX_SOURCE:
         raise ApiError(400, f"source must be a trigger or connection name (1-{_MAX_SOURCE} chars)")
     expression = payload.get("filter")
     if expression is not None and not isinstance(expression, str):
         raise ApiError(400, "filter must be a CEL expression (a string) or null")
+    key = payload.get("idempotency_key")
+    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 256):
+        raise ApiError(400, "idempotency_key must be a string of 1-256 characters")
 
     session = await _session(store, session_id)
     if session.state in TERMINAL_SESSION_STATES:
@@ -85,7 +91,7 @@ async def create_subscription(request: web.Request) -> web.Response:
             compile_filter(expression)
         except FilterError as err:
             raise ApiError(400, f"filter: {err}") from None
-    record = await store.add_subscription(session_id, source, expression)
+    record = await store.add_subscription(session_id, source, expression, key)
     log.debug("session %s subscribed to %s as %s", session_id, source, record.id)
     return web.json_response({"subscription_id": record.id}, status=201)
 

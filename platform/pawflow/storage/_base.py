@@ -231,10 +231,15 @@ class Store(Protocol):
 
     # -- subscriptions and synchronous webhook outcomes ---------------------------
     async def add_subscription(
-        self, session_id: str, source: str, filter: str | None
+        self,
+        session_id: str,
+        source: str,
+        filter: str | None,
+        idempotency_key: str | None = None,
     ) -> SubscriptionRecord:
         """Subscribe the session (NotFoundError if unknown) to the events of
-        ``source`` committed from now on."""
+        ``source`` committed from now on; the same ``idempotency_key`` for the
+        same session returns the subscription made the first time."""
         ...
 
     async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None: ...

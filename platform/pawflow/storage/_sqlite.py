@@ -337,11 +337,18 @@ class SQLiteStore:
 
     # -- subscriptions and synchronous webhook outcomes --------------------------------
     async def add_subscription(
-        self, session_id: str, source: str, filter: str | None
+        self,
+        session_id: str,
+        source: str,
+        filter: str | None,
+        idempotency_key: str | None = None,
     ) -> SubscriptionRecord:
         """Subscribe the session to the events of ``source`` committed from now on.
-        Raises NotFoundError for an unknown session."""
-        return await self._run(self._db.add_subscription, session_id, source, filter)
+        Raises NotFoundError for an unknown session. The same ``idempotency_key``
+        for the same session returns the subscription made the first time."""
+        return await self._run(
+            self._db.add_subscription, session_id, source, filter, idempotency_key
+        )
 
     async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None:
         """The subscription, or None."""

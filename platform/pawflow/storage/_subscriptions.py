@@ -9,6 +9,7 @@ same event out again (after a crash) writes nothing new.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
@@ -48,14 +49,27 @@ class SubscriptionQueries:
 
     # -- subscriptions -----------------------------------------------------------------
     def add_subscription(
-        self, session_id: str, source: str, filter: str | None
+        self,
+        session_id: str,
+        source: str,
+        filter: str | None,
+        idempotency_key: str | None = None,
     ) -> SubscriptionRecord:
         with self._write() as db:
             session = self.get_session(session_id)
             if session is None:
                 raise NotFoundError(f"no session {session_id!r}")
+            if idempotency_key is not None:
+                # A retried subscribe (same session, same key) gets the same one.
+                digest = hashlib.sha256(f"{session_id}\0{idempotency_key}".encode()).hexdigest()
+                subscription_id = "sub_" + digest[:26]
+                existing = self.get_subscription(subscription_id)
+                if existing is not None:
+                    return existing
+            else:
+                subscription_id = new_id("sub")
             record = SubscriptionRecord(
-                id=new_id("sub"),
+                id=subscription_id,
                 session_id=session_id,
                 project=session.project,
                 source=source,
