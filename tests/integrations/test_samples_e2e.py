@@ -184,3 +184,66 @@ def test_slack_command_replies_in_the_channel(
     assert slack.messages == [{"channel": "C9", "text": "<@U7> asked for deploy staging — on it!"}]
     out.paw("session", "log", session["id"], "--json")
     out.assert_no_secrets()
+
+
+RECORDS_A_CLIENT_OBJECT = """
+import pawflow
+
+
+def handler(event):
+    gh = pawflow.connection("gh")
+    repo = gh.get_repo("acme/widgets")  # recorded: a Repository, which holds the client
+    issue = repo.get_issue(5)  # a call through the recorded object still authenticates
+    return [repo.full_name, issue.number]
+"""
+
+
+async def _marker_payloads(address: str, session_id: str) -> list[bytes]:
+    from temporalio.client import Client
+
+    client = await Client.connect(address)
+    history = await client.get_workflow_handle(session_id).fetch_history()
+    blobs: list[bytes] = []
+    for event in history.events:
+        if event.HasField("marker_recorded_event_attributes"):
+            for payloads in event.marker_recorded_event_attributes.details.values():
+                blobs += [p.data for p in payloads.payloads]
+    return blobs
+
+
+def test_a_recorded_client_object_keeps_its_token_out_of_history(
+    platform: Platform,  # noqa: F811
+    github: FakeGitHub,
+    tmp_path: Path,
+) -> None:
+    import base64
+
+    from tests.helpers import run_coroutine
+
+    root = tmp_path / "holder"
+    root.mkdir()
+    (root / "pawflow.yaml").write_text(
+        "version: 1\nproject:\n  name: holder\n"
+        "  connections:\n    - name: gh\n      integration: github\n"
+        f"      vars: {{base_url: {github.url!r}}}\n"
+        "  triggers:\n    - name: run\n      webhook: {}\n      call: program.py:handler\n"
+    )
+    (root / "program.py").write_text(RECORDS_A_CLIENT_OBJECT)
+    out = Outputs(platform)
+    url = json.loads(out.paw("deploy", str(root), "--json").stdout)["webhooks"]["run"]
+    out.paw("var", "set", "--project", "holder", "--connection", "gh", "token", stdin=GH_TOKEN)
+    platform.start_worker()
+    session = platform.session_for(http_json(url, method="POST", body={})[1]["event_id"])
+    ended = platform.wait_ended(session["id"], timeout=60)
+    assert ended["state"] == "completed", platform.log(session["id"])
+    assert platform.log(session["id"])[-1]["result"] == ["acme/widgets", 5]
+
+    blobs = run_coroutine(_marker_payloads(platform.temporal_address, session["id"]))
+    outcomes = [
+        base64.b64decode(json.loads(blob)["outcome"])
+        for blob in blobs
+        if blob.startswith(b"{") and json.loads(blob).get("outcome")
+    ]
+    assert outcomes, "no recorded call outcome found in the history"
+    for data in [*blobs, *outcomes]:
+        assert GH_TOKEN.encode() not in data

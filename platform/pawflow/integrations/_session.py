@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import PawflowError
-from ..sdk._connection import connection_info
+from ..sdk._connection import connection_info, remember_secrets
 from ._model import Integration
 
 __all__ = ["ConnectionClient"]
@@ -31,6 +31,7 @@ class ConnectionClient:
                 f"{what}({name!r}): connection {name!r} is a {info.integration} connection, "
                 f"not {self._integration.name}"
             )
+        remember_secrets(info, self._integration.secret_vars)
         return self._integration.client(info.vars)
 
     def __repr__(self) -> str:

@@ -8,14 +8,14 @@ third-party call, which the runtime records.
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NotFoundError, ServerError
-from ._scope import require_scope
+from ._scope import current_scope, require_scope
 
-__all__ = ["ConnectionInfo", "connection", "connection_info"]
+__all__ = ["ConnectionInfo", "connection", "connection_info", "remember_secrets"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,18 @@ def connection_info(name: str, *, what: str = "pawflow.connection") -> Connectio
     )
 
 
+def remember_secrets(info: ConnectionInfo, names: Iterable[str]) -> None:
+    """Note the connection's secret values in the session's scope, so recorded
+    results refer to them instead of holding them (see ``sessions/_outcome``)."""
+    scope = current_scope()
+    if scope is None:
+        return
+    for var in names:
+        value = info.vars.get(var)
+        if value:
+            scope.secrets[f"connection {info.name}: {var}"] = value
+
+
 def connection(name: str) -> Any:
     """The client of connection ``name`` of this session's project.
 
@@ -70,4 +82,6 @@ def connection(name: str) -> Any:
     from ..integrations import load_integration
 
     info = connection_info(name)
-    return load_integration(info.integration).client(info.vars)
+    integration = load_integration(info.integration)
+    remember_secrets(info, integration.secret_vars)
+    return integration.client(info.vars)

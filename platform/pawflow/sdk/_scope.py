@@ -51,6 +51,9 @@ class Scope:
         self.project = project
         self.server = server
         self.inhibited = 0  # > 0 inside pawflow.inhibit_activities
+        # Secret values the code has loaded (label → value): recorded results
+        # hold a reference in their place, never the value itself.
+        self.secrets: dict[str, str] = {}
         # While an external call runs: a key unique to that call in its session,
         # for SDK calls that must not act twice (e.g. starting a child session).
         self.call_key: str | None = None

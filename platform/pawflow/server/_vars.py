@@ -62,7 +62,10 @@ async def session_vars(request: web.Request) -> web.Response:
     if session.state in TERMINAL_SESSION_STATES:
         raise ApiError(409, f"session {session_id!r} has ended")
     values = await stored_values(store, request.app[SECRETS], session.project, None)
-    return web.json_response({"vars": values})
+    secret = sorted(
+        v.name for v in await store.list_vars(session.project) if v.connection is None and v.secret
+    )
+    return web.json_response({"vars": values, "secret": secret})
 
 
 def check_name(kind: str, value: str) -> str:

@@ -199,7 +199,7 @@ class SessionHost:
         return Step(
             self._next_request(runner, prints),
             prints,
-            outcome=outcome,
+            outcome=base64.b64encode(outcome).decode(),
             shown=shown,
             attempts=attempts,
             duration_ms=duration,
@@ -236,7 +236,7 @@ def _answer(exchange: Exchange) -> tuple[Any, ...]:
     if exchange.stop is not None:
         return ("stop", exchange.stop)
     if exchange.request.kind == "call":
-        return ("result", exchange.outcome)
+        return ("result", base64.b64decode(exchange.outcome or ""))
     return ("resume", exchange.value)
 
 

@@ -66,7 +66,9 @@ class Step:
 
     request: Request  # what the program asks for next
     prints: list[str] = field(default_factory=list)
-    outcome: bytes | None = None  # "execute": the pickled (value, exception) of the call
+    # "execute": the pickled (value, exception) of the call, in base64 (the JSON
+    # converter would write bytes as a list of numbers, four times the size)
+    outcome: str | None = None
     shown: dict[str, Any] = field(default_factory=dict)  # {"result": ...} or {"error": ...}
     attempts: int = 0
     duration_ms: float = 0.0
@@ -78,6 +80,6 @@ class Exchange:
     """One answered request: what a fresh runner is fed when it replays."""
 
     request: Request
-    outcome: bytes | None = None  # for calls
+    outcome: str | None = None  # for calls: as in Step
     value: Any = None  # for waits: what the wait produced
     stop: str | None = None  # the session was stopped here, with this reason

@@ -59,6 +59,7 @@ class RunnerSpec:
     server_url: str
     token: str
     durable: bool = True
+    secret_vars: tuple[str, ...] = ()  # names of the vars that are secrets
     retry: Retry = field(default_factory=Retry)
     call_timeout: float = 3600.0  # per attempt, unless the activity says otherwise
     cpu_seconds: float | None = None
@@ -125,6 +126,7 @@ class _Program:
         root = Path(spec.code_root)
         self._code = DeploymentCode(spec.deployment_id, root, _call_hook, self._run_module_code)
         self._scope = _RunnerScope(self, link, durable=spec.durable)
+        self._scope.secrets.update({f"var {n}": spec.vars[n] for n in spec.secret_vars})
 
     def _run_module_code(self, execute: Callable[[], None]) -> None:
         # Module-level code runs when a module loads: its calls run directly.
@@ -245,7 +247,7 @@ class _Program:
         else:
             data = answer[1]
         # The program continues with the recorded copy, exactly what a replay gets.
-        _, value, exception = decode_outcome(data)
+        _, value, exception = decode_outcome(data, self._scope.secrets)
         if executed:
             # Rendered here: the worker cannot unpickle the project's own classes.
             shown = (
@@ -288,7 +290,8 @@ class _Program:
                 break
             time.sleep(policy.delay(attempt))  # a real pause: the call is in progress
         duration = round((time.monotonic() - started) * 1000, 3)
-        return encode_outcome(request.function, value, error), attempt, duration
+        outcome = encode_outcome(request.function, value, error, self._scope.secrets)
+        return outcome, attempt, duration
 
     def _print(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         target = kwargs.get("file")

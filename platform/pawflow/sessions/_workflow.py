@@ -190,7 +190,7 @@ class _Session:
         # set with `paw var set` (secrets among them) override the manifest's;
         # fetched here, they never travel in the workflow's history.
         s = self.session
-        stored = self.runtime.server.get_json(f"/api/v1/sessions/{s.session_id}/vars")["vars"]
+        stored = self.runtime.server.get_json(f"/api/v1/sessions/{s.session_id}/vars")
         return RunnerSpec(
             session_id=s.session_id,
             project=s.project,
@@ -198,7 +198,8 @@ class _Session:
             code_root=str(self.runtime.code.path(s.deployment_id)),
             call=s.call,
             event=s.event,
-            vars={**s.vars, **stored},
+            vars={**s.vars, **stored["vars"]},
+            secret_vars=tuple(stored.get("secret", ())),
             server_url=self.runtime.server_url,
             token=self.runtime.token,
             durable=self.durable,
