@@ -2,7 +2,7 @@
 
 Each helper below is one durable call: after a crash the session resumes
 without labelling or commenting twice. They return plain data, not PyGithub
-objects, because those carry the client (and its token) with them.
+objects: smaller to record, and readable in the session log.
 """
 
 import pawflow
