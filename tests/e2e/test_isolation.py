@@ -6,6 +6,7 @@ complete: user code lives in its own runner process, with limits.
 
 from __future__ import annotations
 
+import signal
 import textwrap
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from tests.e2e.conftest import Platform
 from tests.fakes.bank import FakeBank
+from tests.helpers import child_pids, pid_alive, wait_for
 
 PROGRAM = """
 import ctypes
@@ -125,3 +127,36 @@ def test_a_misbehaving_program_ends_only_its_own_session(
     assert reason in final["error"], final
     assert platform.wait_ended(normal["id"], timeout=60)["state"] == "completed"
     assert bank.count("deposit") == 1
+
+
+STUCK = """
+import threading
+
+
+def handler(event):
+    threading.Event().wait()  # an external call that never returns
+"""
+
+
+def test_a_stuck_program_does_not_outlive_its_worker(platform: Platform, tmp_path: Path) -> None:
+    root = tmp_path / "stuck"
+    root.mkdir()
+    (root / "pawflow.yaml").write_text(
+        "version: 1\nproject:\n  name: stuck\n"
+        "  triggers:\n    - name: run\n      webhook: {}\n      call: program.py:handler\n"
+    )
+    (root / "program.py").write_text(STUCK)
+    url = platform.deploy(root)["webhooks"]["run"]
+    worker = platform.start_worker()
+    platform.post(url, {})
+
+    def tree() -> list[int] | None:
+        """The fork server and its runner, once the runner exists."""
+        servers = list(child_pids(worker.pid))
+        runners = [pid for server in servers for pid in child_pids(server)]
+        return servers + runners if runners else None
+
+    processes = wait_for(tree, 30, 0.05, "the runner")
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(10)
+    wait_for(lambda: not any(pid_alive(pid) for pid in processes), 30, 0.05, "the runner to end")

@@ -268,6 +268,13 @@ class SessionHosts:
         with self._lock:
             return self._hosts.get(run_id)
 
+    def release_all(self) -> None:
+        """Let every runner go (the worker is stopping)."""
+        with self._lock:
+            hosts = list(self._hosts.values())
+        for host in hosts:
+            host.release()
+
     def close(self, run_id: str, host: SessionHost) -> None:
         with self._lock:
             if self._hosts.get(run_id) is host:

@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,14 @@ class CallTimedOut(TimeoutError):
 
 def runner_main(conn: Connection, spec: RunnerSpec) -> None:
     """Entry point of a runner process: run the session's program, then exit."""
-    # A runner whose worker is gone has nobody to answer it: end with it.
+    # A runner whose worker is gone has nobody to answer it: end with it. Its
+    # parent is the fork server, which ends with the worker -- unless runners
+    # keep it alive: each inherits the end of the pipe the fork server watches
+    # for its worker's death, so a stuck runner would keep both alive. Drop it.
+    alive_fd = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)
+    if alive_fd is not None:
+        os.close(alive_fd)
+        forkserver._forkserver._forkserver_alive_fd = None  # type: ignore[attr-defined]
     bind = die_with_parent(signal.SIGKILL, parent=os.getppid())
     if bind is not None:
         bind()

@@ -90,5 +90,6 @@ async def run_worker(config: WorkerConfig) -> None:
         try:
             await worker.run()
         finally:
+            runtime.hosts.release_all()
             shipper.close()
             link.close()
