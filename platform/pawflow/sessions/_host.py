@@ -13,8 +13,9 @@ requests; then the activity goes on.
 External calls are local activities, whose results reach history only when
 the workflow task completes. So that a crash in between never runs a
 completed call twice, each outcome is also written to the server's call
-journal before the program goes on, and a fresh runner's first calls are
-looked up there before anything is executed.
+journal -- while the program goes on to its next request, but always before
+its next call runs -- and a fresh runner's first calls are looked up there
+before anything is executed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import base64
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ServerError
@@ -41,6 +43,7 @@ class CallJournal:
 
     def __init__(self, link: ServerLink) -> None:
         self._link = link
+        self._writers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pawflow-journal")
 
     def get(self, session_id: str, number: int) -> tuple[bytes, dict[str, Any]] | None:
         try:
@@ -50,6 +53,15 @@ class CallJournal:
                 return None
             raise
         return base64.b64decode(entry["outcome"]), entry.get("shown") or {}
+
+    def put_soon(
+        self, session_id: str, number: int, outcome: bytes, shown: dict[str, Any]
+    ) -> Future[None]:
+        """:meth:`put` on the journal's own threads."""
+        return self._writers.submit(self.put, session_id, number, outcome, shown)
+
+    def close(self) -> None:
+        self._writers.shutdown(wait=True)
 
     def put(self, session_id: str, number: int, outcome: bytes, shown: dict[str, Any]) -> None:
         payload = {"outcome": base64.b64encode(outcome).decode(), "shown": shown}
@@ -104,6 +116,7 @@ class SessionHost:
         self._in_sync = False
         self._check_journal = False
         self.resumed = False  # set by the workflow when its history shows earlier work
+        self._journaling: Future[None] | None = None
         self._lock = threading.Lock()
 
     # -- the workflow's side -------------------------------------------------------------
@@ -143,6 +156,8 @@ class SessionHost:
                 return Step(_failed(str(exc)))
             if step.request.ended:
                 self.release()
+                # Stored before the session's end is, which clears its journal.
+                self._journaled()
             else:
                 self._in_sync = True
             return step
@@ -191,10 +206,13 @@ class SessionHost:
             runner.send(("result", outcome))
             attempts, duration = 0, 0.0
         else:
+            self._journaled()  # the previous call's outcome is safe before this one runs
             runner.send(("execute",))
             message = self._receive(runner, prints, "outcome", _call_deadline(request))
             _, outcome, attempts, duration, shown = message
-            self._journal.put(self.session_id, request.number, outcome, shown)
+            self._journaling = self._journal.put_soon(
+                self.session_id, request.number, outcome, shown
+            )
         self._consumed += 1
         return Step(
             self._next_request(runner, prints),
@@ -205,6 +223,12 @@ class SessionHost:
             duration_ms=duration,
             from_journal=journaled is not None,
         )
+
+    def _journaled(self) -> None:
+        """Wait until the last outcome handed to the journal is stored."""
+        pending, self._journaling = self._journaling, None
+        if pending is not None:
+            pending.result()
 
     def _next_request(self, runner: Runner, prints: list[str] | None) -> Request:
         overdue = (

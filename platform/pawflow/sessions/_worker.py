@@ -91,5 +91,6 @@ async def run_worker(config: WorkerConfig) -> None:
             await worker.run()
         finally:
             runtime.hosts.release_all()
+            runtime.journal.close()
             shipper.close()
             link.close()
