@@ -88,7 +88,8 @@ MISBEHAVIOURS = {
     "exit_process": ("exit status 3", "memory_mb: 400"),
     "exit_interpreter": ("sys.exit(4)", "memory_mb: 400"),
     "segfault": ("segmentation fault", "memory_mb: 400"),
-    "hog_memory": ("MemoryError", "memory_mb: 400"),
+    # The worker's watchdog, or the address-space backstop (MemoryError) if faster.
+    "hog_memory": ("memory", "memory_mb: 400"),
     "block": ("wait_forever did not finish within 1 s", "memory_mb: 400"),
 }
 
@@ -124,7 +125,7 @@ def test_a_misbehaving_program_ends_only_its_own_session(
     ended = platform.wait_ended(bad["id"], timeout=60)
     assert ended["state"] == "error"
     final = [r for r in platform.log(bad["id"]) if r["type"] == "state"][-1]
-    assert reason in final["error"], final
+    assert reason.lower() in final["error"].lower(), final
     assert platform.wait_ended(normal["id"], timeout=60)["state"] == "completed"
     assert bank.count("deposit") == 1
 

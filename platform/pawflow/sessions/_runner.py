@@ -96,7 +96,11 @@ def runner_main(conn: Connection, spec: RunnerSpec) -> None:
 
 def _apply_limits(spec: RunnerSpec) -> None:
     if spec.memory_mb is not None:
-        size = spec.memory_mb * 1024 * 1024
+        # The worker holds the program to memory_mb of resident memory; this
+        # address-space limit is only a backstop against an allocation too fast
+        # for it, generous because threads and malloc arenas reserve much more
+        # address space than they use.
+        size = max(4 * spec.memory_mb, spec.memory_mb + 2048) * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (size, size))
     if spec.cpu_seconds is not None:
         # The soft limit sends SIGXCPU, which ends the process; the hard one backs it up.

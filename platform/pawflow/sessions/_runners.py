@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.forkserver
+import os
 import signal
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from ._runner import RunnerSpec, runner_main
@@ -32,6 +35,7 @@ DEFAULT_PRELOAD = (
     "slack_sdk",
 )
 
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _EXIT_GRACE = 2.0  # seconds a runner gets to exit after its connection closed
 
 
@@ -39,10 +43,14 @@ class RunnerGone(Exception):
     """The runner ended or was ended; ``str()`` says why, for the session log."""
 
 
+_WATCH_INTERVAL = 0.1  # seconds between two looks at a runner's memory
+
+
 class Runner:
-    def __init__(self, process: Any, conn: Connection) -> None:
+    def __init__(self, process: Any, conn: Connection, memory_mb: int | None = None) -> None:
         self._process = process
         self._conn = conn
+        self._memory_mb = memory_mb
 
     @property
     def pid(self) -> int | None:
@@ -61,18 +69,39 @@ class Runner:
     def recv(self, timeout: float | None, overdue: str) -> tuple[Any, ...]:
         """The runner's next message; ``overdue`` is the reason given if none
         comes within ``timeout`` seconds (the runner is then killed)."""
-        try:
-            ready = self._conn.poll(timeout)
-        except (OSError, ValueError) as exc:
-            raise RunnerGone(self._death()) from exc
-        if not ready:
-            self.kill()
-            raise RunnerGone(overdue)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if self._memory_mb is not None:
+                left = _WATCH_INTERVAL if left is None else min(left, _WATCH_INTERVAL)
+            try:
+                ready = self._conn.poll(left)
+            except (OSError, ValueError) as exc:
+                raise RunnerGone(self._death()) from exc
+            if ready:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                self.kill()
+                raise RunnerGone(overdue)
+            self._check_memory()
         try:
             message: tuple[Any, ...] = self._conn.recv()
         except (EOFError, OSError) as exc:
             raise RunnerGone(self._death()) from exc
         return message
+
+    def _check_memory(self) -> None:
+        if self._memory_mb is None or self.pid is None:
+            return
+        try:
+            resident_pages = int(Path(f"/proc/{self.pid}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            return  # gone already: the next poll says how
+        if resident_pages * _PAGE_SIZE > self._memory_mb * 1024 * 1024:
+            self.kill()
+            raise RunnerGone(
+                f"the program used more than its {self._memory_mb} MB of memory (limits.memory_mb)"
+            )
 
     def kill(self) -> None:
         """End the runner now (it may be in the middle of anything)."""
@@ -133,4 +162,4 @@ class RunnerFactory:
         )
         process.start()
         theirs.close()
-        return Runner(process, mine)
+        return Runner(process, mine, spec.memory_mb)
