@@ -31,6 +31,15 @@ def test_state_print_call_and_return_lines() -> None:
     assert format_record(end) == [f"{CLOCK}.123 return    #1 <Response [200]>"]
 
 
+def test_a_finished_call_shows_its_attempts_duration_and_note() -> None:
+    end = record("call_end", seq=4, result=1, attempt=3, duration_ms=1234.5)
+    assert format_record(end) == [f"{CLOCK}.123 return    #4 1  (attempt 3, 1234 ms)"]
+    quick = record("call_end", seq=5, result=2, attempt=1, duration_ms=0.2)
+    assert format_record(quick) == [f"{CLOCK}.123 return    #5 2"]
+    replayed = record("call_end", seq=6, result=3, attempt=0, note="not run again")
+    assert format_record(replayed) == [f"{CLOCK}.123 return    #6 3  (not run again)"]
+
+
 def test_call_error_shows_the_exception_line() -> None:
     failed = record("call_end", seq=2, error="Traceback...\nConnectionError: refused")
     assert format_record(failed) == [f"{CLOCK}.123 error     #2 ConnectionError: refused"]

@@ -86,6 +86,7 @@ def format_record(record: Mapping[str, Any]) -> list[str]:
             label, text = "error", f"{number} {_error(record['error'])}"
         else:
             label, text = "return", f"{number} {_value(record.get('result'))}"
+        text += _call_details(record)
     elif kind == "stop_request":
         reason = record.get("reason")
         label, text = "stop", f"requested{': ' + str(reason) if reason else ''}"
@@ -94,6 +95,20 @@ def format_record(record: Mapping[str, Any]) -> list[str]:
         label, text = str(kind), json.dumps(rest, default=str)
     first = f"{local_clock(record.get('time'))} {label.ljust(_LABEL_WIDTH)} {text}".rstrip()
     return [first, *extra]
+
+
+def _call_details(record: Mapping[str, Any]) -> str:
+    """`` (attempt 3, 12 ms)``: what else is worth knowing about a finished call."""
+    details = []
+    attempt = record.get("attempt")
+    if isinstance(attempt, int) and attempt > 1:
+        details.append(f"attempt {attempt}")
+    if record.get("note"):
+        details.append(str(record["note"]))
+    duration = record.get("duration_ms")
+    if isinstance(duration, int | float) and duration >= 1:
+        details.append(f"{duration:.0f} ms")
+    return f"  ({', '.join(details)})" if details else ""
 
 
 def _indent(text: str) -> list[str]:
