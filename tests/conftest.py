@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
+from pawflow.storage import SQLiteStore, open_store
 from pawflow.up import EmbeddedTemporal, find_temporal_binary
 from tests.helpers import run_coroutine
 
@@ -22,3 +24,13 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield address
     finally:
         run_coroutine(temporal.stop())
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    """A fresh store in the test's data dir (``tmp_path / "data"``)."""
+    s = await open_store(tmp_path / "data" / "pawflow.db")
+    try:
+        yield s
+    finally:
+        await s.close()

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import textwrap
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from pawflow.cli._archive import zip_project
 from pawflow.dispatch import Dispatcher
 from pawflow.integrations import IntegrationRegistry
 from pawflow.server import ServerConfig, create_app
-from pawflow.storage import SQLiteStore, open_store
+from pawflow.storage import SQLiteStore
 from tests.helpers import free_port
 
 TOKEN = "integration-test-token"
@@ -52,15 +52,6 @@ project:
       event_type: slash_command
       call: program.py:on_event
 """
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = await open_store(tmp_path / "data" / "pawflow.db")
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture

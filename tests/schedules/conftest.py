@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from pawflow.dispatch import Dispatcher
 from pawflow.server import ServerConfig, create_app
-from pawflow.storage import SQLiteStore, open_store
+from pawflow.storage import SQLiteStore
 
 # The whole platform (real `paw up` and workers) of the end-to-end tests.
 from tests.e2e.conftest import platform  # noqa: F401
@@ -25,15 +25,6 @@ ServerFactory = Callable[[str], Awaitable[TestClient[Any, Any]]]
 @pytest.fixture
 async def temporal(temporal_address: str) -> Client:
     return await Client.connect(temporal_address)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = await open_store(tmp_path / "data" / "pawflow.db")
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,21 +10,12 @@ from aiohttp.test_utils import TestClient
 
 from pawflow.dispatch import Dispatcher
 from pawflow.server import ServerConfig, create_app
-from pawflow.storage import SQLiteStore, open_store
+from pawflow.storage import SQLiteStore
 from tests.helpers import free_port
 
 from ._helpers import TOKEN
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = await open_store(tmp_path / "data" / "pawflow.db")
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture
