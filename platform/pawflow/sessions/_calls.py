@@ -143,6 +143,8 @@ def describe(fn: Callable[..., Any], project_prefix: str) -> str:
         return qualname
     module = getattr(fn, "__module__", None) or ""
     module = _PUBLIC_NAMES.get(module, module)
+    if module.startswith("pawflow.sdk"):
+        module = "pawflow"  # as user code spells it: pawflow.start(...)
     if module.startswith(project_prefix):
         module = module[len(project_prefix) :]
     return f"{module}.{qualname}" if module and module != "builtins" else qualname
