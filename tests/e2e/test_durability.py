@@ -264,3 +264,25 @@ def test_sigkill_of_the_worker_during_a_running_call_repeats_no_completed_call(
     starts = [r["seq"] for r in log if r["type"] == "call_start"]
     assert starts == [1, 2, 3, 4, 5]
     assert [r["text"] for r in log if r["type"] == "print"] == ["done"]
+
+
+def test_a_session_waits_out_a_server_outage(
+    platform: Platform, bank: FakeBank, tmp_path: Path
+) -> None:
+    # No session stays cached, so resuming after the nap needs a fresh runner,
+    # and a runner needs the server (code, vars, journal), which is down then.
+    project = make_project(tmp_path / "t", "outage", TRANSFER_WITH_NAP, vars={"BANK_URL": bank.url})
+    url = platform.deploy(project)["webhooks"]["run"]
+    platform.start_worker("--max-cached-sessions", "0")
+    order = {"from": "alice", "to": "bob", "amount": 5, "nap": 1}
+    session = platform.session_for(platform.post(url, order)[1]["event_id"])
+    wait_for(lambda: bank.count("withdraw") == 1, 30, 0.02, "the withdrawal")
+    platform.up.stop()
+    worker_log = platform.up.data_dir / "worker-test-0.log"
+    wait_for(
+        lambda: worker_log.read_text(errors="replace").count("Completing activity as failed") >= 6,
+        60, 0.1, "the worker to retry advancing the session for a while",
+    )  # fmt: skip
+    platform.up.start()
+    assert platform.wait_ended(session["id"], timeout=60)["state"] == "completed"
+    assert (bank.count("withdraw"), bank.count("deposit")) == (1, 1)

@@ -35,8 +35,11 @@ from ._serverlink import ServerLink
 __all__ = ["SessionRuntime", "session_workflow"]
 
 # Advancing fails only for infrastructure reasons (the user's own failures are
-# results), so a few quick retries; a crash is handled by the journal.
-_ADVANCE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5)
+# results): the server unreachable while code, vars or the journal are needed.
+# That is waited out, never turned into a failed session.
+_ADVANCE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+)
 _FLUSH_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
 )
