@@ -1,6 +1,6 @@
 """What user code imports as ``pawflow``. Kept small and documented."""
 
-from ..errors import SessionFailed, SessionStopped
+from ..errors import PawflowError, SessionFailed, SessionStopped
 from ._activity import Retry, activity, inhibit_activities
 from ._attrdict import AttrDict
 from ._connection import connection
@@ -23,6 +23,7 @@ from ._scope import vars
 __all__ = [
     "AttrDict",
     "Event",
+    "PawflowError",
     "Retry",
     "SessionFailed",
     "SessionStopped",

@@ -13,10 +13,10 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import PawflowError, SessionFailed
+from ..errors import NotFoundError, PawflowError, ServerError, SessionFailed
 from ._activity import activity
 from ._event import Event
-from ._scope import require_scope
+from ._scope import Scope, require_scope
 
 __all__ = [
     "http_outcome",
@@ -111,12 +111,33 @@ def result(session_id: str, timeout: float | None = None) -> Any:
     Raises :class:`pawflow.errors.SessionFailed` if it ended in error or was
     stopped, and :class:`TimeoutError` if ``timeout`` seconds passed first.
     """
-    done = require_scope("pawflow.result").wait("result", session_id, timeout)
+    scope = require_scope("pawflow.result")
+    _check_child(scope, session_id)
+    done = scope.wait("result", session_id, timeout)
     if done is None:
         raise TimeoutError(f"session {session_id} did not end within {timeout} s")
     if done["state"] != "completed":
         raise SessionFailed(f"session {session_id} ended {done['state']}: {done.get('error')}")
     return done.get("result")
+
+
+def _check_child(scope: Scope, session_id: str) -> None:
+    """Refuse to wait for a session whose end this one will never hear of.
+
+    Read directly, not recorded: a session's parent never changes, so a replay
+    reads the same answer. When the server cannot say now, the wait goes ahead.
+    """
+    try:
+        info = scope.server.get_json(f"/api/v1/sessions/{_quote(session_id)}")  # type: ignore[union-attr]
+    except ServerError as exc:
+        if exc.status == 404:
+            raise NotFoundError(f"pawflow.result: there is no session {session_id!r}") from None
+        return
+    if info.get("parent_session_id") != scope.session_id:
+        raise PawflowError(
+            f"pawflow.result waits for this session's own children (started with "
+            f"pawflow.start); {session_id} is not one of them"
+        )
 
 
 @activity
