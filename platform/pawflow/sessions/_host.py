@@ -131,8 +131,9 @@ class SessionHost:
         runner, self._runner = self._runner, None
         self._in_sync = False
         if runner is not None:
+            # Not waited for: this may run on the workflow thread, and the next
+            # runner started collects finished ones.
             runner.kill()
-            runner.reap()
 
     # -- the activity's side ---------------------------------------------------------------
     def advance(self, action: StepAction, value: Any = None) -> Step:

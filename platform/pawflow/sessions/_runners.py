@@ -109,10 +109,6 @@ class Runner:
             self._process.kill()
         self._conn.close()
 
-    def reap(self) -> None:
-        """Collect the ended process (blocking briefly)."""
-        self._process.join(_EXIT_GRACE)
-
     def _death(self) -> str:
         self._process.join(_EXIT_GRACE)
         code = self._process.exitcode
