@@ -20,6 +20,7 @@ PROGRAM = """
 import ctypes
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -79,6 +80,17 @@ def block(event):
 @pawflow.activity(timeout=1, retry=pawflow.Retry(max_attempts=2, initial_interval=0.1))
 def wait_forever():
     threading.Event().wait()
+
+
+def block_deaf(event):
+    wait_deaf()
+
+
+@pawflow.activity(timeout=1, retry=pawflow.Retry(max_attempts=1))
+def wait_deaf():
+    # Deaf to the alarm that ends a call at its timeout: the worker steps in.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    threading.Event().wait()
 """
 
 # handler → (what the session's error must say, the project's limits)
@@ -91,6 +103,7 @@ MISBEHAVIOURS = {
     # The worker's watchdog, or the address-space backstop (MemoryError) if faster.
     "hog_memory": ("memory", "memory_mb: 400"),
     "block": ("wait_forever did not finish within 1 s", "memory_mb: 400"),
+    "block_deaf": ("wait_deaf did not finish within its 1 s", "memory_mb: 400"),
 }
 
 

@@ -265,13 +265,17 @@ def _answer(exchange: Exchange) -> tuple[Any, ...]:
     return ("resume", exchange.value)
 
 
+_CALL_GRACE = 10.0  # seconds past a call's budget before the worker steps in
+
+
 def _call_deadline(request: Request) -> tuple[float, str]:
     # The runner times out each attempt itself; this is the backstop for a call
-    # stuck where Python cannot interrupt it.
-    per_attempt = request.timeout or 3600.0
+    # stuck where Python cannot interrupt it (e.g. inside C code).
+    budget = request.budget if request.budget is not None else 4 * 3600.0
     return (
-        per_attempt * 4 + 120.0,
-        f"{request.function} did not finish and could not be interrupted",
+        budget + _CALL_GRACE,
+        f"{request.function} did not finish within its {request.budget or budget:g} s "
+        "(all attempts) and could not be interrupted",
     )
 
 

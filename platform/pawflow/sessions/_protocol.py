@@ -31,6 +31,7 @@ class Request:
     args: list[str] = field(default_factory=list)  # calls: reprs for the log
     kwargs: dict[str, str] = field(default_factory=dict)
     timeout: float | None = None  # waits (None: forever); calls: per-attempt limit
+    budget: float | None = None  # calls: the longest all attempts and pauses may take
     key: Any = None  # waits: the seconds, subscription id, signal names or session id
     result: Any = None  # finished: loggable rendering of the return value
     error: str = ""  # failed: the user's traceback or the reason the program died

@@ -244,6 +244,9 @@ class _Program:
         self._number += 1
         target = getattr(fn, "__func__", fn)
         options = activity_options(target) or ActivityOptions()
+        policy = options.retry or self.spec.retry
+        per_attempt = options.timeout or self.spec.call_timeout
+        pauses = sum(policy.delay(attempt) for attempt in range(1, policy.max_attempts))
         request = Request(
             "call",
             number=self._number,
@@ -251,6 +254,7 @@ class _Program:
             args=[short_repr(a) for a in args],
             kwargs={k: short_repr(v) for k, v in kwargs.items()},
             timeout=options.timeout,
+            budget=per_attempt * policy.max_attempts + pauses,
         )
         answer = self._ask(request)
         executed = answer[0] == "execute"
