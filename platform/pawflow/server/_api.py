@@ -10,7 +10,7 @@ from aiohttp import web
 from ..storage import SessionState
 from ._control import add_session_control_routes
 from ._deploy import deploy
-from ._http import ApiError, base_url, int_param
+from ._http import ApiError, base_url, find_session, int_param
 from ._journal import get_call, put_call
 from ._json import deployment_json, event_json, project_json, session_json
 from ._kv import add_kv_routes
@@ -125,8 +125,5 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 
 async def get_session(request: web.Request) -> web.Response:
-    session_id = request.match_info["id"]
-    session = await request.app[STORE].get_session(session_id)
-    if session is None:
-        raise ApiError(404, f"no session {session_id!r}")
+    session = await find_session(request.app[STORE], request.match_info["id"])
     return web.json_response(session_json(session, detail=True))

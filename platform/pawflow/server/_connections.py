@@ -27,8 +27,8 @@ from ..errors import ManifestError, NotFoundError, PawflowError
 from ..integrations import ConnectionTestFailed, Integration, IntegrationRegistry, InvalidVars
 from ..manifest import Connection, Manifest
 from ..secrets import SecretBox
-from ..storage import TERMINAL_SESSION_STATES, Store
-from ._http import ApiError, base_url
+from ..storage import Store
+from ._http import ApiError, base_url, live_session
 from ._keys import INTEGRATIONS, SECRETS, WEBHOOK_PREFIX, SecretKeeper
 from ._state import CONFIG, STORE
 from ._vars import add_var_routes, check_name, stored_values
@@ -273,11 +273,7 @@ def _test_reply(ok: bool, message: str) -> web.Response:
 async def session_connection(request: web.Request) -> web.Response:
     session_id = request.match_info["id"]
     name = request.match_info["name"]
-    session = await request.app[STORE].get_session(session_id)
-    if session is None:
-        raise ApiError(404, f"no session {session_id!r}")
-    if session.state in TERMINAL_SESSION_STATES:
-        raise ApiError(409, f"session {session_id!r} has ended")
+    session = await live_session(request.app[STORE], session_id)
     spec, integration = await _deployed_spec(request, session.project, name, session.deployment_id)
     values = await connection_values(
         request.app[STORE], request.app[SECRETS], session.project, spec, integration

@@ -33,7 +33,7 @@ from ..manifest._calls import CallChecker, CallSite, check_call_format
 from ..storage import TERMINAL_SESSION_STATES, DeploymentRecord, LogRecord, Store
 from ._body import read_json_object
 from ._children import CHILD_RELAY
-from ._http import ApiError
+from ._http import ApiError, find_session
 from ._state import DISPATCHER, STORE
 from ._stream import NOTIFIER
 from ._temporal import TEMPORAL, is_unavailable
@@ -196,9 +196,7 @@ async def stop_session(request: web.Request) -> web.Response:
         raise ApiError(400, "'force' must be true or false")
 
     store = request.app[STORE]
-    session = await store.get_session(session_id)
-    if session is None:
-        raise ApiError(404, f"no session {session_id!r}")
+    session = await find_session(store, session_id)
     if session.state in TERMINAL_SESSION_STATES:
         raise _already_ended(session_id, session.state)
 

@@ -1,4 +1,5 @@
-"""Small HTTP helpers shared by the route modules: errors, bounded bodies, parameters."""
+"""Small HTTP helpers shared by the route modules: errors, bounded bodies,
+parameters, and the session a route is about."""
 
 from __future__ import annotations
 
@@ -6,9 +7,18 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from ..storage import TERMINAL_SESSION_STATES, SessionRecord, Store
 from ._config import ServerConfig
 
-__all__ = ["ApiError", "base_url", "int_param", "listen_url", "read_body"]
+__all__ = [
+    "ApiError",
+    "base_url",
+    "find_session",
+    "int_param",
+    "listen_url",
+    "live_session",
+    "read_body",
+]
 
 _CHUNK = 64 * 1024
 
@@ -72,3 +82,19 @@ def base_url(request: web.Request, config: ServerConfig) -> str:
     if isinstance(sockname, tuple) and len(sockname) >= 2:
         port = int(sockname[1])
     return listen_url(config.host, port)
+
+
+async def find_session(store: Store, session_id: str) -> SessionRecord:
+    """The session, or a 404."""
+    session = await store.get_session(session_id)
+    if session is None:
+        raise ApiError(404, f"no session {session_id!r}")
+    return session
+
+
+async def live_session(store: Store, session_id: str) -> SessionRecord:
+    """The session, or a 404, or a 409 once it has ended."""
+    session = await find_session(store, session_id)
+    if session.state in TERMINAL_SESSION_STATES:
+        raise ApiError(409, f"session {session_id!r} has ended ({session.state})")
+    return session

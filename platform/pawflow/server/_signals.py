@@ -14,9 +14,8 @@ from aiohttp import web
 from temporalio.service import RPCError, RPCStatusCode
 
 from ..errors import TemporalUnavailable
-from ..storage import TERMINAL_SESSION_STATES, SessionRecord
 from ._body import read_json_object
-from ._http import ApiError
+from ._http import ApiError, live_session
 from ._state import DISPATCHER, STORE
 from ._temporal import TEMPORAL, is_unavailable
 
@@ -51,7 +50,7 @@ async def send_signal(request: web.Request) -> web.Response:
         raise ApiError(400, "sender must be a session id or null")
     data = payload.get("payload")
 
-    session = await _live_session(request, session_id)
+    session = await live_session(request.app[STORE], session_id)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _START_WAIT_SECONDS
     delay = 0.02
@@ -70,7 +69,7 @@ async def send_signal(request: web.Request) -> web.Response:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
         # No such workflow: it ended, or it has not been started yet.
-        session = await _live_session(request, session_id)
+        session = await live_session(request.app[STORE], session_id)
         if not session.start_pending:
             raise ApiError(409, f"session {session_id!r} has ended")
         if loop.time() >= deadline:
@@ -81,12 +80,3 @@ async def send_signal(request: web.Request) -> web.Response:
         delay = min(delay * 2, 0.5)
     log.debug("signal %r sent to session %s by %s", name, session_id, sender)
     return web.json_response({"session_id": session_id, "name": name}, status=202)
-
-
-async def _live_session(request: web.Request, session_id: str) -> SessionRecord:
-    session = await request.app[STORE].get_session(session_id)
-    if session is None:
-        raise ApiError(404, f"no session {session_id!r}")
-    if session.state in TERMINAL_SESSION_STATES:
-        raise ApiError(409, f"session {session_id!r} has ended ({session.state})")
-    return session

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from ..storage import TERMINAL_SESSION_STATES, LogRecord, SessionState
 from ._children import CHILD_RELAY
-from ._http import ApiError, int_param, read_body
+from ._http import ApiError, find_session, int_param, read_body
 from ._json import record_json
 from ._state import STORE
 from ._subscriptions import end_subscriptions
@@ -97,8 +97,7 @@ async def get_log(request: web.Request) -> web.Response:
     store = request.app[STORE]
     session_id = request.match_info["id"]
     after = int_param(request, "after", -1, lo=-1, hi=_MAX_N)
-    if await store.get_session(session_id) is None:
-        raise ApiError(404, f"no session {session_id!r}")
+    await find_session(store, session_id)
     records = await store.get_log(session_id, after)
     return web.json_response({"records": [record_json(r) for r in records]})
 
@@ -156,8 +155,7 @@ async def stream_log(request: web.Request) -> web.StreamResponse:
     settings = request.app[STREAM_SETTINGS]
     session_id = request.match_info["id"]
     after = int_param(request, "after", -1, lo=-1, hi=_MAX_N)
-    if await store.get_session(session_id) is None:
-        raise ApiError(404, f"no session {session_id!r}")
+    await find_session(store, session_id)
 
     response = web.StreamResponse(
         headers={

@@ -14,9 +14,9 @@ from aiohttp import web
 
 from ..filters import FilterError, compile_filter
 from ..manifest import Manifest
-from ..storage import TERMINAL_SESSION_STATES, LogRecord, SessionRecord, Store, SubscriptionRecord
+from ..storage import TERMINAL_SESSION_STATES, LogRecord, Store, SubscriptionRecord
 from ._body import read_json_object
-from ._http import ApiError
+from ._http import ApiError, find_session, live_session
 from ._json import iso_time
 from ._state import STORE
 
@@ -50,13 +50,6 @@ def subscription_json(s: SubscriptionRecord) -> dict[str, Any]:
     }
 
 
-async def _session(store: Store, session_id: str) -> SessionRecord:
-    session = await store.get_session(session_id)
-    if session is None:
-        raise ApiError(404, f"no session {session_id!r}")
-    return session
-
-
 async def create_subscription(request: web.Request) -> web.Response:
     """``{"source": NAME, "filter": CEL or null, "idempotency_key": optional}``
     → 201 ``{"subscription_id"}`` (the same one again for a repeated key)."""
@@ -75,9 +68,7 @@ async def create_subscription(request: web.Request) -> web.Response:
     if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 256):
         raise ApiError(400, "idempotency_key must be a string of 1-256 characters")
 
-    session = await _session(store, session_id)
-    if session.state in TERMINAL_SESSION_STATES:
-        raise ApiError(409, f"session {session_id!r} has ended ({session.state})")
+    session = await live_session(store, session_id)
     deployment = await store.get_deployment(session.deployment_id)
     project = Manifest.from_dict(deployment.manifest).project if deployment else None
     if project is None or (project.trigger(source) is None and project.connection(source) is None):
@@ -99,7 +90,7 @@ async def create_subscription(request: web.Request) -> web.Response:
 async def list_subscriptions(request: web.Request) -> web.Response:
     store = request.app[STORE]
     session_id = request.match_info["id"]
-    await _session(store, session_id)
+    await find_session(store, session_id)
     records = await store.list_subscriptions(session_id)
     return web.json_response({"subscriptions": [subscription_json(s) for s in records]})
 

@@ -27,9 +27,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ..storage import TERMINAL_SESSION_STATES, HttpOutcome, SessionRecord, Store
+from ..storage import HttpOutcome, SessionRecord, Store
 from ._body import read_json_object
-from ._http import ApiError
+from ._http import ApiError, live_session
 from ._state import STORE
 from ._stream import NOTIFIER, STREAM_SETTINGS
 
@@ -71,11 +71,7 @@ async def post_http_outcome(request: web.Request) -> web.Response:
         request, _MAX_BODY, allowed=frozenset({"status", "headers", "json", "body"})
     )
     outcome = _parse_outcome(payload)
-    session = await store.get_session(session_id)
-    if session is None:
-        raise ApiError(404, f"no session {session_id!r}")
-    if session.state in TERMINAL_SESSION_STATES:
-        raise ApiError(409, f"session {session_id!r} has ended ({session.state})")
+    await live_session(store, session_id)
     accepted = await store.set_http_outcome(session_id, outcome)
     if accepted:
         request.app[NOTIFIER].notify([session_id])

@@ -24,8 +24,8 @@ from typing import Any
 from aiohttp import web
 
 from ..manifest import Manifest
-from ..storage import TERMINAL_SESSION_STATES, Store, VarRecord
-from ._http import ApiError, read_body
+from ..storage import Store, VarRecord
+from ._http import ApiError, live_session, read_body
 from ._json import iso_time
 from ._keys import INTEGRATIONS, SECRETS, SecretKeeper
 from ._state import STORE
@@ -56,11 +56,7 @@ def add_var_routes(app: web.Application) -> None:
 async def session_vars(request: web.Request) -> web.Response:
     session_id = request.match_info["id"]
     store = request.app[STORE]
-    session = await store.get_session(session_id)
-    if session is None:
-        raise ApiError(404, f"no session {session_id!r}")
-    if session.state in TERMINAL_SESSION_STATES:
-        raise ApiError(409, f"session {session_id!r} has ended")
+    session = await live_session(store, session_id)
     values = await stored_values(store, request.app[SECRETS], session.project, None)
     secret = sorted(
         v.name for v in await store.list_vars(session.project) if v.connection is None and v.secret
