@@ -97,28 +97,30 @@ class _Inbox:
             self.events.setdefault(subscription_id, deque()).append(event)
 
     def take(self, request: Request) -> tuple[bool, Any]:
-        """(found, value) for a waiting request."""
-        if request.kind == "next_event":
-            queue = self.events.get(request.key)
-            return (True, queue.popleft()) if queue else (False, None)
-        if request.kind == "next_signal":
-            names = request.key
-            for i, signal in enumerate(self.signals):
-                if not names or signal["name"] in names:
-                    return True, self.signals.pop(i)
+        """(found, value) for a waiting request; what is found is used up."""
+        if not self.ready(request):
             return False, None
-        if request.kind == "result":
-            done = self.children.get(request.key)
-            return (done is not None), done
-        return False, None
+        if request.kind == "next_event":
+            return True, self.events[request.key].popleft()
+        if request.kind == "next_signal":
+            index = self._signal_index(request.key)
+            assert index is not None  # ready() found it
+            return True, self.signals.pop(index)
+        return True, self.children[request.key]
 
     def ready(self, request: Request) -> bool:
         """Whether :meth:`take` would find something (without taking it)."""
         if request.kind == "next_event":
             return bool(self.events.get(request.key))
         if request.kind == "next_signal":
-            return any(not request.key or s["name"] in request.key for s in self.signals)
+            return self._signal_index(request.key) is not None
         return request.kind == "result" and request.key in self.children
+
+    def _signal_index(self, names: list[str]) -> int | None:
+        """The first signal with one of ``names`` (any name when empty)."""
+        return next(
+            (i for i, s in enumerate(self.signals) if not names or s["name"] in names), None
+        )
 
 
 def session_workflow(runtime: SessionRuntime) -> type:
