@@ -18,7 +18,8 @@ from aiohttp import web
 from temporalio.service import RPCError, RPCStatusCode
 
 from ..storage import TERMINAL_SESSION_STATES, LogRecord, Store
-from ._temporal import TEMPORAL, TemporalLink, is_unavailable
+from ..temporal_errors import is_unavailable
+from ._temporal import TEMPORAL, TemporalLink
 
 __all__ = ["CHILD_DONE_SIGNAL", "CHILD_RELAY", "ChildRelay", "install_child_relay"]
 

@@ -31,12 +31,13 @@ from ..errors import TemporalUnavailable
 from ..manifest import CallTarget
 from ..manifest._calls import CallChecker, CallSite, check_call_format
 from ..storage import TERMINAL_SESSION_STATES, DeploymentRecord, LogRecord, Store
+from ..temporal_errors import is_unavailable
 from ._body import read_json_object
 from ._children import CHILD_RELAY
 from ._http import ApiError, find_session
 from ._state import DISPATCHER, STORE
 from ._stream import NOTIFIER
-from ._temporal import TEMPORAL, is_unavailable
+from ._temporal import TEMPORAL
 
 __all__ = ["STOP_SIGNAL", "add_session_control_routes"]
 

@@ -24,9 +24,10 @@ from temporalio.service import RPCError
 from ..errors import TemporalUnavailable
 from ..manifest import Manifest
 from ..schedules import SCHEDULE_EVENT_TYPE, TICKS_PATH, format_time, sync_schedules
+from ..temporal_errors import is_unavailable
 from ._http import ApiError, read_body
 from ._state import CONFIG, DISPATCHER, STORE
-from ._temporal import TEMPORAL, is_unavailable
+from ._temporal import TEMPORAL
 
 __all__ = ["add_schedule_routes", "post_tick", "sync_deploy_schedules"]
 

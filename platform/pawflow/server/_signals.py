@@ -14,10 +14,11 @@ from aiohttp import web
 from temporalio.service import RPCError, RPCStatusCode
 
 from ..errors import TemporalUnavailable
+from ..temporal_errors import is_unavailable
 from ._body import read_json_object
 from ._http import ApiError, live_session
 from ._state import DISPATCHER, STORE
-from ._temporal import TEMPORAL, is_unavailable
+from ._temporal import TEMPORAL
 
 __all__ = ["SIGNAL_NAME", "add_signal_routes", "send_signal"]
 

@@ -15,9 +15,8 @@ from temporalio.client import Client
 from temporalio.service import RetryConfig
 
 from ..errors import TemporalUnavailable
-from ..temporal_errors import is_unavailable
 
-__all__ = ["TEMPORAL", "TemporalLink", "is_unavailable"]
+__all__ = ["TEMPORAL", "TemporalLink"]
 
 log = logging.getLogger(__name__)
 
