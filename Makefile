@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test lint fmt clean install
+.PHONY: up test lint fmt clean install bench faults
 
 # Python code to lint; integrations/ and bench/ join once they hold code.
 CODE := platform tests $(wildcard integrations bench)
@@ -24,6 +24,14 @@ up: $(STAMP)
 ## Lint, type-check and run the whole test suite.
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; fi; exit $$rc
+
+## Benchmarks against raw temporalio on the same Temporal server (QUICK=1: reduced set).
+bench: $(STAMP)
+	$(BIN)/python -m bench $(if $(QUICK),--quick)
+
+## The whole fault-injection suite; make test runs only its quick subset.
+faults: $(STAMP)
+	PAWFLOW_FAULTS=all $(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check $(CODE)

@@ -28,7 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ServerError
-from ._protocol import Exchange, Request, Step, StepAction
+from ._protocol import CallDone, Exchange, Request, Step, StepAction
 from ._runner import RunnerSpec
 from ._runners import Runner, RunnerFactory, RunnerGone
 from ._serverlink import ServerLink
@@ -36,6 +36,12 @@ from ._serverlink import ServerLink
 __all__ = ["CallJournal", "SessionHost", "SessionHosts"]
 
 _JOURNAL_PATIENCE = 60.0  # seconds to keep trying to journal a completed call
+# One advance runs calls back to back for at most this long (then its results
+# reach the workflow, the log and ``paw session watch``), this many calls or
+# this much recorded outcome (history events have a size limit).
+_BATCH_SECONDS = 0.25
+_BATCH_CALLS = 500
+_BATCH_BYTES = 256 * 1024
 
 
 class CallJournal:
@@ -120,10 +126,9 @@ class SessionHost:
         self._lock = threading.Lock()
 
     # -- the workflow's side -------------------------------------------------------------
-    def record(self, exchange: Exchange | None, next_request: Request) -> None:
-        """``exchange`` was answered (None for the start); ``next_request`` is pending."""
-        if exchange is not None:
-            self.transcript.append(exchange)
+    def record(self, answered: list[Exchange], next_request: Request) -> None:
+        """``answered`` were answered (in order); ``next_request`` is pending."""
+        self.transcript.extend(answered)
         self.current = next_request
 
     def release(self) -> None:
@@ -137,45 +142,45 @@ class SessionHost:
 
     # -- the activity's side ---------------------------------------------------------------
     def advance(self, action: StepAction, value: Any = None) -> Step:
+        """Answer the pending request (``execute`` it when it is a call), then run on."""
         with self._lock:
             in_sync = self._in_sync and self._runner is not None
             self._in_sync = False  # until this advance completes
+            prints: list[str] = []
+            calls: list[CallDone] = []
             try:
                 if action == "start":
-                    step = self._start()
+                    runner = self._spawn()
+                    # A first run may have got further before a crash: only the
+                    # workflow knows (``resumed``), and then its calls are looked up too.
+                    self._check_journal = self.resumed
+                    request = self._next_request(runner, prints)
                 else:
                     runner = self._ensure(in_sync)
-                    if action == "execute":
-                        step = self._execute(runner)
-                    else:
+                    assert self.current is not None
+                    request = self.current
+                    if action != "execute":
                         runner.send(("resume", value) if action == "resume" else ("stop", value))
                         self._consumed += 1
-                        prints: list[str] = []
-                        step = Step(self._next_request(runner, prints), prints)
+                        request = self._next_request(runner, prints)
+                request = self._run_calls(runner, request, calls)
             except (RunnerGone, _Diverged) as exc:
                 self.release()
-                return Step(_failed(str(exc)))
-            if step.request.ended:
+                # The calls that completed before are kept: they happened.
+                request = _failed(str(exc))
+            if request.ended:
                 self.release()
                 # Stored before the session's end is, which clears its journal.
                 self._journaled()
             else:
                 self._in_sync = True
-            return step
+            return Step(request, prints, calls)
 
     def _spawn(self) -> Runner:
         self.release()
         self._runner = self._factory.spawn(self._make_spec())
         self._consumed = 0
         return self._runner
-
-    def _start(self) -> Step:
-        runner = self._spawn()
-        # A first run may have got further before a crash: only the workflow
-        # knows (``resumed``), and then its calls are looked up too.
-        self._check_journal = self.resumed
-        prints: list[str] = []
-        return Step(self._next_request(runner, prints), prints)
 
     def _ensure(self, in_sync: bool) -> Runner:
         if in_sync and self._runner is not None and self._consumed == len(self.transcript):
@@ -194,14 +199,28 @@ class SessionHost:
         self._check_journal = True
         return runner
 
-    def _execute(self, runner: Runner) -> Step:
-        request = self.current
-        assert request is not None and request.kind == "call"
+    def _run_calls(self, runner: Runner, request: Request, calls: list[CallDone]) -> Request:
+        """Run calls while the program asks for nothing else, within the batch's bounds."""
+        until = time.monotonic() + _BATCH_SECONDS
+        size = 0
+        while request.kind == "call":
+            if calls and (
+                time.monotonic() >= until or len(calls) >= _BATCH_CALLS or size >= _BATCH_BYTES
+            ):
+                break
+            done = self._execute(runner, request)
+            calls.append(done)
+            size += len(done.outcome)
+            request = self._next_request(runner, done.prints)
+        return request
+
+    def _execute(self, runner: Runner, request: Request) -> CallDone:
         journaled = None
         if self._check_journal:
             journaled = self._journal.get(self.session_id, request.number)
             self._check_journal = journaled is not None
         prints: list[str] = []
+        started = time.time()
         if journaled is not None:
             outcome, shown = journaled
             runner.send(("result", outcome))
@@ -215,14 +234,15 @@ class SessionHost:
                 self.session_id, request.number, outcome, shown
             )
         self._consumed += 1
-        return Step(
-            self._next_request(runner, prints),
-            prints,
-            outcome=base64.b64encode(outcome).decode(),
-            shown=shown,
+        return CallDone(
+            request,
+            base64.b64encode(outcome).decode(),
+            shown,
             attempts=attempts,
             duration_ms=duration,
             from_journal=journaled is not None,
+            started_at=started,
+            prints=prints,
         )
 
     def _journaled(self) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Exchange", "Request", "Step", "StepAction"]
+__all__ = ["CallDone", "Exchange", "Request", "Step", "StepAction"]
 
 # "call": run external call ``number``; "sleep": a durable timer; "next_event",
 # "next_signal", "result": wait for something to arrive; "finished"/"failed":
@@ -62,18 +62,35 @@ StepAction = Literal["start", "execute", "resume", "stop"]
 
 
 @dataclass(frozen=True)
-class Step:
-    """What one advance of the program produced (an activity result, recorded)."""
+class CallDone:
+    """An external call that one advance ran (or found in the call journal)."""
 
-    request: Request  # what the program asks for next
-    prints: list[str] = field(default_factory=list)
-    # "execute": the pickled (value, exception) of the call, in base64 (the JSON
-    # converter would write bytes as a list of numbers, four times the size)
-    outcome: str | None = None
+    request: Request
+    # The pickled (value, exception) of the call, in base64 (the JSON converter
+    # would write bytes as a list of numbers, four times the size).
+    outcome: str
     shown: dict[str, Any] = field(default_factory=dict)  # {"result": ...} or {"error": ...}
     attempts: int = 0
     duration_ms: float = 0.0
     from_journal: bool = False  # the call had completed before a crash; not run again
+    started_at: float = 0.0  # wall clock, for the log
+    prints: list[str] = field(default_factory=list)  # printed during and after the call
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one advance of the program produced (an activity result, recorded).
+
+    An advance runs the program's external calls one after another, as long as
+    it asks for nothing but calls, for a short while: a workflow round trip per
+    call would cost several times the call itself. Each call's outcome is in
+    the call journal before the next call runs, so this batching gives up
+    nothing of exactly-once.
+    """
+
+    request: Request  # what the program asks for next
+    prints: list[str] = field(default_factory=list)  # printed before the first call
+    calls: list[CallDone] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -81,6 +98,6 @@ class Exchange:
     """One answered request: what a fresh runner is fed when it replays."""
 
     request: Request
-    outcome: str | None = None  # for calls: as in Step
+    outcome: str | None = None  # for calls: as in CallDone
     value: Any = None  # for waits: what the wait produced
     stop: str | None = None  # the session was stopped here, with this reason

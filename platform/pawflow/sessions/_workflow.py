@@ -71,8 +71,14 @@ class _SessionLog:
         self._shipper = shipper
         self._n = 0
 
-    def emit(self, type: str, **fields: Any) -> None:
-        record = {"session_id": self._session_id, "n": self._n, "time": time.time(), "type": type}
+    def emit(self, type: str, at: float | None = None, **fields: Any) -> None:
+        """Ship a record; ``at``: when it happened, if not now (a call run in a batch)."""
+        record = {
+            "session_id": self._session_id,
+            "n": self._n,
+            "time": time.time() if at is None else at,
+            "type": type,
+        }
         record.update(fields)
         self._n += 1
         # Also on replay: records shipped before a crash may not have arrived;
@@ -221,15 +227,10 @@ class _Session:
         # attempt ran (and may have completed calls before it was lost).
         self.host.resumed = workflow.info().get_current_history_length() > 3
         try:
-            step = await self._advance("start")
-            self.host.record(None, step.request)
-            while True:
-                for text in step.prints:
-                    self.log.emit("print", text=text)
-                request = step.request
-                if request.ended:
-                    return await self._finish(request)
-                step = await self._answer(request)
+            request = self._take(None, await self._advance("start"))
+            while not request.ended:
+                request = await self._answer(request)
+            return await self._finish(request)
         except asyncio.CancelledError:
             if workflow.cancellation_reason() is None:
                 raise  # evicted from this worker's cache: nothing ends here
@@ -241,49 +242,53 @@ class _Session:
         finally:
             self.runtime.hosts.close(run_id, self.host)
 
-    async def _answer(self, request: Request) -> Step:
+    async def _answer(self, request: Request) -> Request:
+        """Answer the program's request; returns its next one."""
         if self.inbox.stop_reason is not None and not self.stop_sent:
             return await self._stop(request)
         if request.kind == "call":
-            return await self._call(request)
+            # Before the call runs, so that a long call shows while it runs.
+            self.log.emit("call_start", **_call_fields(request))
+            return self._take(None, await self._advance("execute"), announced=True)
         if request.kind in _WAIT_KINDS:
             found, value = await self._wait(request)
             if not found and self.inbox.stop_reason is not None:
                 return await self._stop(request)
-            step = await self._advance("resume", value)
-            self.host.record(Exchange(request, value=value), step.request)
-            return step
+            return self._take(Exchange(request, value=value), await self._advance("resume", value))
         raise ApplicationError(f"unknown request {request.kind!r} from the program")
 
-    async def _stop(self, request: Request) -> Step:
+    async def _stop(self, request: Request) -> Request:
         reason = self.inbox.stop_reason or "stopped"
         self.stop_sent = True
         self.log.emit("stop_request", reason=reason)
-        step = await self._advance("stop", reason)
-        self.host.record(Exchange(request, stop=reason), step.request)
-        return step
+        return self._take(Exchange(request, stop=reason), await self._advance("stop", reason))
 
-    async def _call(self, request: Request) -> Step:
-        fields: dict[str, Any] = {
-            "seq": request.number,
-            "function": request.function,
-            "args": request.args,
-        }
-        if request.kwargs:
-            fields["kwargs"] = request.kwargs
-        self.log.emit("call_start", **fields)
-        step = await self._advance("execute")
-        end: dict[str, Any] = {
-            "seq": request.number,
-            "attempt": step.attempts,
-            "duration_ms": step.duration_ms,
-            **step.shown,
-        }
-        if step.from_journal:
-            end["note"] = "completed before the worker stopped; not run again"
-        self.log.emit("call_end", **end)
-        self.host.record(Exchange(request, outcome=step.outcome), step.request)
-        return step
+    def _take(self, answered: Exchange | None, step: Step, announced: bool = False) -> Request:
+        """Log and record what an advance did; returns the program's next request.
+
+        ``announced``: the step's first call had its ``call_start`` logged already.
+        """
+        for text in step.prints:
+            self.log.emit("print", text=text)
+        exchanges = [answered] if answered is not None else []
+        for index, call in enumerate(step.calls):
+            request = call.request
+            if index > 0 or not announced:
+                self.log.emit("call_start", at=call.started_at, **_call_fields(request))
+            end: dict[str, Any] = {
+                "seq": request.number,
+                "attempt": call.attempts,
+                "duration_ms": call.duration_ms,
+                **call.shown,
+            }
+            if call.from_journal:
+                end["note"] = "completed before the worker stopped; not run again"
+            self.log.emit("call_end", at=call.started_at + call.duration_ms / 1000, **end)
+            for text in call.prints:
+                self.log.emit("print", text=text)
+            exchanges.append(Exchange(request, outcome=call.outcome))
+        self.host.record(exchanges, step.request)
+        return step.request
 
     async def _wait(self, request: Request) -> tuple[bool, Any]:
         timeout = request.timeout
@@ -333,3 +338,11 @@ class _Session:
         if outcome.kind == "failed" and not stopped:
             raise ApplicationError(outcome.message, non_retryable=True)
         return outcome.result
+
+
+def _call_fields(request: Request) -> dict[str, Any]:
+    fields: dict[str, Any] = {"seq": request.number, "function": request.function}
+    fields["args"] = request.args
+    if request.kwargs:
+        fields["kwargs"] = request.kwargs
+    return fields
