@@ -10,12 +10,13 @@ was let go during a long wait) a fresh runner is started and driven through
 the transcript with the recorded answers, checking that it makes the same
 requests; then the activity goes on.
 
-External calls are local activities, whose results reach history only when
-the workflow task completes. So that a crash in between never runs a
-completed call twice, each outcome is also written to the server's call
-journal -- while the program goes on to its next request, but always before
-its next call runs -- and a fresh runner's first calls are looked up there
-before anything is executed.
+External calls run inside the activity that advances the program -- several
+back to back while the program asks for nothing else (see ``Step``) -- and
+local-activity results reach history only when the workflow task completes.
+So that a crash in between never runs a completed call twice, each outcome is
+also written to the server's call journal -- while the program goes on to its
+next request, but always before its next call runs -- and a fresh runner's
+first calls are looked up there before anything is executed.
 """
 
 from __future__ import annotations
