@@ -26,6 +26,7 @@ from ..errors import ConfigError, NotFoundError
 from ..ids import new_id
 from ._base import LogRecord
 from ._control import SessionControlQueries
+from ._group import savepoint
 from ._kv import KeyValueQueries
 from ._migrations import migrate
 from ._records import (
@@ -85,6 +86,7 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._grouped = False  # inside group(): each write is a savepoint
 
     @classmethod
     def open(cls, path: Path) -> Database:
@@ -119,12 +121,36 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
         self._conn.close()
 
     @contextmanager
+    def group(self) -> Iterator[None]:
+        """One transaction (and one sync to disk) around several operations."""
+        with self._transaction():
+            self._grouped = True
+            try:
+                yield
+            finally:
+                self._grouped = False
+
+    def group_intact(self) -> bool:
+        return self._conn.in_transaction
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        if self._grouped:
+            with savepoint(self._conn):
+                yield self._conn
+        else:
+            with self._transaction():
+                yield self._conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self._conn
+            yield
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk, an I/O error).
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             raise
         try:
             self._conn.execute("COMMIT")

@@ -11,12 +11,12 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ._base import LogRecord
 from ._db import Database
+from ._group import GroupCommitExecutor
 from ._records import (
     ChildNotice,
     ConnectionWebhookRecord,
@@ -47,13 +47,14 @@ async def open_store(path: Path) -> SQLiteStore:
     Raises :class:`~pawflow.errors.ConfigError` when the file cannot be opened, is
     not a database, or was written by a newer Pawflow.
     """
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pawflow-store")
+    executor = GroupCommitExecutor("pawflow-store")
     loop = asyncio.get_running_loop()
     try:
         db = await loop.run_in_executor(executor, Database.open, Path(path))
     except BaseException:
         executor.shutdown(wait=True)
         raise
+    executor.use(db)
     log.debug("store opened at %s", path)
     return SQLiteStore(db, executor, Path(path))
 
@@ -69,7 +70,7 @@ class SQLiteStore:
     :class:`~pawflow.errors.NotFoundError`.
     """
 
-    def __init__(self, db: Database, executor: ThreadPoolExecutor, path: Path) -> None:
+    def __init__(self, db: Database, executor: GroupCommitExecutor, path: Path) -> None:
         self._db = db
         self._executor = executor
         self._closed = False
@@ -90,12 +91,9 @@ class SQLiteStore:
         if self._closed:
             return
         self._closed = True
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._executor, self._db.close)
-        finally:
-            # The queue is drained by now, so this only joins an idle thread.
-            self._executor.shutdown(wait=True)
+        await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(self._executor.close, self._db.close)
+        )
 
     # -- projects and deployments ----------------------------------------------------
     async def create_deployment(
