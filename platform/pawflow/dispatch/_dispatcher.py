@@ -136,26 +136,32 @@ class Dispatcher:
         while True:
             batch = await self._store.pending_events(_BATCH)
             todo = [e for e in batch if e.id not in failed]
-            for event in todo:
-                try:
-                    # Before matching: a pending event is certain to be fanned out.
-                    await self._subscriptions.fan_out(event)
-                    sessions = await self._sessions_for(event, manifests)
-                    await self._store.match_event(event.id, sessions)
-                except Exception as err:
-                    failed.add(event.id)
-                    self._report_once(
-                        event.id, f"cannot dispatch event {event.id}; will retry", err
-                    )
-                    continue
-                if sessions:
-                    log.debug("event %s -> session %s", event.id, sessions[0].id)
-                else:
-                    log.info("event %s matches no trigger of an active deployment", event.id)
+            # Together, so that the store commits them as one group.
+            results = await asyncio.gather(*(self._match(e, manifests) for e in todo))
+            failed.update(e.id for e, ok in zip(todo, results, strict=True) if not ok)
             # Stop on a short batch (drained) or one holding only events that just
             # failed (re-reading them would spin).
             if len(batch) < _BATCH or not todo:
                 return
+
+    async def _match(
+        self,
+        event: EventRecord,
+        manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None],
+    ) -> bool:
+        try:
+            # Before matching: a pending event is certain to be fanned out.
+            await self._subscriptions.fan_out(event)
+            sessions = await self._sessions_for(event, manifests)
+            await self._store.match_event(event.id, sessions)
+        except Exception as err:
+            self._report_once(event.id, f"cannot dispatch event {event.id}; will retry", err)
+            return False
+        if sessions:
+            log.debug("event %s -> session %s", event.id, sessions[0].id)
+        else:
+            log.info("event %s matches no trigger of an active deployment", event.id)
+        return True
 
     async def _sessions_for(
         self,
@@ -211,7 +217,7 @@ class Dispatcher:
 
     async def _start_sessions(self) -> None:
         limit = asyncio.Semaphore(self._max_in_flight)
-        deployments: dict[str, DeploymentRecord | None] = {}
+        deployments: dict[str, tuple[DeploymentRecord, Manifest] | None] = {}
         failed: set[str] = set()
         while True:
             batch = await self._store.sessions_to_start(_BATCH)
@@ -234,7 +240,7 @@ class Dispatcher:
         self,
         client: Client,
         session: SessionRecord,
-        deployments: dict[str, DeploymentRecord | None],
+        deployments: dict[str, tuple[DeploymentRecord, Manifest] | None],
         limit: asyncio.Semaphore,
     ) -> bool:
         async with limit:
@@ -261,17 +267,20 @@ class Dispatcher:
             return True
 
     async def _session_input(
-        self, session: SessionRecord, deployments: dict[str, DeploymentRecord | None]
+        self,
+        session: SessionRecord,
+        deployments: dict[str, tuple[DeploymentRecord, Manifest] | None],
     ) -> SessionInput:
         if session.deployment_id not in deployments:
-            deployments[session.deployment_id] = await self._store.get_deployment(
-                session.deployment_id
+            dep = await self._store.get_deployment(session.deployment_id)
+            deployments[session.deployment_id] = (
+                None if dep is None else (dep, Manifest.from_dict(dep.manifest))
             )
-        dep = deployments[session.deployment_id]
+        found = deployments[session.deployment_id]
         variables: dict[str, str] = {}
         options: dict[str, Any] = {}
-        if dep is not None:
-            manifest = Manifest.from_dict(dep.manifest)
+        if found is not None:
+            _, manifest = found
             variables = {v.name: v.value for v in manifest.project.vars}
             options = _session_options(manifest, session.trigger)
         event = await self._store.get_event(session.event_id) if session.event_id else None
