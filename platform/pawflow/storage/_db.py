@@ -87,6 +87,7 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
         self._grouped = False  # inside group(): each write is a savepoint
+        self._full_sync = True
 
     @classmethod
     def open(cls, path: Path) -> Database:
@@ -119,6 +120,11 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
 
     def close(self) -> None:
         self._conn.close()
+
+    def sync_fully(self, full: bool) -> None:
+        if full != self._full_sync:
+            self._conn.execute(f"PRAGMA synchronous = {'FULL' if full else 'NORMAL'}")
+            self._full_sync = full
 
     @contextmanager
     def group(self) -> Iterator[None]:

@@ -28,6 +28,10 @@ _MAX_GROUP = 256  # operations per transaction; bounds how long one commit holds
 
 
 class Groupable(Protocol):
+    def sync_fully(self, full: bool) -> None:
+        """Whether the next commits wait for the disk (else only for the OS)."""
+        ...
+
     def group(self) -> contextlib.AbstractContextManager[None]:
         """One transaction around several operations, committed when the block ends."""
         ...
@@ -37,7 +41,11 @@ class Groupable(Protocol):
         ...
 
 
-_Work = tuple[Callable[[], Any], Future[Any]]
+@dataclass(frozen=True)
+class _Work:
+    fn: Callable[[], Any]
+    future: Future[Any]
+    durable: bool
 
 
 class GroupCommitExecutor(Executor):
@@ -59,11 +67,18 @@ class GroupCommitExecutor(Executor):
         self._db = db
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Run ``fn``; what it writes is on disk (synced) before the future resolves."""
+        return self.submit_work(True, lambda: fn(*args, **kwargs))
+
+    def submit_work(self, durable: bool, fn: Callable[[], T]) -> Future[T]:
+        """Run ``fn``. ``durable=False``: what it writes survives a crash of any
+        process but not necessarily of the machine (synchronous=NORMAL), unless
+        it shares its commit with durable work."""
         future: Future[T] = Future()
         with self._lock:
             if self._shut:
                 raise RuntimeError("the database thread has stopped")
-            self._queue.put((lambda: fn(*args, **kwargs), future))
+            self._queue.put(_Work(fn, future, durable))
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -96,19 +111,21 @@ class GroupCommitExecutor(Executor):
                     stop = more
                     break
                 batch.append(more)
+            if self._db is not None:
+                self._db.sync_fully(any(work.durable for work in batch))
             if len(batch) == 1 or self._db is None:
-                for fn, future in batch:
-                    if future.set_running_or_notify_cancel():
-                        _run(future, fn)
+                for work in batch:
+                    if work.future.set_running_or_notify_cancel():
+                        _run(work.future, work.fn)
             else:
                 self._run_group(self._db, batch)
         if stop.last is not None:
             stop.last()
 
     def _run_group(self, db: Groupable, batch: list[_Work]) -> None:
-        live = [(fn, future) for fn, future in batch if future.set_running_or_notify_cancel()]
+        live = [(w.fn, w.future) for w in batch if w.future.set_running_or_notify_cancel()]
         outcomes: list[tuple[bool, Any]] = []
-        rest: list[_Work] = []
+        rest: list[tuple[Callable[[], Any], Future[Any]]] = []
         try:
             with db.group():
                 for index, (fn, _) in enumerate(live):

@@ -85,6 +85,14 @@ class SQLiteStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
 
+    async def _run_light(self, fn: Callable[..., T], *args: Any) -> T:
+        """:meth:`_run` for writes that need not wait for the disk, only the OS."""
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
+        return await asyncio.wrap_future(
+            self._executor.submit_work(False, functools.partial(fn, *args))
+        )
+
     async def close(self) -> None:
         """Close the connection and stop the database thread. Idempotent; work
         already submitted finishes first."""
@@ -225,7 +233,10 @@ class SQLiteStore:
     ) -> None:
         """Keep the outcome of the session's completed call ``number`` (the first
         one written wins) until the session ends."""
-        await self._run(self._db.journal_call, session_id, number, outcome, shown)
+        # Synced like Temporal's own history on the embedded server (not to the
+        # disk): it stands in for history not written yet, and is needed only
+        # when a worker dies, not the machine.
+        await self._run_light(self._db.journal_call, session_id, number, outcome, shown)
 
     async def journaled_call(
         self, session_id: str, number: int
