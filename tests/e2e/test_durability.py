@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 from pathlib import Path
 
+from temporalio.client import Client
+
 from pawflow.up import EmbeddedTemporal, find_temporal_binary
+from tests.e2e._relay import Relay
 from tests.e2e.conftest import Platform, copy_project, make_project
 from tests.fakes.bank import FakeBank
 from tests.helpers import PawUp, free_port, run_coroutine, wait_for
@@ -286,3 +290,36 @@ def test_a_session_waits_out_a_server_outage(
     platform.up.start()
     assert platform.wait_ended(session["id"], timeout=60)["state"] == "completed"
     assert (bank.count("withdraw"), bank.count("deposit")) == (1, 1)
+
+
+def test_a_session_ended_on_the_server_is_not_run_again_when_its_last_task_is_lost(
+    platform: Platform, bank: FakeBank, tmp_path: Path
+) -> None:
+    # The worker dies right after the server stored the session's end, before
+    # Temporal heard of it: Temporal then runs the workflow task again on the
+    # next worker, which must end the session as recorded, not run it again.
+    project = make_project(
+        tmp_path / "t", "lost", TRANSFER_WITH_NAP.replace('time.sleep(order["nap"])', "pass"),
+        vars={"BANK_URL": bank.url},
+    )  # fmt: skip
+    url = platform.deploy(project)["webhooks"]["run"]
+    workers: list[subprocess.Popen[bytes]] = []
+    relay = Relay(platform.url, b'"state": "completed"', lambda: workers[0].kill())
+    with relay.running():
+        workers.append(platform.start_worker("--server", relay.url))
+        order = {"from": "alice", "to": "bob", "amount": 3, "nap": 0}
+        session = platform.session_for(platform.post(url, order)[1]["event_id"])
+        assert platform.wait_ended(session["id"], timeout=60)["state"] == "completed"
+        workers[0].wait(10)
+    platform.start_worker()
+
+    async def closed() -> str:
+        client = await Client.connect(platform.temporal_address)
+        description = await client.get_workflow_handle(session["id"]).describe()
+        return str(description.status.name if description.status else "")
+
+    wait_for(lambda: run_coroutine(closed()) == "COMPLETED", 60, 0.5, "the workflow to complete")
+    assert (bank.count("withdraw"), bank.count("deposit")) == (1, 1)
+    log = platform.log(session["id"])
+    assert [r["n"] for r in log] == list(range(len(log)))
+    assert [r["state"] for r in log if r["type"] == "state"] == ["running", "completed"]

@@ -34,7 +34,7 @@ from ._runner import RunnerSpec
 from ._runners import Runner, RunnerFactory, RunnerGone
 from ._serverlink import ServerLink
 
-__all__ = ["CallJournal", "SessionHost", "SessionHosts"]
+__all__ = ["CallJournal", "SessionEnded", "SessionHost", "SessionHosts"]
 
 _JOURNAL_PATIENCE = 60.0  # seconds to keep trying to journal a completed call
 # One advance runs calls back to back for at most this long (then its results
@@ -84,6 +84,16 @@ class CallJournal:
                     raise
             time.sleep(delay)  # back off while the server is unreachable
             delay = min(delay * 2, 2.0)
+
+
+class SessionEnded(Exception):
+    """The server ended the session already: a workflow task that got that far
+    was lost (its worker died, or it timed out) after its last records were
+    shipped. ``request`` is how the program ended; it does not run again."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(request.message)
+        self.request = request
 
 
 class _Diverged(Exception):
@@ -169,6 +179,8 @@ class SessionHost:
                 self.release()
                 # The calls that completed before are kept: they happened.
                 request = _failed(str(exc))
+            except SessionEnded as ended:
+                request = ended.request
             if request.ended:
                 self.release()
                 # Stored before the session's end is, which clears its journal.

@@ -21,10 +21,11 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from ..errors import ServerError
 from ..sdk._activity import Retry
 from ._activities import ADVANCE_ACTIVITY, FLUSH_ACTIVITY
 from ._codecache import CodeCache
-from ._host import CallJournal, SessionHost, SessionHosts
+from ._host import CallJournal, SessionEnded, SessionHost, SessionHosts
 from ._input import WORKFLOW_NAME, SessionInput
 from ._logship import LogShipper
 from ._protocol import Exchange, Request, Step, StepAction
@@ -201,7 +202,12 @@ class _Session:
         # set with `paw var set` (secrets among them) override the manifest's;
         # fetched here, they never travel in the workflow's history.
         s = self.session
-        stored = self.runtime.server.get_json(f"/api/v1/sessions/{s.session_id}/vars")
+        try:
+            stored = self.runtime.server.get_json(f"/api/v1/sessions/{s.session_id}/vars")
+        except ServerError as exc:
+            if exc.status == 409:  # the session has ended
+                raise SessionEnded(self._ended()) from None
+            raise
         return RunnerSpec(
             session_id=s.session_id,
             project=s.project,
@@ -218,6 +224,14 @@ class _Session:
             cpu_seconds=self.cpu_seconds,
             memory_mb=self.memory_mb,
         )
+
+    def _ended(self) -> Request:
+        """How the session ended, as the server recorded it."""
+        found = self.runtime.server.get_json(f"/api/v1/sessions/{self.session.session_id}")
+        if found["state"] == "completed":
+            return Request("finished")
+        reason = found.get("error") or found["state"]
+        return Request("failed", error=reason, message=reason.strip().splitlines()[-1])
 
     async def run(self) -> Any:
         run_id = workflow.info().run_id
