@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-import celpy
-from celpy import celtypes
-from celpy.celparser import CELParseError
+from typing import TYPE_CHECKING, Any
 
 from ..errors import PawflowError
+
+if TYPE_CHECKING:
+    import celpy
+    from celpy.celparser import CELParseError
+
+# celpy is imported when a filter is first compiled, not with this module: it
+# costs about 18 MB, and workers and their runners import the manifest model
+# (which names filters) but never compile one.
 
 __all__ = ["Filter", "FilterError", "compile_filter"]
 
@@ -42,6 +46,9 @@ class Filter:
         """Whether the event passes the filter. Anything but the boolean ``true``
         is no match, including an evaluation error (a missing key, a wrong type),
         which is logged at debug level."""
+        import celpy
+        from celpy import celtypes
+
         try:
             activation = {
                 "data": celpy.json_to_cel(data),
@@ -69,6 +76,9 @@ def compile_filter(expression: str) -> Filter:
         raise FilterError("the filter is empty")
     if len(expression) > MAX_EXPRESSION_CHARS:
         raise FilterError(f"the filter is longer than {MAX_EXPRESSION_CHARS} characters")
+    import celpy
+    from celpy.celparser import CELParseError
+
     env = celpy.Environment()
     try:
         ast = env.compile(expression)
