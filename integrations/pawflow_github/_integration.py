@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
-
-from github import Auth, Github, GithubException
 
 from pawflow.integrations import (
     ConnectionTestFailed,
@@ -20,7 +18,10 @@ from pawflow.integrations import (
     signatures_match,
 )
 
-__all__ = ["INTEGRATION", "GitHubClient"]
+if TYPE_CHECKING:
+    from ._client import GitHubClient
+
+__all__ = ["INTEGRATION"]
 
 PUBLIC_API = "https://api.github.com"
 _SIGNATURE_PREFIX = "sha256="
@@ -52,18 +53,9 @@ VARS_SCHEMA = {
 }
 
 
-class GitHubClient(Github):
-    """PyGithub's ``Github`` with a repr that names the API it talks to."""
-
-    def __init__(self, token: str, base_url: str = PUBLIC_API, **options: Any) -> None:
-        super().__init__(auth=Auth.Token(token), base_url=base_url.rstrip("/"), **options)
-        self._pawflow_base_url = base_url.rstrip("/")
-
-    def __repr__(self) -> str:
-        return f"GitHubClient({self._pawflow_base_url!r})"
-
-
 def make_client(values: Mapping[str, str]) -> GitHubClient:
+    from ._client import GitHubClient
+
     return GitHubClient(values["token"], values.get("base_url") or PUBLIC_API)
 
 
@@ -100,6 +92,10 @@ def _payload(request: WebhookRequest) -> dict[str, Any]:
 
 
 def check(values: Mapping[str, str]) -> str:
+    from github import GithubException
+
+    from ._client import GitHubClient
+
     # No retries: a wrong URL or token should be reported now, not after a backoff.
     gh = GitHubClient(values["token"], values.get("base_url") or PUBLIC_API, retry=None)
     try:

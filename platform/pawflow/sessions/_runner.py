@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ..errors import PawflowError, SessionStopped
 from ..manifest import CallTarget
@@ -92,6 +92,13 @@ def runner_main(conn: Connection, spec: RunnerSpec) -> None:
     finally:
         link.close()
         conn.close()
+
+
+def _orphaned() -> NoReturn:
+    # The worker is gone (killed, or it let this runner go): nobody is left to
+    # answer or to tell. Quietly, and without running the user's cleanup code,
+    # which a replay will run where it belongs.
+    os._exit(0)
 
 
 def _apply_limits(spec: RunnerSpec) -> None:
@@ -198,13 +205,23 @@ class _Program:
 
     # -- talking to the worker ---------------------------------------------------------
     def _send(self, message: tuple[Any, ...]) -> None:
-        self.conn.send(message)
+        try:
+            self.conn.send(message)
+        except OSError:
+            _orphaned()
+
+    def _receive(self) -> tuple[Any, ...]:
+        try:
+            answer: tuple[Any, ...] = self.conn.recv()
+        except (OSError, EOFError):
+            _orphaned()
+        return answer
 
     def _ask(self, request: Request) -> tuple[Any, ...]:
         if self._stopped is not None:
             raise SessionStopped(self._stopped)
         self._send(("request", request))
-        answer: tuple[Any, ...] = self.conn.recv()
+        answer = self._receive()
         if answer[0] == "stop":
             self._stopped = answer[1]
             raise SessionStopped(answer[1])
