@@ -18,6 +18,7 @@ __all__ = [
     "ServerError",
     "SessionFailed",
     "SessionStopped",
+    "StorageUnavailable",
     "TemporalUnavailable",
     "UnrecordableResult",
 ]
@@ -84,6 +85,11 @@ class ExternalCallError(PawflowError):
 
 class UnrecordableResult(PawflowError, TypeError):
     """An external call returned a value that cannot be recorded (not picklable)."""
+
+
+class StorageUnavailable(PawflowError):
+    """The store cannot write: its disk is full or failing. Nothing of the
+    operation was stored; it can be retried once there is room again."""
 
 
 class TemporalUnavailable(PawflowError, ConnectionError):

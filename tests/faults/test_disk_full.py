@@ -173,11 +173,6 @@ def test_a_really_full_file_system_under_load_loses_nothing_and_recovers(
     assert not rig.leaked(), f"processes left running: {rig.leaked()}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a failed store COMMIT (disk full / I/O error) is answered 500 'internal "
-    "server error' with a traceback in the server log, not a clear 507/503",
-)
 @pytest.mark.timeout(120)
 def test_a_webhook_refused_for_a_full_disk_gets_a_clear_answer(
     rig: LoadRig, effects: EffectService, tmp_path: Path

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from pawflow.errors import NotFoundError
+from pawflow.errors import NotFoundError, StorageUnavailable
 from pawflow.storage import SQLiteStore, open_store
 from tests.storage._helpers import deploy
 
@@ -64,7 +64,7 @@ async def test_a_full_disk_fails_the_whole_group_and_stores_nothing_of_it(db_pat
             ),
             return_exceptions=True,
         )
-        assert all(isinstance(o, sqlite3.OperationalError) for o in outcomes), outcomes
+        assert all(isinstance(o, StorageUnavailable) for o in outcomes), outcomes
         assert [e.id for e in await store.list_events("demo")] == [before[0].id]
     finally:
         await store.close()

@@ -19,6 +19,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.service import RetryConfig
 
+from ..errors import StorageUnavailable
 from ..ids import new_id
 from ..manifest import Manifest
 from ..sessions._input import SessionInput, start_session
@@ -348,7 +349,11 @@ class Dispatcher:
         if len(self._reported) >= _MAX_REPORTED:
             self._reported.clear()
         self._reported.add(key)
-        log.error("%s", message, exc_info=err)
+        if isinstance(err, StorageUnavailable):
+            # A condition of the machine, said in full by the message: no traceback.
+            log.error("%s: %s", message, err)
+        else:
+            log.error("%s", message, exc_info=err)
 
 
 def _session_options(manifest: Manifest, trigger_name: str) -> dict[str, Any]:

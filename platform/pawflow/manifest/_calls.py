@@ -41,7 +41,9 @@ def check_call_format(target: CallTarget, site: CallSite) -> None:
     """
     path = target.file
     if "\\" in path:
-        raise site.error(f"use '/' instead of '\\' in the path '{path}'")
+        # Quoted as written where that is safe: repr() would double every backslash.
+        shown = f"'{path}'" if path.isprintable() else repr(path)
+        raise site.error(f"use '/' instead of '\\' in the path {shown}")
     if path.startswith("/"):
         raise site.error(f"{path!r} must be relative to the project directory")
     normal = posixpath.normpath(path)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import zoneinfo
 from typing import Any
 
@@ -23,6 +24,7 @@ SOURCES = ("webhook", "schedule", "connection")
 
 def check_project(data: dict[str, Any], spots: Spots, file: str) -> None:
     """Raise a :class:`ManifestError` for the first cross-key problem of the project."""
+    _check_finite(data, spots, file)
     project = data["project"]
     connections = [c["name"] for c in project.get("connections", ())]
     for index, trigger in enumerate(project.get("triggers", ())):
@@ -38,6 +40,29 @@ def check_project(data: dict[str, Any], spots: Spots, file: str) -> None:
             line=spots.line(path),
             key=format_key(path),
         )
+
+
+def _check_finite(data: Any, spots: Spots, file: str) -> None:
+    # YAML has .nan and .inf (and 1.0e+400 overflows to inf); JSON has neither, and
+    # NaN passes every bound of the schema, since each comparison with it is false.
+    todo: list[tuple[KeyPath, Any]] = [((), data)]
+    while todo:
+        path, value = todo.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            spot = spots.get(path)
+            raw = spot.raw if spot is not None else None
+            # As written (".nan", "1.0e+400"), unless that could break the line.
+            shown = raw if raw and raw.isprintable() else repr(value)
+            raise ManifestError(
+                f"must be a finite number, got {shown}",
+                file=file,
+                line=spots.line(path),
+                key=format_key(path),
+            )
+        if isinstance(value, dict):
+            todo.extend(((*path, k), v) for k, v in reversed(value.items()))
+        elif isinstance(value, list):
+            todo.extend(((*path, i), v) for i, v in reversed(list(enumerate(value))))
 
 
 class _Check:
@@ -105,14 +130,15 @@ def _unknown_connection(name: str, known: list[str]) -> str:
 
 
 def _timezone_problem(name: str) -> str | None:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        pass
-    else:
-        # ZoneInfo also opens arbitrary files under the tz path ("posixrules",
-        # "right/UTC"); only names in the IANA list are meant.
-        if name in _timezones() or name == "UTC":
+    # Only names in the IANA list are meant, and only those reach ZoneInfo: it opens
+    # whatever file the name points to under the tz path ("posixrules", "right/UTC",
+    # the directory "Europe") and raises OSError for some.
+    if name in _timezones() or name == "UTC":
+        try:
+            zoneinfo.ZoneInfo(name)
+        except Exception:
+            pass  # whatever ZoneInfo raises, the zone cannot be used
+        else:
             return None
     message = f"unknown time zone {name!r}"
     close = difflib.get_close_matches(name, sorted(_timezones()), n=1, cutoff=0.7)

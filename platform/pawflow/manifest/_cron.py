@@ -20,6 +20,8 @@ _MACROS = frozenset({"@yearly", "@monthly", "@weekly", "@daily", "@hourly"})
 _EVERY = re.compile(r"^@every\s+([1-9][0-9]*)([smhd])$")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+# Temporal reads numbers into machine integers; no field needs a longer step.
+_MAX_STEP = 9999
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +71,12 @@ def _field_problem(text: str, spec: _Field) -> str | None:
         if not item:
             return "empty item in a comma list"
         base, slash, step = item.partition("/")
-        if slash and not (step.isdigit() and int(step) > 0):
-            return f"the step after '/' must be a positive whole number, got {step!r}"
+        if slash:
+            size = _number(step)
+            if size is None or size < 1:
+                return f"the step after '/' must be a positive whole number, got {step!r}"
+            if size > _MAX_STEP:
+                return f"the step after '/' must be at most {_MAX_STEP}, got {_cut(step)}"
         if base == "*":
             continue
         first, dash, last = base.partition("-")
@@ -89,11 +95,11 @@ def _field_problem(text: str, spec: _Field) -> str | None:
 
 def _value(text: str, spec: _Field) -> int | str:
     """The number ``text`` stands for, or a message saying why it is not one."""
-    if text.isdigit():
-        value = int(text)
+    value = _number(text)
+    if value is not None:
         if spec.low <= value <= spec.high:
             return value
-        return f"{value} is out of range {spec.low}-{spec.high}{spec.extra}"
+        return f"{_cut(text)} is out of range {spec.low}-{spec.high}{spec.extra}"
     if text.lower() in spec.names:
         return spec.low + spec.names.index(text.lower())
     if not text:
@@ -101,3 +107,19 @@ def _value(text: str, spec: _Field) -> int | str:
     if spec.names:
         return f"{text!r} is not a number or a name ({spec.names[0].upper()}, ...)"
     return f"{text!r} is not a number"
+
+
+def _number(text: str) -> int | None:
+    """``text`` as a whole number when it is written in ASCII digits, else None.
+
+    str.isdigit() alone also accepts '²' and '٣', which int() refuses; so does int()
+    for more than 4300 digits, which here all stand for 10**9, out of every range.
+    """
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 9 else 10**9
+
+
+def _cut(digits: str) -> str:
+    return digits if len(digits) <= 12 else f"{digits[:8]}... ({len(digits)} digits)"

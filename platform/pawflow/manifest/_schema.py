@@ -10,13 +10,15 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
 
 from ..errors import ManifestError
 from ._yaml import KeyPath, Spots, describe, format_key
@@ -40,9 +42,27 @@ _RANK = {"type": 0, "additionalProperties": 1, "required": 2}
 
 
 @functools.cache
-def _validator() -> Draft202012Validator:
+def _validator() -> Validator:
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    strict = validators.extend(Draft202012Validator, {"pattern": _strict_pattern})
+    return strict(schema)
+
+
+def _strict_pattern(
+    validator: Validator, pattern: str, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    """The ``pattern`` keyword as editors read it: JSON Schema patterns are ECMA 262
+    regexes, whose ``$`` matches only at the very end. Python's also matches before a
+    final line break, which would let ``"hello\\n"`` through as a name."""
+    if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
 
 
 def validate(data: Any, spots: Spots, *, file: str) -> None:

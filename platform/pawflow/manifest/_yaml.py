@@ -8,6 +8,7 @@ converts it here, recording positions as it goes.
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,14 @@ KeyPath = tuple[str | int, ...]
 
 # Aliases can make a 1 MiB file expand into billions of values.
 _MAX_VALUES = 100_000
+
+# "\ud83d\ude00" in a double-quoted scalar (json.dumps writes astral characters so)
+# reaches us as two code units; joined, it is one character. Alone, a surrogate is
+# no character at all: it cannot be encoded, stored or printed.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_PAIR = re.compile(r"[\ud800-\udbff][\udc00-\udfff]")
+
+_INT_LIMIT = 2**63
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
@@ -107,7 +116,8 @@ def parse_yaml(text: str, *, file: str) -> tuple[Any, Spots]:
     """Parse one YAML document into plain data and the position of each value.
 
     Raises :class:`ManifestError` (naming ``file``) on invalid YAML, duplicate
-    keys, non-string keys and unsupported tags. An empty document gives ``None``.
+    keys, non-string keys, unsupported tags and lone surrogates (escapes such as
+    ``"\\ud800"``). An empty document gives ``None``.
     """
     try:
         loader = yaml.SafeLoader(text)
@@ -116,7 +126,7 @@ def parse_yaml(text: str, *, file: str) -> tuple[Any, Spots]:
             _reader_message(err), file=file, line=_line_at(text, err.position)
         ) from None
     try:
-        node = loader.get_single_node()
+        node = _compose(loader, file)
         spots = Spots()
         if node is None:
             return None, spots
@@ -132,6 +142,19 @@ def parse_yaml(text: str, *, file: str) -> tuple[Any, Spots]:
         loader.dispose()
 
 
+def _compose(loader: yaml.SafeLoader, file: str) -> yaml.Node | None:
+    try:
+        return loader.get_single_node()
+    except (ValueError, OverflowError):
+        # PyYAML's scanner hands escapes such as "\U0011ffff" to chr() unchecked (and
+        # "\UFFFFFFFF" overflows a C int); the reader stops at the escape.
+        raise ManifestError(
+            "invalid YAML: an escape sequence is past U+10FFFF, the last Unicode character",
+            file=file,
+            line=loader.get_mark().line + 1,
+        ) from None
+
+
 class _Converter:
     def __init__(self, loader: yaml.SafeLoader, file: str, spots: Spots) -> None:
         self._loader = loader
@@ -139,6 +162,9 @@ class _Converter:
         self._spots = spots
         self._count = 0
         self._open: set[int] = set()  # ids of the collections being converted
+        # Strings already checked, by id (aliases repeat them: checking each
+        # repetition again would be quadratic).
+        self._texts: dict[int, tuple[str, str]] = {}
 
     def convert(self, node: yaml.Node, path: KeyPath, key_line: int) -> Any:
         line = node.start_mark.line + 1
@@ -172,7 +198,7 @@ class _Converter:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise self._error("mapping keys must be plain strings", key_line, path)
             # The key's text, not its YAML 1.1 value: `on:` must stay "on", not True.
-            key = key_node.value
+            key = self._text(key_node.value, key_line, (*path, key_node.value))
             if key == "<<" and key_node.tag == "tag:yaml.org,2002:merge":
                 raise self._error("YAML merge keys ('<<') are not supported", key_line, path)
             if key in first_line:
@@ -186,14 +212,39 @@ class _Converter:
         return out
 
     def _scalar(self, node: yaml.ScalarNode, path: KeyPath) -> Any:
+        line = node.start_mark.line + 1
         try:
-            return self._loader.construct_object(node, deep=True)
+            value = self._loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError:
-            line = node.start_mark.line + 1
             raise self._error(f"unsupported YAML tag {node.tag!r}", line, path) from None
         except ValueError:
-            line = node.start_mark.line + 1
             raise self._error(f"invalid {node.tag.rsplit(':', 1)[-1]} value", line, path) from None
+        if isinstance(value, int) and not -_INT_LIMIT <= value < _INT_LIMIT:
+            # 0x followed by 4000 digits is a valid YAML int: one that neither the
+            # store's JSON (str() refuses over 4300 digits) nor Temporal can hold.
+            raise self._error("whole number out of range (-2**63 to 2**63-1)", line, path)
+        return self._text(value, line, path) if isinstance(value, str) else value
+
+    def _text(self, text: str, line: int, path: KeyPath) -> str:
+        """``text`` with its surrogate pairs joined; a lone surrogate is an error."""
+        seen = self._texts.get(id(text))
+        if seen is not None and seen[0] is text:
+            return seen[1]
+        joined = text
+        if _SURROGATE.search(text):
+            joined = _SURROGATE_PAIR.sub(
+                lambda m: m.group().encode("utf-16-le", "surrogatepass").decode("utf-16-le"), text
+            )
+            lone = _SURROGATE.search(joined)
+            if lone is not None:
+                raise self._error(
+                    f"lone surrogate \\u{ord(lone.group()):04x} in a string is not a character "
+                    "(write the character itself, or both halves of its UTF-16 pair)",
+                    line,
+                    path,
+                )
+        self._texts[id(text)] = (text, joined)
+        return joined
 
     def _error(self, message: str, line: int, path: KeyPath = ()) -> ManifestError:
         return ManifestError(message, file=self._file, line=line, key=format_key(path))

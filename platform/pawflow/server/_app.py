@@ -6,10 +6,12 @@ import asyncio
 import logging
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from ..dispatch import Dispatcher
-from ..errors import NotFoundError, PawflowError
+from ..errors import NotFoundError, PawflowError, StorageUnavailable
 from ..integrations import IntegrationRegistry
 from ..storage import Store
 from ._api import add_api_routes
@@ -80,13 +82,46 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # Raised by the router (unknown path, wrong method): keep Allow.
         headers = {"Allow": err.headers["Allow"]} if "Allow" in err.headers else None
         reason = (err.reason or "error").lower()
-        return error_reply(err.status, f"{reason}: {request.method} {request.path}", headers)
+        # The path as sent (percent-encoded): decoded, "%0D" would break the line.
+        path = request.rel_url.raw_path
+        return error_reply(err.status, f"{reason}: {request.method} {path}", headers)
     except NotFoundError as err:
         return error_reply(404, str(err))
+    except StorageUnavailable as err:
+        log.error("%s %s: %s", request.method, request.path, err)
+        return error_reply(
+            503,
+            "the server cannot store anything now (its disk is full or failing); "
+            "nothing was stored, retry later",
+            {"Retry-After": "30"},
+        )
     except PawflowError as err:
         return error_reply(400, str(err))
     except asyncio.CancelledError:
         raise
-    except Exception:
+    except RequestPayloadError as err:
+        # A body aiohttp cannot decode (a bad gzip stream, say): the client's mistake.
+        cause = err.__cause__
+        reason = cause.message if isinstance(cause, HttpProcessingError) else ""
+        detail = f": {reason.splitlines()[0]}" if reason.strip() else ""
+        reply = error_reply(400, f"the request body cannot be read{detail}")
+        # Nothing more of the body can be read: end it and the connection, or aiohttp
+        # would try to drain it and log the same error again.
+        request.content.feed_eof()
+        reply.force_close()
+        return reply
+    except Exception as err:
+        if isinstance(err, ConnectionResetError) and _client_gone(request):
+            # Mid-body, typically: not the server's fault, and nobody is left to
+            # read a reply (aiohttp still needs one).
+            log.debug("client went away: %s %s: %s", request.method, request.path, err)
+            return error_reply(400, "the client closed the connection")
         log.exception("internal error handling %s %s", request.method, request.path)
         return error_reply(500, "internal server error (details are in the server log)")
+
+
+def _client_gone(request: web.Request) -> bool:
+    # A reset of some other connection (the store's, an outgoing call's) leaves
+    # the client's open: that one is an internal error.
+    transport = request.transport
+    return transport is None or transport.is_closing()

@@ -1,22 +1,70 @@
-"""JSON request bodies of the management API."""
+"""JSON request bodies: the strict parser every route shares, and the management API's
+readers on top of it."""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from aiohttp import web
 
 from ._http import ApiError, read_body
 
-__all__ = ["read_json", "read_json_object"]
+__all__ = ["parse_json", "read_json", "read_json_object"]
 
 _REQUIRED: Any = object()
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``text`` parsed as JSON that any other JSON reader (and the store) accepts.
+
+    Raises ValueError (UnicodeDecodeError included) for invalid JSON, NaN and
+    Infinity, numbers that overflow to infinity (``1e999``) and strings holding a
+    lone surrogate (``"\\ud800"``), each with a one-line message; RecursionError
+    when nested too deeply.
+    """
+    value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    lone = _lone_surrogate(value)
+    if lone is not None:
+        # json.loads joins escaped surrogate pairs; one left alone is no character,
+        # and text holding it cannot be encoded, so not stored either.
+        raise ValueError(f"lone surrogate \\u{ord(lone):04x} in a string is not a character")
+    return value
 
 
 def _reject_constant(name: str) -> Any:
     # NaN and Infinity are not JSON: stored, they would break other JSON readers.
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        shown = text if len(text) <= 24 else f"{text[:20]}..."
+        raise ValueError(f"number {shown} is out of range")
+    return value
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    # A loop, not recursion: json.loads accepts nesting deeper than the
+    # recursion limit leaves room for here.
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            found = _SURROGATE.search(item)
+            if found is not None:
+                return found.group()
+        elif isinstance(item, dict):
+            todo.extend(item)
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return None
 
 
 async def read_json(request: web.Request, limit: int, *, empty: Any = _REQUIRED) -> Any:
@@ -26,10 +74,10 @@ async def read_json(request: web.Request, limit: int, *, empty: Any = _REQUIRED)
     if not body.strip() and empty is not _REQUIRED:
         return empty
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return parse_json(body)
     except RecursionError:
         raise ApiError(400, "request body is not valid JSON: nested too deeply") from None
-    except (UnicodeDecodeError, ValueError) as err:
+    except ValueError as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ApiError(400, f"request body is not valid JSON: {first}") from None
 

@@ -7,7 +7,6 @@ error reply never leaves anything behind; the event is committed before the
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -16,6 +15,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from ..manifest import Manifest
+from ._body import parse_json
 from ._http import ApiError, read_body
 from ._state import CONFIG, DISPATCHER, STORE
 from ._sync import answer_sync_webhook
@@ -29,7 +29,7 @@ _MAX_IDEMPOTENCY_KEY = 255
 
 async def handle_webhook(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    slug = request.match_info["slug"]
+    slug = _text(request.match_info["slug"])
     hook = await store.resolve_webhook(slug)
     if hook is None:
         raise ApiError(404, f"no webhook {slug!r}")
@@ -48,15 +48,19 @@ async def handle_webhook(request: web.Request) -> web.Response:
             f"method {request.method} not allowed; use {', '.join(allowed)}",
             headers={"Allow": ", ".join(allowed)},
         )
-    idempotency_key = request.headers.get("Idempotency-Key", "").strip() or None
+    raw_key = request.headers.get("Idempotency-Key", "")
+    if _text(raw_key) != raw_key:
+        # Replacing the bytes would make different keys equal: refuse, do not guess.
+        raise ApiError(400, "Idempotency-Key is not valid UTF-8")
+    idempotency_key = raw_key.strip() or None
     if idempotency_key is not None and len(idempotency_key) > _MAX_IDEMPOTENCY_KEY:
         raise ApiError(400, f"Idempotency-Key is longer than {_MAX_IDEMPOTENCY_KEY} characters")
 
     body = await read_body(request, request.app[CONFIG].max_body_bytes)
     data = {
         "method": request.method.upper(),
-        "path": request.path,
-        "query": _group(request.query.items()),
+        "path": _text(request.path),
+        "query": _group((_text(name), _text(value)) for name, value in request.query.items()),
         "headers": _headers(request),
         "body": _parse_body(request.content_type, body),
     }
@@ -95,12 +99,25 @@ def _group(pairs: Iterable[tuple[str, str]]) -> dict[str, str | list[str]]:
 
 def _headers(request: web.Request) -> dict[str, str]:
     out: dict[str, str] = {}
-    for name, value in request.headers.items():
-        key = name.lower()
+    for name, raw in request.headers.items():
+        key, value = _text(name).lower(), _text(raw)
         # A repeated header means the same as one with the values comma-joined
         # (RFC 9110 5.3).
         out[key] = f"{out[key]}, {value}" if key in out else value
     return out
+
+
+def _text(text: str) -> str:
+    """``text`` in a form the store can encode: aiohttp decodes request bytes that are
+    not UTF-8 (in header values, say) to lone surrogates ("surrogateescape"); like an
+    undecodable text body, they become U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that surrogateescape did not make
+        raw = text.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
 
 
 def _is_json(content_type: str) -> bool:
@@ -120,7 +137,7 @@ def _parse_body(content_type: str, body: bytes) -> dict[str, Any]:
         except UnicodeDecodeError:
             raise ApiError(400, "body is not valid UTF-8 (Content-Type is JSON)") from None
         try:
-            parsed["json"] = json.loads(text, parse_constant=_reject_constant)
+            parsed["json"] = parse_json(text)
         except (ValueError, RecursionError) as err:
             raise ApiError(400, f"body is not valid JSON: {_json_problem(err)}") from None
         parsed["text"] = text
@@ -128,14 +145,10 @@ def _parse_body(content_type: str, body: bytes) -> dict[str, Any]:
     text = body.decode("utf-8", errors="replace")
     parsed["text"] = text or None
     if content_type == "application/x-www-form-urlencoded":
-        parsed["form"] = _group(parse_qsl(text, keep_blank_values=True))
+        # errors="replace" (the default, said out loud): "%ff" must not become a
+        # lone surrogate.
+        parsed["form"] = _group(parse_qsl(text, keep_blank_values=True, errors="replace"))
     return parsed
-
-
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON; accepting them would store data that other
-    # JSON parsers (and the API's own clients) reject.
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _json_problem(err: BaseException) -> str:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..errors import StorageUnavailable
 from ._base import LogRecord
 from ._db import Database
 from ._group import GroupCommitExecutor
@@ -80,18 +82,23 @@ class SQLiteStore:
         return f"SQLiteStore({str(self.path)!r})"
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._closed:
-            raise RuntimeError(f"{self!r} is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        return await self._submit(True, functools.partial(fn, *args))
 
     async def _run_light(self, fn: Callable[..., T], *args: Any) -> T:
         """:meth:`_run` for writes that need not wait for the disk, only the OS."""
+        return await self._submit(False, functools.partial(fn, *args))
+
+    async def _submit(self, durable: bool, work: Callable[[], T]) -> T:
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")
-        return await asyncio.wrap_future(
-            self._executor.submit_work(False, functools.partial(fn, *args))
-        )
+        try:
+            return await asyncio.wrap_future(self._executor.submit_work(durable, work))
+        except sqlite3.Error as err:
+            if getattr(err, "sqlite_errorname", "").startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+                raise StorageUnavailable(
+                    f"the store cannot write ({err}): its disk is full or failing"
+                ) from err
+            raise
 
     async def close(self) -> None:
         """Close the connection and stop the database thread. Idempotent; work
@@ -195,7 +202,9 @@ class SQLiteStore:
     async def mark_started(self, session_id: str) -> None:
         """Record that the session's workflow start was acknowledged. Raises
         NotFoundError for an unknown session."""
-        await self._run(self._db.mark_started, session_id)
+        # Need not wait for the disk: if lost, the start is made again, and
+        # Temporal answers that the workflow exists.
+        await self._run_light(self._db.mark_started, session_id)
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         """The session, or None."""
