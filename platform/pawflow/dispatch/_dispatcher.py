@@ -84,6 +84,8 @@ class Dispatcher:
         self._reported: set[str] = set()
         self._matcher = TriggerMatcher()
         self._subscriptions = SubscriptionRelay(store, max_in_flight=max_in_flight)
+        self._starting = asyncio.Semaphore(max_in_flight)  # for dispatch(), not passes
+        self._dispatching: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Start relaying in a background task (idempotent)."""
@@ -97,11 +99,41 @@ class Dispatcher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for fast in list(self._dispatching):
+            fast.cancel()
+        await asyncio.gather(*self._dispatching, return_exceptions=True)
         self._client = None
 
     def wake(self) -> None:
         """Ask for a dispatch pass now (non-blocking; call after committing an event)."""
         self._wakeup.set()
+
+    def dispatch(self, event: EventRecord) -> None:
+        """Match and start a just-committed event now (non-blocking), without
+        waiting for a pass and its reads of the store. A pass follows, and
+        takes over whatever this could not do."""
+        if self._task is None or self._backing_off():
+            self.wake()
+            return
+        task = asyncio.create_task(self._dispatch_now(event), name=f"pawflow-dispatch-{event.id}")
+        self._dispatching.add(task)
+        task.add_done_callback(self._dispatching.discard)
+
+    async def _dispatch_now(self, event: EventRecord) -> None:
+        # Not on cancellation (stop()): a wake-up racing the loop's own
+        # cancellation can make asyncio.wait_for swallow it on Python 3.11.
+        try:
+            sessions = await self._match(event, {})
+            client = await self._connect() if sessions else None
+            if client is not None and sessions:
+                deployments: dict[str, tuple[DeploymentRecord, Manifest] | None] = {}
+                await asyncio.gather(
+                    *(self._start_one(client, s, deployments, self._starting) for s in sessions)
+                )
+        except Exception as err:
+            self._report_once(event.id, f"cannot dispatch event {event.id} now; will retry", err)
+        # Subscribed sessions, and retries of anything that failed here.
+        self.wake()
 
     # -- the loop -----------------------------------------------------------------
     async def _run(self) -> None:
@@ -139,7 +171,7 @@ class Dispatcher:
             todo = [e for e in batch if e.id not in failed]
             # Together, so that the store commits them as one group.
             results = await asyncio.gather(*(self._match(e, manifests) for e in todo))
-            failed.update(e.id for e, ok in zip(todo, results, strict=True) if not ok)
+            failed.update(e.id for e, made in zip(todo, results, strict=True) if made is None)
             # Stop on a short batch (drained) or one holding only events that just
             # failed (re-reading them would spin).
             if len(batch) < _BATCH or not todo:
@@ -149,20 +181,21 @@ class Dispatcher:
         self,
         event: EventRecord,
         manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None],
-    ) -> bool:
+    ) -> list[SessionRecord] | None:
+        """The event's sessions, created (None when that failed: it stays pending)."""
         try:
             # Before matching: a pending event is certain to be fanned out.
             await self._subscriptions.fan_out(event)
             sessions = await self._sessions_for(event, manifests)
-            await self._store.match_event(event.id, sessions)
+            created = await self._store.match_event(event.id, sessions)
         except Exception as err:
             self._report_once(event.id, f"cannot dispatch event {event.id}; will retry", err)
-            return False
-        if sessions:
-            log.debug("event %s -> session %s", event.id, sessions[0].id)
+            return None
+        if created:
+            log.debug("event %s -> session %s", event.id, created[0].id)
         else:
             log.info("event %s matches no trigger of an active deployment", event.id)
-        return True
+        return created
 
     async def _sessions_for(
         self,

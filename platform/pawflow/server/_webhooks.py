@@ -73,7 +73,7 @@ async def handle_webhook(request: web.Request) -> web.Response:
     )
     headers = {"Pawflow-Event-Id": event.id}
     if created:
-        request.app[DISPATCHER].wake()
+        request.app[DISPATCHER].dispatch(event)
         log.debug("webhook %s: event %s", slug, event.id)
     else:
         headers["Pawflow-Duplicate"] = "true"

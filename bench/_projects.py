@@ -1,0 +1,90 @@
+"""The Pawflow projects the bench deploys, written into its temp dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["BENCH_PROJECT", "INGEST_PROJECT", "write_project"]
+
+# One project, one trigger per shape of session the measures need.
+BENCH_PROJECT = "bench"
+_BENCH_MANIFEST = """\
+version: 1
+project:
+  name: bench
+  triggers:
+    - name: calls
+      webhook: {}
+      call: program.py:calls
+    - name: empty
+      webhook: {}
+      call: program.py:empty
+    - name: one
+      webhook: {}
+      call: program.py:one_call
+    - name: idle
+      webhook: {}
+      call: program.py:idle
+"""
+
+_BENCH_PROGRAM = '''\
+"""Sessions of the Pawflow benchmarks."""
+
+import time
+
+import pawflow
+
+
+@pawflow.activity
+def noop():
+    """An external call that does nothing: what is left is the cost of the call."""
+    return None
+
+
+def calls(event):
+    for _ in range(event.data.body.json.n):
+        noop()
+
+
+def empty(event):
+    return None
+
+
+def one_call(event):
+    noop()
+
+
+def idle(event):
+    time.sleep(3600)
+'''
+
+# The ingest measures run on a server without workers: the session never runs.
+INGEST_PROJECT = "ingest"
+_INGEST_MANIFEST = """\
+version: 1
+project:
+  name: ingest
+  triggers:
+    - name: hook
+      webhook: {}
+      call: program.py:handler
+"""
+
+_INGEST_PROGRAM = """\
+def handler(event):
+    return None
+"""
+
+_FILES = {
+    BENCH_PROJECT: {"pawflow.yaml": _BENCH_MANIFEST, "program.py": _BENCH_PROGRAM},
+    INGEST_PROJECT: {"pawflow.yaml": _INGEST_MANIFEST, "program.py": _INGEST_PROGRAM},
+}
+
+
+def write_project(name: str, root: Path) -> Path:
+    """Write project ``name`` into ``root/name`` and return that directory."""
+    directory = root / name
+    directory.mkdir(parents=True, exist_ok=True)
+    for file, text in _FILES[name].items():
+        (directory / file).write_text(text)
+    return directory
