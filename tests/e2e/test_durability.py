@@ -323,3 +323,44 @@ def test_a_session_ended_on_the_server_is_not_run_again_when_its_last_task_is_lo
     log = platform.log(session["id"])
     assert [r["n"] for r in log] == list(range(len(log)))
     assert [r["state"] for r in log if r["type"] == "state"] == ["running", "completed"]
+
+
+SLOW_SECOND_CALL = """
+import json
+import urllib.request
+
+import pawflow
+
+
+def handler(event):
+    bank("quick")
+    bank("slow")
+    bank("after")
+
+
+@pawflow.activity
+def bank(operation):
+    if operation == "slow":
+        # Longer than Temporal lets a workflow task run: it completes the task
+        # meanwhile, and a worker that caches no session evicts it.
+        import time
+        time.sleep(12)
+    request = urllib.request.Request(
+        pawflow.vars["BANK_URL"] + "/" + operation,
+        data=json.dumps({"transaction_id": operation, "account": "a", "amount": 1}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+"""
+
+
+def test_a_session_evicted_during_a_long_call_runs_it_once(
+    platform: Platform, bank: FakeBank, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path / "t", "evicted", SLOW_SECOND_CALL, vars={"BANK_URL": bank.url})
+    url = platform.deploy(project)["webhooks"]["run"]
+    platform.start_worker("--max-cached-sessions", "0")
+    session = platform.session_for(platform.post(url, {})[1]["event_id"])
+    assert platform.wait_ended(session["id"], timeout=90)["state"] == "completed"
+    assert [bank.count(op) for op in ("quick", "slow", "after")] == [1, 1, 1]

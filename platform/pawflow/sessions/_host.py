@@ -134,13 +134,40 @@ class SessionHost:
         self._check_journal = False
         self.resumed = False  # set by the workflow when its history shows earlier work
         self._journaling: Future[None] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held by an advance
+        # Eviction (below) may come while an advance runs on another thread.
+        self._state = threading.Lock()
+        self._busy = False
+        self._retired = False
+        self._predecessor: SessionHost | None = None
 
     # -- the workflow's side -------------------------------------------------------------
     def record(self, answered: list[Exchange], next_request: Request) -> None:
         """``answered`` were answered (in order); ``next_request`` is pending."""
         self.transcript.extend(answered)
         self.current = next_request
+
+    def retire(self) -> None:
+        """The workflow left this worker's cache: let the runner go, but only
+        once a running advance has ended (never blocks). Killing the runner in
+        the middle of a call would lose a completed call's outcome, and run it
+        again in the replay that follows."""
+        with self._state:
+            self._retired = True
+            busy = self._busy
+        if not busy:
+            self.release()
+
+    def succeed(self, predecessor: SessionHost) -> None:
+        """Take over from the host of the same run that was retired: this one's
+        first advance waits until that one's last advance and journal write are
+        done, so that its journal lookups see every call that completed."""
+        self._predecessor = predecessor
+
+    def _settled(self) -> None:
+        """Wait until no advance runs and the last outcome is journaled."""
+        with self._lock:
+            self._journaled()
 
     def release(self) -> None:
         """Let the runner go (a long wait, or the session left this worker)."""
@@ -154,40 +181,55 @@ class SessionHost:
     # -- the activity's side ---------------------------------------------------------------
     def advance(self, action: StepAction, value: Any = None) -> Step:
         """Answer the pending request (``execute`` it when it is a call), then run on."""
-        with self._lock:
-            in_sync = self._in_sync and self._runner is not None
-            self._in_sync = False  # until this advance completes
-            prints: list[str] = []
-            calls: list[CallDone] = []
-            try:
-                if action == "start":
-                    runner = self._spawn()
-                    # A first run may have got further before a crash: only the
-                    # workflow knows (``resumed``), and then its calls are looked up too.
-                    self._check_journal = self.resumed
-                    request = self._next_request(runner, prints)
-                else:
-                    runner = self._ensure(in_sync)
-                    assert self.current is not None
-                    request = self.current
-                    if action != "execute":
-                        runner.send(("resume", value) if action == "resume" else ("stop", value))
-                        self._consumed += 1
-                        request = self._next_request(runner, prints)
-                request = self._run_calls(runner, request, calls)
-            except (RunnerGone, _Diverged) as exc:
+        predecessor, self._predecessor = self._predecessor, None
+        if predecessor is not None:
+            predecessor._settled()
+        with self._state:
+            self._busy = True
+        try:
+            with self._lock:
+                return self._advance(action, value)
+        finally:
+            with self._state:
+                self._busy = False
+                retired = self._retired
+            if retired:
                 self.release()
-                # The calls that completed before are kept: they happened.
-                request = _failed(str(exc))
-            except SessionEnded as ended:
-                request = ended.request
-            if request.ended:
-                self.release()
-                # Stored before the session's end is, which clears its journal.
-                self._journaled()
+
+    def _advance(self, action: StepAction, value: Any) -> Step:
+        in_sync = self._in_sync and self._runner is not None
+        self._in_sync = False  # until this advance completes
+        prints: list[str] = []
+        calls: list[CallDone] = []
+        try:
+            if action == "start":
+                runner = self._spawn()
+                # A first run may have got further before a crash: only the
+                # workflow knows (``resumed``), and then its calls are looked up too.
+                self._check_journal = self.resumed
+                request = self._next_request(runner, prints)
             else:
-                self._in_sync = True
-            return Step(request, prints, calls)
+                runner = self._ensure(in_sync)
+                assert self.current is not None
+                request = self.current
+                if action != "execute":
+                    runner.send(("resume", value) if action == "resume" else ("stop", value))
+                    self._consumed += 1
+                    request = self._next_request(runner, prints)
+            request = self._run_calls(runner, request, calls)
+        except (RunnerGone, _Diverged) as exc:
+            self.release()
+            # The calls that completed before are kept: they happened.
+            request = _failed(str(exc))
+        except SessionEnded as ended:
+            request = ended.request
+        if request.ended:
+            self.release()
+            # Stored before the session's end is, which clears its journal.
+            self._journaled()
+        else:
+            self._in_sync = True
+        return Step(request, prints, calls)
 
     def _spawn(self) -> Runner:
         self.release()
@@ -324,7 +366,8 @@ class SessionHosts:
             old = self._hosts.pop(run_id, None)
             self._hosts[run_id] = host
         if old is not None:
-            old.release()
+            old.retire()
+            host.succeed(old)
 
     def get(self, run_id: str) -> SessionHost | None:
         with self._lock:
@@ -341,4 +384,4 @@ class SessionHosts:
         with self._lock:
             if self._hosts.get(run_id) is host:
                 del self._hosts[run_id]
-        host.release()
+        host.retire()
