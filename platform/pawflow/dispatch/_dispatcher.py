@@ -40,6 +40,7 @@ _BACKOFF_FIRST = 0.1
 _BACKOFF_MAX = 5.0
 _BATCH = 100
 _MAX_REPORTED = 10_000
+_MAX_AT_ONCE = 4  # events dispatch() handles at a time; more wait for a pass
 # The client's own retries only need to ride out a blip: outages are handled by
 # this loop, which keeps matching new events meanwhile (the default retries
 # would hold a pass for about ten seconds).
@@ -112,7 +113,8 @@ class Dispatcher:
         """Match and start a just-committed event now (non-blocking), without
         waiting for a pass and its reads of the store. A pass follows, and
         takes over whatever this could not do."""
-        if self._task is None or self._backing_off():
+        if self._task is None or self._backing_off() or len(self._dispatching) >= _MAX_AT_ONCE:
+            # Under load, passes do better: they match and start in batches.
             self.wake()
             return
         task = asyncio.create_task(self._dispatch_now(event), name=f"pawflow-dispatch-{event.id}")
