@@ -131,7 +131,8 @@ def write(path: Path, content: bytes | str) -> Path:
 
 # -- random YAML -------------------------------------------------------------------------
 
-WORDS = (
+# The manifest's own key names, which both strategies below mix with junk.
+MANIFEST_KEYS = (
     "version",
     "project",
     "name",
@@ -153,6 +154,9 @@ WORDS = (
     "durable",
     "limits",
     "retry",
+)
+WORDS = (
+    *MANIFEST_KEYS,
     "hello",
     "program.py:on_greet",
     "GET",
@@ -485,27 +489,7 @@ VALUES = (
     "|\n  multi\n  line",
 )
 KEYS = (
-    "version",
-    "project",
-    "name",
-    "vars",
-    "value",
-    "triggers",
-    "call",
-    "webhook",
-    "methods",
-    "sync",
-    "timeout",
-    "schedule",
-    "timezone",
-    "connection",
-    "connections",
-    "integration",
-    "event_type",
-    "filter",
-    "durable",
-    "limits",
-    "retry",
+    *MANIFEST_KEYS,
     "on",
     "<<",
     "Name",
