@@ -196,3 +196,15 @@ async def test_slack_replay_window_and_bad_signature(
     assert (await client.post(path, data=body, headers={**form, **wrong})).status == 401
     assert (await client.post(path, data=body, headers=form)).status == 401
     assert len(await store.list_events("triage")) == 1
+
+
+async def test_a_delivery_holding_a_lone_surrogate_is_refused_and_stores_nothing(
+    client: Client, store: SQLiteStore, tmp_path: Path
+) -> None:
+    urls = await _setup(client, tmp_path)
+    body = b'{"action": "opened", "title": "\\ud800"}'
+    headers = _github_headers(body, "d-bad", github_signature(GITHUB_SECRET, body))
+    reply = await client.post(path_of(urls["gh"]["webhook_url"]), data=body, headers=headers)
+    assert reply.status == 400, await reply.text()
+    assert "lone surrogate" in (await reply.json())["error"]
+    assert await store.list_events("triage") == []

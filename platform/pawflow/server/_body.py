@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ._http import ApiError, read_body
 
-__all__ = ["parse_json", "read_json", "read_json_object"]
+__all__ = ["lone_surrogate", "parse_json", "read_json", "read_json_object"]
 
 _REQUIRED: Any = object()
 
@@ -28,7 +28,7 @@ def parse_json(text: str | bytes) -> Any:
     when nested too deeply.
     """
     value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
-    lone = _lone_surrogate(value)
+    lone = lone_surrogate(value)
     if lone is not None:
         # json.loads joins escaped surrogate pairs; one left alone is no character,
         # and text holding it cannot be encoded, so not stored either.
@@ -49,7 +49,9 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _lone_surrogate(value: Any) -> str | None:
+def lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in a string anywhere in ``value`` (JSON-like data),
+    or None: text holding one cannot be encoded, so not stored."""
     # A loop, not recursion: json.loads accepts nesting deeper than the
     # recursion limit leaves room for here.
     todo = [value]

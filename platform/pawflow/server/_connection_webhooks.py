@@ -16,8 +16,9 @@ from aiohttp import web
 
 from ..integrations import WebhookRejected, WebhookRequest
 from ..manifest import Manifest
+from ._body import lone_surrogate
 from ._connections import connection_values
-from ._http import ApiError, read_body
+from ._http import ApiError, clean_text, read_body, request_headers
 from ._keys import INTEGRATIONS, SECRETS, WEBHOOK_PREFIX
 from ._state import CONFIG, DISPATCHER, STORE
 
@@ -55,10 +56,10 @@ async def handle_connection_webhook(request: web.Request) -> web.StreamResponse:
     incoming = WebhookRequest(
         method=request.method.upper(),
         path=request.path,
-        headers={k.lower(): v for k, v in request.headers.items()},
+        headers=request_headers(request),
         body=body,
         received_at=time.time(),
-        query=dict(request.query),
+        query={clean_text(k): clean_text(v) for k, v in request.query.items()},
     )
     try:
         result = integration.webhook(incoming, values)
@@ -66,6 +67,13 @@ async def handle_connection_webhook(request: web.Request) -> web.StreamResponse:
         log.info("connection webhook %s/%s refused: %s", hook.project, hook.connection, err)
         raise ApiError(err.status, f"connection {hook.connection!r}: {err}") from None
 
+    if any(lone_surrogate(found.data) is not None for found in result.events):
+        # Not storable (and not text): refused whole, like a webhook's JSON body.
+        raise ApiError(
+            400,
+            f"connection {hook.connection!r}: the delivery holds a lone surrogate "
+            "(\\uD800-\\uDFFF), which is not a character",
+        )
     event_ids: list[str] = []
     created_any = False
     for found in result.events:

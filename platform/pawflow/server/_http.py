@@ -13,11 +13,13 @@ from ._config import ServerConfig
 __all__ = [
     "ApiError",
     "base_url",
+    "clean_text",
     "find_session",
     "int_param",
     "listen_url",
     "live_session",
     "read_body",
+    "request_headers",
 ]
 
 _CHUNK = 64 * 1024
@@ -98,3 +100,27 @@ async def live_session(store: Store, session_id: str) -> SessionRecord:
     if session.state in TERMINAL_SESSION_STATES:
         raise ApiError(409, f"session {session_id!r} has ended ({session.state})")
     return session
+
+
+def request_headers(request: web.Request) -> dict[str, str]:
+    """The request's headers by lower-case name, each :func:`clean_text`."""
+    out: dict[str, str] = {}
+    for name, raw in request.headers.items():
+        key, value = clean_text(name).lower(), clean_text(raw)
+        # A repeated header means the same as one with the values comma-joined
+        # (RFC 9110 5.3).
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
+
+
+def clean_text(text: str) -> str:
+    """``text`` in a form the store can encode: aiohttp decodes request bytes that are
+    not UTF-8 (in header values, say) to lone surrogates ("surrogateescape"); like an
+    undecodable text body, they become U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that surrogateescape did not make
+        raw = text.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")

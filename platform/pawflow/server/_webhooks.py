@@ -16,7 +16,7 @@ from aiohttp import web
 
 from ..manifest import Manifest
 from ._body import parse_json
-from ._http import ApiError, read_body
+from ._http import ApiError, clean_text, read_body, request_headers
 from ._state import CONFIG, DISPATCHER, STORE
 from ._sync import answer_sync_webhook
 
@@ -29,7 +29,7 @@ _MAX_IDEMPOTENCY_KEY = 255
 
 async def handle_webhook(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    slug = _text(request.match_info["slug"])
+    slug = clean_text(request.match_info["slug"])
     hook = await store.resolve_webhook(slug)
     if hook is None:
         raise ApiError(404, f"no webhook {slug!r}")
@@ -49,7 +49,7 @@ async def handle_webhook(request: web.Request) -> web.Response:
             headers={"Allow": ", ".join(allowed)},
         )
     raw_key = request.headers.get("Idempotency-Key", "")
-    if _text(raw_key) != raw_key:
+    if clean_text(raw_key) != raw_key:
         # Replacing the bytes would make different keys equal: refuse, do not guess.
         raise ApiError(400, "Idempotency-Key is not valid UTF-8")
     idempotency_key = raw_key.strip() or None
@@ -59,9 +59,11 @@ async def handle_webhook(request: web.Request) -> web.Response:
     body = await read_body(request, request.app[CONFIG].max_body_bytes)
     data = {
         "method": request.method.upper(),
-        "path": _text(request.path),
-        "query": _group((_text(name), _text(value)) for name, value in request.query.items()),
-        "headers": _headers(request),
+        "path": clean_text(request.path),
+        "query": _group(
+            (clean_text(name), clean_text(value)) for name, value in request.query.items()
+        ),
+        "headers": request_headers(request),
         "body": _parse_body(request.content_type, body),
     }
     event, created = await store.add_event(
@@ -95,29 +97,6 @@ def _group(pairs: Iterable[tuple[str, str]]) -> dict[str, str | list[str]]:
         else:
             out[name] = [previous, value]
     return out
-
-
-def _headers(request: web.Request) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, raw in request.headers.items():
-        key, value = _text(name).lower(), _text(raw)
-        # A repeated header means the same as one with the values comma-joined
-        # (RFC 9110 5.3).
-        out[key] = f"{out[key]}, {value}" if key in out else value
-    return out
-
-
-def _text(text: str) -> str:
-    """``text`` in a form the store can encode: aiohttp decodes request bytes that are
-    not UTF-8 (in header values, say) to lone surrogates ("surrogateescape"); like an
-    undecodable text body, they become U+FFFD."""
-    if text.isascii():
-        return text
-    try:
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a surrogate that surrogateescape did not make
-        raw = text.encode("utf-8", "replace")
-    return raw.decode("utf-8", "replace")
 
 
 def _is_json(content_type: str) -> bool:
