@@ -241,3 +241,21 @@ async def test_router_errors_show_the_path_as_sent(
     resp = await client.post(path, headers=AUTH)
     assert resp.status == 404
     assert await resp.json() == {"error": f"not found: POST {shown}"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/v1/sessions/log"),
+        ("POST", "/api/v1/sessions/ses_x/calls/1"),
+        ("POST", "/api/v1/schedules/ticks"),
+        ("PUT", "/api/v1/projects/hello/vars/NAME"),
+    ],
+)
+async def test_worker_and_cli_endpoints_refuse_json_that_cannot_be_stored(
+    client: TestClient[Any, Any], method: str, path: str
+) -> None:
+    await deploy(client)
+    for raw in ('{"records": [1e999]}', '{"value": "\\ud800", "outcome": "\\ud800"}'):
+        resp = await client.request(method, path, data=raw, headers=AUTH)
+        assert resp.status == 400, (path, resp.status, await resp.text())

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 
 from aiohttp import web
 
+from ._body import parse_json
 from ._http import ApiError, read_body
 from ._state import STORE
 
@@ -33,7 +33,7 @@ async def put_call(request: web.Request) -> web.Response:
     session_id, number = _key(request)
     body = await read_body(request, _MAX_OUTCOME_POST_BYTES)
     try:
-        payload = json.loads(body)
+        payload = parse_json(body)
         outcome = base64.b64decode(payload["outcome"], validate=True)
         shown = payload.get("shown") or {}
     except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):

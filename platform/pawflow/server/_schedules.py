@@ -13,7 +13,6 @@ the active manifest has one) never contact Temporal.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -25,6 +24,7 @@ from ..errors import TemporalUnavailable
 from ..manifest import Manifest
 from ..schedules import SCHEDULE_EVENT_TYPE, TICKS_PATH, format_time, sync_schedules
 from ..temporal_errors import is_unavailable
+from ._body import parse_json
 from ._http import ApiError, read_body
 from ._state import CONFIG, DISPATCHER, STORE
 from ._temporal import TEMPORAL
@@ -102,7 +102,7 @@ async def post_tick(request: web.Request) -> web.Response:
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(body)
+        doc = parse_json(body)
     except (ValueError, RecursionError):
         raise ApiError(400, "body is not valid JSON") from None
     if not isinstance(doc, dict):

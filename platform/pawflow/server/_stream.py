@@ -18,6 +18,7 @@ from typing import Any, get_args
 from aiohttp import web
 
 from ..storage import TERMINAL_SESSION_STATES, LogRecord, SessionState
+from ._body import parse_json
 from ._children import CHILD_RELAY
 from ._http import ApiError, find_session, int_param, read_body
 from ._json import record_json
@@ -106,7 +107,7 @@ async def append_log(request: web.Request) -> web.Response:
     store = request.app[STORE]
     body = await read_body(request, _MAX_LOG_POST_BYTES)
     try:
-        payload = json.loads(body)
+        payload = parse_json(body)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ApiError(400, "request body is not valid JSON") from None
     records = payload.get("records") if isinstance(payload, dict) else None

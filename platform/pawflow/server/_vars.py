@@ -16,7 +16,6 @@ listings show it as ``null`` and logs name vars, never values.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from typing import Any
@@ -25,6 +24,7 @@ from aiohttp import web
 
 from ..manifest import Manifest
 from ..storage import Store, VarRecord
+from ._body import parse_json
 from ._http import ApiError, live_session, read_body
 from ._json import iso_time
 from ._keys import INTEGRATIONS, SECRETS, SecretKeeper
@@ -147,8 +147,8 @@ async def delete_var(request: web.Request) -> web.Response:
 
 def _parse_var_body(body: bytes) -> tuple[str, bool]:
     try:
-        doc = json.loads(body)
-    except ValueError:
+        doc = parse_json(body)
+    except (ValueError, RecursionError):
         raise ApiError(400, 'body must be JSON: {"value": "...", "secret": true|false}') from None
     if not isinstance(doc, dict) or not isinstance(doc.get("value"), str):
         raise ApiError(400, 'body must be a JSON object with a string "value"')
