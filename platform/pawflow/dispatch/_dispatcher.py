@@ -128,9 +128,9 @@ class Dispatcher:
             sessions = await self._match(event, {})
             client = await self._connect() if sessions else None
             if client is not None and sessions:
-                deployments: dict[str, tuple[DeploymentRecord, Manifest] | None] = {}
+                by_deployment: dict[str, Manifest | None] = {}
                 await asyncio.gather(
-                    *(self._start_one(client, s, deployments, self._starting) for s in sessions)
+                    *(self._start_one(client, s, by_deployment, self._starting) for s in sessions)
                 )
         except Exception as err:
             self._report_once(event.id, f"cannot dispatch event {event.id} now; will retry", err)
@@ -253,7 +253,7 @@ class Dispatcher:
 
     async def _start_sessions(self) -> None:
         limit = asyncio.Semaphore(self._max_in_flight)
-        deployments: dict[str, tuple[DeploymentRecord, Manifest] | None] = {}
+        by_deployment: dict[str, Manifest | None] = {}
         failed: set[str] = set()
         while True:
             batch = await self._store.sessions_to_start(_BATCH)
@@ -266,7 +266,7 @@ class Dispatcher:
             if client is None:
                 return
             results = await asyncio.gather(
-                *(self._start_one(client, s, deployments, limit) for s in todo)
+                *(self._start_one(client, s, by_deployment, limit) for s in todo)
             )
             failed.update(s.id for s, ok in zip(todo, results, strict=True) if not ok)
             if len(batch) < _BATCH or self._backing_off():
@@ -276,14 +276,14 @@ class Dispatcher:
         self,
         client: Client,
         session: SessionRecord,
-        deployments: dict[str, tuple[DeploymentRecord, Manifest] | None],
+        by_deployment: dict[str, Manifest | None],
         limit: asyncio.Semaphore,
     ) -> bool:
         async with limit:
             if self._backing_off():
                 return False  # a sibling found Temporal down; don't pile on
             try:
-                inp = await self._session_input(session, deployments)
+                inp = await self._session_input(session, by_deployment)
                 created = await start_session(client, self._task_queue, inp)
             except Exception as err:
                 if is_unavailable(err):
@@ -305,18 +305,17 @@ class Dispatcher:
     async def _session_input(
         self,
         session: SessionRecord,
-        deployments: dict[str, tuple[DeploymentRecord, Manifest] | None],
+        by_deployment: dict[str, Manifest | None],
     ) -> SessionInput:
-        if session.deployment_id not in deployments:
+        if session.deployment_id not in by_deployment:
             dep = await self._store.get_deployment(session.deployment_id)
-            deployments[session.deployment_id] = (
-                None if dep is None else (dep, Manifest.from_dict(dep.manifest))
+            by_deployment[session.deployment_id] = (
+                None if dep is None else Manifest.from_dict(dep.manifest)
             )
-        found = deployments[session.deployment_id]
+        manifest = by_deployment[session.deployment_id]
         variables: dict[str, str] = {}
         options: dict[str, Any] = {}
-        if found is not None:
-            _, manifest = found
+        if manifest is not None:
             variables = {v.name: v.value for v in manifest.project.vars}
             options = _session_options(manifest, session.trigger)
         event = await self._store.get_event(session.event_id) if session.event_id else None

@@ -355,8 +355,11 @@ class _Session:
 
 
 def _call_fields(request: Request) -> dict[str, Any]:
-    fields: dict[str, Any] = {"seq": request.number, "function": request.function}
-    fields["args"] = request.args
+    fields: dict[str, Any] = {
+        "seq": request.number,
+        "function": request.function,
+        "args": request.args,
+    }
     if request.kwargs:
         fields["kwargs"] = request.kwargs
     return fields
