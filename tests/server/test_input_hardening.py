@@ -246,7 +246,6 @@ async def test_router_errors_show_the_path_as_sent(
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", "/api/v1/sessions/log"),
         ("POST", "/api/v1/sessions/ses_x/calls/1"),
         ("POST", "/api/v1/schedules/ticks"),
         ("PUT", "/api/v1/projects/hello/vars/NAME"),

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ._http import ApiError, read_body
 
-__all__ = ["lone_surrogate", "parse_json", "read_json", "read_json_object"]
+__all__ = ["lone_surrogate", "parse_json", "parse_json_loosely", "read_json", "read_json_object"]
 
 _REQUIRED: Any = object()
 
@@ -34,6 +34,26 @@ def parse_json(text: str | bytes) -> Any:
         # and text holding it cannot be encoded, so not stored either.
         raise ValueError(f"lone surrogate \\u{ord(lone):04x} in a string is not a character")
     return value
+
+
+def parse_json_loosely(body: bytes) -> Any:
+    """``body`` parsed as JSON, keeping what :func:`parse_json` refuses for the
+    caller to judge item by item, so one bad item does not cost its neighbours.
+
+    Lone surrogates stay in strings (clean them before storing); NaN, Infinity,
+    numbers that overflow and integers too long to convert become non-finite
+    floats (``json.dumps(..., allow_nan=False)`` refuses them); bytes that are
+    not UTF-8 become U+FFFD. Raises ValueError for text that is not JSON at all,
+    RecursionError when nested too deeply.
+    """
+    return json.loads(body.decode("utf-8", "replace"), parse_int=_int_or_infinite)
+
+
+def _int_or_infinite(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:  # more digits than int() converts
+        return math.inf
 
 
 def _reject_constant(name: str) -> Any:

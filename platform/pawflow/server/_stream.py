@@ -13,15 +13,15 @@ import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, get_args
 
 from aiohttp import web
 
-from ..storage import TERMINAL_SESSION_STATES, LogRecord, SessionState
-from ._body import parse_json
+from ..storage import TERMINAL_SESSION_STATES, LogRecord
+from ._body import parse_json_loosely
 from ._children import CHILD_RELAY
 from ._http import ApiError, find_session, int_param, read_body
 from ._json import record_json
+from ._logrecords import MAX_N, accept_records
 from ._state import STORE
 from ._subscriptions import end_subscriptions
 
@@ -37,10 +37,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-RECORD_TYPES = frozenset({"state", "print", "call_start", "call_end", "stop_request"})
-_SESSION_STATES = frozenset(get_args(SessionState))
 _MAX_LOG_POST_BYTES = 32 << 20  # call arguments and results can be large
-_MAX_N = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -97,56 +94,47 @@ STREAM_SETTINGS = web.AppKey("stream_settings", StreamSettings)
 async def get_log(request: web.Request) -> web.Response:
     store = request.app[STORE]
     session_id = request.match_info["id"]
-    after = int_param(request, "after", -1, lo=-1, hi=_MAX_N)
+    after = int_param(request, "after", -1, lo=-1, hi=MAX_N)
     await find_session(store, session_id)
     records = await store.get_log(session_id, after)
     return web.json_response({"records": [record_json(r) for r in records]})
 
 
 async def append_log(request: web.Request) -> web.Response:
+    """Store a worker's batch of log records, each judged alone: a record of the
+    wrong shape is refused (the reply names it), text that cannot be stored is
+    cleaned or cut; the rest of the batch is stored all the same."""
     store = request.app[STORE]
     body = await read_body(request, _MAX_LOG_POST_BYTES)
     try:
-        payload = parse_json(body)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ApiError(400, "request body is not valid JSON") from None
+        # Loosely: a lone surrogate or NaN in one print must not sink the batch.
+        payload = parse_json_loosely(body)
+    except RecursionError:
+        raise ApiError(400, "request body is not valid JSON: nested too deeply") from None
+    except ValueError as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ApiError(400, f"request body is not valid JSON: {first}") from None
     records = payload.get("records") if isinstance(payload, dict) else None
     if not isinstance(records, list):
         raise ApiError(400, 'request body must be {"records": [...]}')
-    for i, record in enumerate(records):
-        problem = _record_problem(record)
-        if problem:
-            raise ApiError(400, f"records[{i}]: {problem}")
+    kept, refused = accept_records(records)
+    for refusal in refused:
+        log.warning("log record %d of a batch refused: %s", refusal.index, refusal.error)
     # Records of a session this store does not know are kept as well: one stray
     # record must not make a worker drop the rest of its batch.
     try:
-        inserted = await store.append_log(records)
+        inserted = await store.append_log(kept) if kept else []
     except ValueError as err:  # the store's own record checks
         raise ApiError(400, str(err).splitlines()[0]) from None
     request.app[NOTIFIER].notify(r["session_id"] for r in inserted)
     request.app[CHILD_RELAY].records_stored(inserted)
     await end_subscriptions(store, inserted)
-    return web.json_response({"inserted": len(inserted)})
-
-
-def _record_problem(record: Any) -> str | None:
-    if not isinstance(record, dict):
-        return "must be an object"
-    session_id = record.get("session_id")
-    if not isinstance(session_id, str) or not session_id:
-        return "session_id must be a non-empty string"
-    number = record.get("n")
-    if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= _MAX_N:
-        return "n must be a non-negative integer"
-    time = record.get("time")
-    if not isinstance(time, int | float) or isinstance(time, bool):
-        return "time must be Unix seconds (a number)"
-    kind = record.get("type")
-    if kind not in RECORD_TYPES:
-        return f"type must be one of {', '.join(sorted(RECORD_TYPES))}"
-    if kind == "state" and record.get("state") not in _SESSION_STATES:
-        return f"state must be one of {', '.join(sorted(_SESSION_STATES))}"
-    return None
+    return web.json_response(
+        {
+            "stored": len(inserted),
+            "refused": [{"index": r.index, "error": r.error} for r in refused],
+        }
+    )
 
 
 async def stream_log(request: web.Request) -> web.StreamResponse:
@@ -155,7 +143,7 @@ async def stream_log(request: web.Request) -> web.StreamResponse:
     notifier = request.app[NOTIFIER]
     settings = request.app[STREAM_SETTINGS]
     session_id = request.match_info["id"]
-    after = int_param(request, "after", -1, lo=-1, hi=_MAX_N)
+    after = int_param(request, "after", -1, lo=-1, hi=MAX_N)
     await find_session(store, session_id)
 
     response = web.StreamResponse(
