@@ -33,6 +33,17 @@ async def test_a_duplicate_returns_the_first_event_with_its_connection(
         project="demo", trigger=None, type="t", data={}, connection="gh", idempotency_key="k"
     )
     again, created = await store.add_event(
-        project="demo", trigger=None, type="t", data={}, connection="other", idempotency_key="k"
+        project="demo", trigger=None, type="t", data={"n": 2}, connection="gh", idempotency_key="k"
     )
     assert not created and again == first and again.connection == "gh"
+
+
+async def test_each_connection_has_its_own_keys(store: SQLiteStore) -> None:
+    await deploy(store)
+    first, _ = await store.add_event(
+        project="demo", trigger=None, type="t", data={}, connection="gh", idempotency_key="k"
+    )
+    other, created = await store.add_event(
+        project="demo", trigger=None, type="t", data={}, connection="other", idempotency_key="k"
+    )
+    assert created and other.id != first.id and other.connection == "other"

@@ -39,14 +39,36 @@ async def test_manual_session_idempotency(store: SQLiteStore) -> None:
     assert first is not None and again is not None and again.id == first.id
     assert same_event.id == event.id and same_event.data == {}
     assert len(await store.list_sessions()) == 1
-    # A key a webhook event used is not a manual start: no session to return.
+
+
+async def test_manual_and_child_starts_have_keys_of_their_own(store: SQLiteStore) -> None:
+    dep = await deploy(store)
+    # A key a webhook caller sent first claims nothing for manual starts.
     hook_event, _ = await store.add_event(
-        project="demo", trigger="hook", type="post", data={}, idempotency_key="k2"
+        project="demo", trigger="hook", type="post", data={}, idempotency_key="k"
     )
-    none, used_by, created = await store.start_manual_session(
-        project="demo", deployment_id=dep.id, call="a.py:f", data={}, idempotency_key="k2"
+    manual, manual_event, created = await store.start_manual_session(
+        project="demo", deployment_id=dep.id, call="a.py:f", data={}, idempotency_key="k"
     )
-    assert none is None and used_by.id == hook_event.id and not created
+    assert created and manual is not None and manual_event.id != hook_event.id
+    assert manual_event.idempotency_key == "k"
+    # Each parent's children are a namespace of their own.
+    children = []
+    for parent in (manual.id, await start_one(store, dep)):
+        for _ in range(2):
+            child, _, created = await store.start_manual_session(
+                project="demo",
+                deployment_id=dep.id,
+                call="a.py:f",
+                data={},
+                parent_session_id=parent,
+                idempotency_key="k",
+            )
+            assert child is not None and child.parent_session_id == parent
+            children.append((child.id, created))
+    assert [created for _, created in children] == [True, False, True, False]
+    assert children[0][0] == children[1][0] != children[2][0] == children[3][0]
+    assert manual.id not in {child_id for child_id, _ in children}
 
 
 async def test_manual_session_checks(store: SQLiteStore) -> None:

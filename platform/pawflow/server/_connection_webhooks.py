@@ -3,7 +3,8 @@
 The connection's integration verifies the request (a bad or missing signature
 is a 401 and nothing is stored) and turns it into events, which are committed,
 tagged with the connection, before any 2xx goes out; the provider's delivery
-id is the idempotency key, so a redelivery stores nothing new.
+id is the idempotency key (in the connection's own namespace), so a
+redelivery stores nothing new.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from ..integrations import WebhookRejected, WebhookRequest
 from ..manifest import Manifest
+from ..storage import connection_source
 from ._body import lone_surrogate
 from ._connections import connection_values
 from ._http import ApiError, clean_text, read_body, request_headers
@@ -84,6 +86,7 @@ async def handle_connection_webhook(request: web.Request) -> web.StreamResponse:
             data=found.data,
             idempotency_key=_key(found.idempotency_key),
             connection=hook.connection,
+            idempotency_source=connection_source(hook.connection),
         )
         event_ids.append(event.id)
         created_any = created_any or created

@@ -23,6 +23,7 @@ from temporalio.service import RPCError
 from ..errors import TemporalUnavailable
 from ..manifest import Manifest
 from ..schedules import SCHEDULE_EVENT_TYPE, TICKS_PATH, format_time, sync_schedules
+from ..storage import schedule_source
 from ..temporal_errors import is_unavailable
 from ._body import parse_json
 from ._http import ApiError, read_body
@@ -93,6 +94,9 @@ async def post_tick(request: web.Request) -> web.Response:
         type=SCHEDULE_EVENT_TYPE,
         data={"scheduled_time": scheduled},
         idempotency_key=f"schedule:{project}:{trigger}:{scheduled}",
+        # Only ticks claim keys here: a webhook sent this key claims it in its own
+        # namespace, so it cannot cancel the run.
+        idempotency_source=schedule_source(trigger),
     )
     if created:
         request.app[DISPATCHER].wake()

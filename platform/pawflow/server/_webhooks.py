@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from ..manifest import Manifest
+from ..storage import webhook_source
 from ._body import parse_json
 from ._http import ApiError, clean_text, read_body, request_headers
 from ._state import CONFIG, DISPATCHER, STORE
@@ -72,6 +73,9 @@ async def handle_webhook(request: web.Request) -> web.Response:
         type=request.method.lower(),
         data=data,
         idempotency_key=idempotency_key,
+        # The trigger's own namespace: a caller of this URL cannot claim the
+        # keys of schedules, connections or other webhooks.
+        idempotency_source=webhook_source(hook.trigger),
     )
     headers = {"Pawflow-Event-Id": event.id}
     if created:

@@ -26,11 +26,19 @@ from ._records import (
     VarRecord,
     WebhookRecord,
 )
+from ._sources import (
+    MANUAL_SOURCE,
+    child_source,
+    connection_source,
+    schedule_source,
+    webhook_source,
+)
 from ._sqlite import SQLiteStore, open_store
 
 __all__ = [
     "KV_OPS",
     "MANUAL_EVENT_TYPE",
+    "MANUAL_SOURCE",
     "MAX_KEY_CHARS",
     "TERMINAL_SESSION_STATES",
     "ChildNotice",
@@ -53,5 +61,9 @@ __all__ = [
     "SubscriptionRecord",
     "VarRecord",
     "WebhookRecord",
+    "child_source",
+    "connection_source",
     "open_store",
+    "schedule_source",
+    "webhook_source",
 ]

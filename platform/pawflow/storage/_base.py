@@ -76,11 +76,15 @@ class Store(Protocol):
         data: dict[str, Any],
         idempotency_key: str | None = None,
         connection: str | None = None,
+        idempotency_source: str | None = None,
     ) -> tuple[EventRecord, bool]:
         """Commit a new ``pending`` event; returns (event, created). When
-        ``idempotency_key`` was already used for this project, nothing is written
-        and the first event is returned with ``created=False``. ``connection``:
-        the connection an integration event came through (None otherwise)."""
+        ``idempotency_key`` was already used in this project by the same
+        ``idempotency_source`` (the namespace of whoever chose the key: see
+        ``webhook_source`` and its siblings; by default the connection's, else
+        the trigger's webhook's), nothing is written and the first event is
+        returned with ``created=False``. ``connection``: the connection an
+        integration event came through (None otherwise)."""
         ...
 
     async def pending_events(self, limit: int = 100) -> list[EventRecord]:
@@ -210,8 +214,9 @@ class Store(Protocol):
         idempotency_key: str | None = None,
     ) -> tuple[SessionRecord | None, EventRecord, bool]:
         """A ``manual`` event and a ``start_pending`` session calling ``call``, in one
-        transaction; (session, event, created). A reused idempotency key writes
-        nothing: (first session of that event or None if it was no manual start,
+        transaction; (session, event, created). Keys are namespaced: manual starts
+        share one, each parent's children have their own. A reused idempotency key
+        writes nothing: (first session of that event or None if it has none,
         event, False)."""
         ...
 

@@ -25,6 +25,7 @@ from ._records import (
     SessionRecord,
     SessionState,
 )
+from ._sources import MANUAL_SOURCE, child_source
 
 __all__ = ["MANUAL_EVENT_TYPE", "SessionControlQueries"]
 
@@ -43,6 +44,10 @@ class SessionControlQueries:
         def _require_project(self, project: str) -> None: ...
 
         def _sessions_of_event(self, event_id: str) -> list[SessionRecord]: ...
+
+        def _keyed_event(
+            self, project: str, source: str, key: str | None
+        ) -> sqlite3.Row | None: ...
 
         def _apply_state(self, record: LogRecord) -> None: ...
 
@@ -104,11 +109,11 @@ class SessionControlQueries:
                 )
             if parent_session_id is not None and self.get_session(parent_session_id) is None:
                 raise NotFoundError(f"no session {parent_session_id!r}")
+            # A session's children have a namespace of their own: no other
+            # caller can pre-claim the keys of its pawflow.start calls.
+            source = MANUAL_SOURCE if parent_session_id is None else child_source(parent_session_id)
             if idempotency_key is not None:
-                row = self._conn.execute(
-                    "SELECT id FROM events WHERE project = ? AND idempotency_key = ?",
-                    (project, idempotency_key),
-                ).fetchone()
+                row = self._keyed_event(project, source, idempotency_key)
                 if row is not None:
                     event = self.get_event(row["id"])
                     assert event is not None
@@ -119,8 +124,17 @@ class SessionControlQueries:
             # Already 'dispatched': the session is made here, there is nothing to match.
             db.execute(
                 "INSERT INTO events (id, project, trigger_name, type, data, idempotency_key, "
-                "created_at, state) VALUES (?, ?, NULL, ?, ?, ?, ?, 'dispatched')",
-                (event_id, project, MANUAL_EVENT_TYPE, data_json, idempotency_key, time.time()),
+                "created_at, state, idempotency_source) "
+                "VALUES (?, ?, NULL, ?, ?, ?, ?, 'dispatched', ?)",
+                (
+                    event_id,
+                    project,
+                    MANUAL_EVENT_TYPE,
+                    data_json,
+                    idempotency_key,
+                    time.time(),
+                    source,
+                ),
             )
             session = self._insert_session(
                 project=project,

@@ -41,6 +41,7 @@ from ._records import (
     SessionState,
     WebhookRecord,
 )
+from ._sources import default_source
 from ._subscriptions import SubscriptionQueries
 from ._vars import VarQueries
 
@@ -316,7 +317,13 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
         data: dict[str, Any],
         idempotency_key: str | None,
         connection: str | None = None,
+        idempotency_source: str | None = None,
     ) -> tuple[EventRecord, bool]:
+        source = (
+            default_source(trigger, connection)
+            if idempotency_source is None
+            else idempotency_source
+        )
         record = EventRecord(
             id=new_id("evt"),
             project=project,
@@ -334,8 +341,9 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
             # The UNIQUE constraint, not a prior SELECT, decides who wins a race
             # between two writers (possibly in different processes).
             cursor = db.execute(
-                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (project, idempotency_key) DO NOTHING",
+                f"INSERT INTO events ({_EVENT_COLUMNS}, idempotency_source) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (project, idempotency_source, idempotency_key) DO NOTHING",
                 (
                     record.id,
                     project,
@@ -346,17 +354,23 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
                     record.created_at,
                     record.state,
                     connection,
+                    source,
                 ),
             )
             if cursor.rowcount == 1:
                 return record, True
-            row = self._one(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE project = ? AND idempotency_key = ?",
-                (project, idempotency_key),
-            )
+            row = self._keyed_event(project, source, idempotency_key)
         if row is None:  # pragma: no cover - the conflict implies the row exists
             raise RuntimeError("idempotency conflict without a matching event")
         return _event(row), False
+
+    def _keyed_event(self, project: str, source: str, key: str | None) -> sqlite3.Row | None:
+        """The event holding ``key`` in the namespace ``source`` of ``project``."""
+        return self._one(
+            f"SELECT {_EVENT_COLUMNS} FROM events "
+            "WHERE project = ? AND idempotency_source = ? AND idempotency_key = ?",
+            (project, source, key),
+        )
 
     def pending_events(self, limit: int) -> list[EventRecord]:
         rows = self._all(

@@ -199,6 +199,56 @@ CREATE TABLE http_outcomes (
 );
 """
 
+_EVENT_SOURCES = """
+-- Idempotency keys are namespaced by the source that chose them (see
+-- storage/_sources.py): the same key from two webhook triggers, a schedule or a
+-- connection is two events. SQLite cannot drop a table constraint, so the table
+-- is rebuilt. Sessions and deliveries keep pointing at their events: the
+-- foreign keys are checked at COMMIT, when every event is back under its id.
+PRAGMA defer_foreign_keys = ON;
+CREATE TABLE events_before_sources AS SELECT * FROM events;
+DROP TABLE events;
+CREATE TABLE events (
+    id                  TEXT PRIMARY KEY,
+    project             TEXT NOT NULL REFERENCES projects (name),
+    trigger_name        TEXT,
+    type                TEXT NOT NULL,
+    data                TEXT NOT NULL,
+    idempotency_key     TEXT,
+    created_at          REAL NOT NULL,
+    state               TEXT NOT NULL CHECK (state IN ('pending', 'dispatched', 'unmatched')),
+    connection_name     TEXT,
+    -- Who chose the key: 'webhook:T', 'schedule:T', 'connection:C', 'manual',
+    -- 'child:SESSION', or '' for events that came in no other way.
+    idempotency_source  TEXT NOT NULL DEFAULT '',
+    -- NULL keys never collide (SQL semantics), so events without a key are unconstrained.
+    UNIQUE (project, idempotency_source, idempotency_key)
+);
+-- Each existing event gets the source it came through; the old keys were
+-- unique per project, so they stay unique per source.
+INSERT INTO events (id, project, trigger_name, type, data, idempotency_key, created_at, state,
+                    connection_name, idempotency_source)
+SELECT id, project, trigger_name, type, data, idempotency_key, created_at, state,
+       connection_name,
+       CASE
+           WHEN connection_name IS NOT NULL THEN 'connection:' || connection_name
+           WHEN type = 'schedule' AND trigger_name IS NOT NULL
+                AND idempotency_key LIKE 'schedule:%' THEN 'schedule:' || trigger_name
+           WHEN type = 'manual' AND trigger_name IS NULL THEN
+               COALESCE((SELECT 'child:' || s.parent_session_id FROM sessions s
+                         WHERE s.event_id = events_before_sources.id
+                           AND s.parent_session_id IS NOT NULL
+                         ORDER BY s.created_at, s.id LIMIT 1), 'manual')
+           WHEN trigger_name IS NOT NULL THEN 'webhook:' || trigger_name
+           ELSE ''
+       END
+FROM events_before_sources;
+DROP TABLE events_before_sources;
+CREATE INDEX events_pending ON events (created_at, id) WHERE state = 'pending';
+CREATE INDEX events_by_project ON events (project, created_at, id);
+CREATE INDEX events_by_time ON events (created_at, id);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1,
     _CALL_JOURNAL,
@@ -207,6 +257,7 @@ MIGRATIONS: tuple[str, ...] = (
     _VARS,
     _EVENT_CONNECTIONS,
     _SUBSCRIPTIONS,
+    _EVENT_SOURCES,
 )
 """Migration ``i`` takes a database from ``user_version`` ``i`` to ``i + 1``."""
 

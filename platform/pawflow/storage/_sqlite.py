@@ -164,14 +164,24 @@ class SQLiteStore:
         data: dict[str, Any],
         idempotency_key: str | None = None,
         connection: str | None = None,
+        idempotency_source: str | None = None,
     ) -> tuple[EventRecord, bool]:
         """Commit (durably) a new ``pending`` event; returns (event, created). When
-        ``idempotency_key`` was already used for this project, nothing is written
-        and the first event is returned with ``created=False``. ``connection``
-        names the connection an integration event came through. Raises
-        NotFoundError for an unknown project."""
+        ``idempotency_key`` was already used in this project by the same
+        ``idempotency_source`` (see ``webhook_source`` and its siblings; by
+        default the connection's, else the trigger's webhook's), nothing is
+        written and the first event is returned with ``created=False``.
+        ``connection`` names the connection an integration event came through.
+        Raises NotFoundError for an unknown project."""
         return await self._run(
-            self._db.add_event, project, trigger, type, data, idempotency_key, connection
+            self._db.add_event,
+            project,
+            trigger,
+            type,
+            data,
+            idempotency_key,
+            connection,
+            idempotency_source,
         )
 
     async def pending_events(self, limit: int = 100) -> list[EventRecord]:
@@ -321,9 +331,10 @@ class SQLiteStore:
     ) -> tuple[SessionRecord | None, EventRecord, bool]:
         """In one transaction: a ``manual`` event carrying ``data`` and a
         ``start_pending`` session of the deployment calling ``call``; returns
-        (session, event, created). A reused ``idempotency_key`` writes nothing and
-        returns the first session of the earlier event (None when that event was
-        not a manual start) with ``created=False``."""
+        (session, event, created). Keys are namespaced: manual starts share one,
+        each parent's children have their own. A reused ``idempotency_key`` writes
+        nothing and returns the first session of the earlier event (None when it
+        has none) with ``created=False``."""
         return await self._run(
             self._db.start_manual_session,
             project,
