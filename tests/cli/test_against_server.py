@@ -213,6 +213,27 @@ def test_log_and_watch_a_session(
     assert capsys.readouterr().out.splitlines() == lines
 
 
+def test_log_and_watch_show_control_characters_escaped(
+    env: PawUp, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed = deploy(capsys, tmp_path)
+    session = session_of(capsys, trigger(deployed["webhooks"]["greet"]))
+    # Clear the screen, retitle the window, return to the line start, CSI in C1.
+    nasty = "\x1b[2J\x1b]0;owned\x07 cleared?\r\x9b31m"
+    failed = {"type": "state", "state": "error", "error": "ValueError: \x1b[2Jgone"}
+    post_records(env, session["id"], [LIFE[0], {"type": "print", "text": nasty}, failed])
+
+    for command in ("log", "watch"):
+        main(["session", command, session["id"]])
+        out = capsys.readouterr().out
+        assert not any(c in out for c in "\x1b\x07\x9b\r"), (command, out)
+        assert "print     \\x1b[2J\\x1b]0;owned\\x07 cleared?\\x0d\\x9b31m\n" in out, out
+        assert "    ValueError: \\x1b[2Jgone\n" in out, out
+    # The data itself is kept as printed: --json shows it unchanged.
+    records = paw_json(capsys, "session", "log", session["id"])
+    assert records[1]["text"] == nasty
+
+
 def test_watch_prints_live_and_reports_an_error(env: PawUp, tmp_path: Path) -> None:
     session_id = deploy_for_subprocess(env, tmp_path)
     command = [sys.executable, "-m", "pawflow.cli", "session", "watch", session_id]

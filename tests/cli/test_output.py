@@ -72,6 +72,16 @@ def test_multi_line_print_and_unknown_types() -> None:
     assert format_record(record("mystery", x=1))[0].endswith('mystery   {"x": 1}')
 
 
+def test_control_characters_in_records_and_tables_are_shown_escaped() -> None:
+    shown = format_record(record("print", text="a\x1b[2Jb\tc\nd\x07\x7f\x85"))
+    assert shown == [f"{CLOCK}.123 print     a\\x1b[2Jb\tc", " " * 23 + "d\\x07\\x7f\\x85"]
+    error = format_record(record("state", state="error", error="E: \x1b]0;title\x07"))
+    assert error[1] == "    E: \\x1b]0;title\\x07"
+    call = format_record(record("call_start", seq=1, function="f\x1b[31m", args=["'\x1b'"]))
+    assert "\x1b" not in call[0] and "f\\x1b[31m('\\x1b')" in call[0]
+    assert format_table(["K"], [["x\x1b[2J"]]) == "K\nx\\x1b[2J"
+
+
 def test_table_is_aligned_with_a_header() -> None:
     text = format_table(["ID", "STATE"], [["ses_1", "running"], ["ses_22", None]])
     assert text.split("\n") == ["ID      STATE", "ses_1   running", "ses_22  -"]

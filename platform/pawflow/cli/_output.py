@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from ..textsafe import clean_text, terminal_safe
+
 __all__ = [
     "format_record",
     "format_table",
@@ -53,8 +55,11 @@ def local_clock(value: object) -> str:
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """An aligned text table with a header row (no trailing spaces)."""
-    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
+    """An aligned text table with a header row (no trailing spaces); control
+    characters in cells (stored data: keys, values) are shown escaped."""
+    cells = [[str(h) for h in headers]] + [
+        ["-" if c is None else terminal_safe(str(c)) for c in r] for r in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
@@ -64,7 +69,16 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
 
 def format_record(record: Mapping[str, Any]) -> list[str]:
     """One session log record as display lines: the first is ``TIME LABEL TEXT``;
-    a traceback of a failed session follows, indented."""
+    a traceback of a failed session follows, indented.
+
+    A session's program prints what it likes: terminal control characters are
+    shown escaped (``\\x1b``), so a record cannot clear the screen, move the
+    cursor, recolour or retitle the terminal of whoever reads the log.
+    """
+    return [terminal_safe(clean_text(line)) for line in _record_lines(record)]
+
+
+def _record_lines(record: Mapping[str, Any]) -> list[str]:
     kind = record.get("type")
     extra: list[str] = []
     if kind == "state":

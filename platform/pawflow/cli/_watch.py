@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from ..errors import ServerError
+from ..textsafe import terminal_safe
 from ._client import ApiClient
 from ._output import format_record
 
@@ -99,7 +100,7 @@ def _follow(client: ApiClient, session_id: str, out: TextIO, deadline: float | N
                     error = end.get("error")
                     if error and not printed_error:
                         for line in str(error).rstrip("\n").split("\n"):
-                            out.write("    " + line + "\n")
+                            out.write("    " + terminal_safe(line) + "\n")
                         out.flush()
                     return WatchResult(state, error)
         except TimeoutError as err:
