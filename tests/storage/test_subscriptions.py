@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from pawflow.errors import NotFoundError
-from pawflow.storage import HttpOutcome, SQLiteStore
+from pawflow.storage import (
+    MAX_SUBSCRIPTIONS_PER_SESSION,
+    HttpOutcome,
+    SQLiteStore,
+    TooManySubscriptions,
+)
 
 from ._helpers import deploy, printed, start_one, state
 
@@ -40,6 +47,36 @@ async def test_a_subscription_is_kept_listed_and_deleted(store: SQLiteStore) -> 
 async def test_subscribing_an_unknown_session_fails(store: SQLiteStore) -> None:
     with pytest.raises(NotFoundError):
         await store.add_subscription("ses_nope", "hook", None)
+
+
+async def test_a_session_holds_at_most_the_cap_of_live_subscriptions(
+    store: SQLiteStore,
+) -> None:
+    dep = await deploy(store)
+    session_id, other_id = await start_one(store, dep), await start_one(store, dep)
+    # Concurrent subscribes cannot overshoot: the count is taken under the write lock.
+    results = await asyncio.gather(
+        *(
+            store.add_subscription(session_id, "hook", None, f"k{i}")
+            for i in range(MAX_SUBSCRIPTIONS_PER_SESSION + 5)
+        ),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 5 and all(isinstance(r, TooManySubscriptions) for r in refused)
+    assert len(await store.list_subscriptions(session_id)) == MAX_SUBSCRIPTIONS_PER_SESSION
+    message = str(refused[0])
+    assert f"({MAX_SUBSCRIPTIONS_PER_SESSION})" in message and "\n" not in message
+    # A retried subscribe still gets its subscription; other sessions are not affected.
+    i, made = next((i, r) for i, r in enumerate(results) if not isinstance(r, BaseException))
+    assert await store.add_subscription(session_id, "hook", None, f"k{i}") == made
+    kept = await store.list_subscriptions(session_id)
+    assert (await store.add_subscription(other_id, "hook", None)).session_id == other_id
+    # Unsubscribing makes room again.
+    assert await store.delete_subscription(kept[0].id)
+    await store.add_subscription(session_id, "hook", None)
+    with pytest.raises(TooManySubscriptions, match="unsubscribe one first"):
+        await store.add_subscription(session_id, "hook", None)
 
 
 async def test_subscriptions_for_an_event_are_older_ones_of_its_sources(

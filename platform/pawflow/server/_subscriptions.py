@@ -14,7 +14,13 @@ from aiohttp import web
 
 from ..filters import FilterError, compile_filter
 from ..manifest import Manifest
-from ..storage import TERMINAL_SESSION_STATES, LogRecord, Store, SubscriptionRecord
+from ..storage import (
+    TERMINAL_SESSION_STATES,
+    LogRecord,
+    Store,
+    SubscriptionRecord,
+    TooManySubscriptions,
+)
 from ._body import read_json_object
 from ._http import ApiError, find_session, live_session
 from ._json import iso_time
@@ -30,6 +36,8 @@ log = logging.getLogger(__name__)
 
 _MAX_BODY = 64 * 1024
 _MAX_SOURCE = 255
+# Checked before anything is looked up; the filter compiler has a bound of its own.
+_MAX_FILTER = 4096
 
 
 def add_subscription_routes(app: web.Application) -> None:
@@ -64,6 +72,8 @@ async def create_subscription(request: web.Request) -> web.Response:
     expression = payload.get("filter")
     if expression is not None and not isinstance(expression, str):
         raise ApiError(400, "filter must be a CEL expression (a string) or null")
+    if expression is not None and len(expression) > _MAX_FILTER:
+        raise ApiError(400, f"filter is longer than {_MAX_FILTER} characters")
     key = payload.get("idempotency_key")
     if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 256):
         raise ApiError(400, "idempotency_key must be a string of 1-256 characters")
@@ -82,7 +92,10 @@ async def create_subscription(request: web.Request) -> web.Response:
             compile_filter(expression)
         except FilterError as err:
             raise ApiError(400, f"filter: {err}") from None
-    record = await store.add_subscription(session_id, source, expression, key)
+    try:
+        record = await store.add_subscription(session_id, source, expression, key)
+    except TooManySubscriptions as err:
+        raise ApiError(409, str(err)) from None
     log.debug("session %s subscribed to %s as %s", session_id, source, record.id)
     return web.json_response({"subscription_id": record.id}, status=201)
 

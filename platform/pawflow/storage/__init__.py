@@ -34,12 +34,14 @@ from ._sources import (
     webhook_source,
 )
 from ._sqlite import SQLiteStore, open_store
+from ._subscriptions import MAX_SUBSCRIPTIONS_PER_SESSION, TooManySubscriptions
 
 __all__ = [
     "KV_OPS",
     "MANUAL_EVENT_TYPE",
     "MANUAL_SOURCE",
     "MAX_KEY_CHARS",
+    "MAX_SUBSCRIPTIONS_PER_SESSION",
     "TERMINAL_SESSION_STATES",
     "ChildNotice",
     "ConnectionWebhookRecord",
@@ -59,6 +61,7 @@ __all__ = [
     "SessionState",
     "Store",
     "SubscriptionRecord",
+    "TooManySubscriptions",
     "VarRecord",
     "WebhookRecord",
     "child_source",

@@ -244,7 +244,8 @@ class Store(Protocol):
     ) -> SubscriptionRecord:
         """Subscribe the session (NotFoundError if unknown) to the events of
         ``source`` committed from now on; the same ``idempotency_key`` for the
-        same session returns the subscription made the first time."""
+        same session returns the subscription made the first time. A session
+        holding ``MAX_SUBSCRIPTIONS_PER_SESSION`` gets TooManySubscriptions."""
         ...
 
     async def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None: ...

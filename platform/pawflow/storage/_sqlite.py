@@ -373,7 +373,8 @@ class SQLiteStore:
         idempotency_key: str | None = None,
     ) -> SubscriptionRecord:
         """Subscribe the session to the events of ``source`` committed from now on.
-        Raises NotFoundError for an unknown session. The same ``idempotency_key``
+        Raises NotFoundError for an unknown session, TooManySubscriptions when it
+        holds ``MAX_SUBSCRIPTIONS_PER_SESSION`` already. The same ``idempotency_key``
         for the same session returns the subscription made the first time."""
         return await self._run(
             self._db.add_subscription, session_id, source, filter, idempotency_key

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, PawflowError
 from ..ids import new_id
 from ._records import (
     TERMINAL_SESSION_STATES,
@@ -28,9 +28,17 @@ from ._records import (
     SubscriptionRecord,
 )
 
-__all__ = ["SubscriptionQueries"]
+__all__ = ["MAX_SUBSCRIPTIONS_PER_SESSION", "SubscriptionQueries", "TooManySubscriptions"]
 
 _SUBSCRIPTION_COLUMNS = "id, session_id, project, source, filter, created_at"
+
+MAX_SUBSCRIPTIONS_PER_SESSION = 100
+"""Live subscriptions one session may hold: each is matched against every new
+event of its source, so a program subscribing in a loop would slow everyone."""
+
+
+class TooManySubscriptions(PawflowError):
+    """A session asked for a subscription beyond :data:`MAX_SUBSCRIPTIONS_PER_SESSION`."""
 
 
 class SubscriptionQueries:
@@ -68,6 +76,15 @@ class SubscriptionQueries:
                     return existing
             else:
                 subscription_id = new_id("sub")
+            # Counted under the write lock, so concurrent subscribes cannot overshoot.
+            (held,) = db.execute(
+                "SELECT COUNT(*) FROM subscriptions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            if held >= MAX_SUBSCRIPTIONS_PER_SESSION:
+                raise TooManySubscriptions(
+                    f"session {session_id} already holds {held} subscriptions, the most a "
+                    f"session may ({MAX_SUBSCRIPTIONS_PER_SESSION}); unsubscribe one first"
+                )
             record = SubscriptionRecord(
                 id=subscription_id,
                 session_id=session_id,
