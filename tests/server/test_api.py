@@ -122,6 +122,7 @@ async def test_events_list(client: TestClient[Any, Any]) -> None:
         "idempotency_key": "k2",
         "state": "pending",
         "created_at": events[0]["created_at"],
+        "matches": None,  # not matched yet
     }
     assert ISO.match(events[0]["created_at"])
     resp = await client.get("/api/v1/events", params={"limit": "2"}, headers=AUTH)

@@ -31,7 +31,8 @@ __all__ = [
 PROJECT_FIELDS = ("name", "created_at", "active_deployment_id")
 DEPLOYMENT_FIELDS = ("id", "project", "state", "created_at")
 EVENT_FIELDS = (
-    "id", "project", "trigger", "connection", "type", "idempotency_key", "state", "created_at"
+    "id", "project", "trigger", "connection", "type", "idempotency_key", "state", "created_at",
+    "matches",
 )  # fmt: skip
 SESSION_FIELDS = (
     "id",

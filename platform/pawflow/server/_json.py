@@ -60,6 +60,10 @@ def session_json(s: SessionRecord, *, detail: bool = False) -> dict[str, Any]:
 
 
 def event_json(e: EventRecord, *, detail: bool = False) -> dict[str, Any]:
+    """An event in API shape. ``matches`` (null while pending) lists the triggers
+    and subscriptions it was for: ``{"trigger": name}`` or ``{"subscription": id,
+    "session": id}``, with ``"matched"`` and the ``"reason"`` when not (a false
+    filter, an event type that differs, a filter over its time or size budget)."""
     out: dict[str, Any] = {
         "id": e.id,
         "project": e.project,
@@ -69,6 +73,7 @@ def event_json(e: EventRecord, *, detail: bool = False) -> dict[str, Any]:
         "idempotency_key": e.idempotency_key,
         "state": e.state,
         "created_at": iso_time(e.created_at),
+        "matches": e.matches,
     }
     if detail:
         out["data"] = e.data

@@ -91,11 +91,17 @@ class Store(Protocol):
         """Oldest first."""
         ...
 
-    async def match_event(self, event_id: str, sessions: list[NewSession]) -> list[SessionRecord]:
+    async def match_event(
+        self,
+        event_id: str,
+        sessions: list[NewSession],
+        matches: list[dict[str, Any]] | None = None,
+    ) -> list[SessionRecord]:
         """In one transaction: create the sessions (state ``created``,
         ``start_pending``) for the event and mark it ``dispatched`` (or
-        ``unmatched`` when ``sessions`` is empty). Idempotent: an event that is no
-        longer pending returns its existing sessions and writes nothing."""
+        ``unmatched`` when ``sessions`` is empty), keeping ``matches`` with it
+        (``EventRecord.matches``). Idempotent: an event that is no longer pending
+        returns its existing sessions and writes nothing."""
         ...
 
     async def get_event(self, event_id: str) -> EventRecord | None: ...

@@ -67,6 +67,8 @@ _DEPLOYMENT_COLUMNS = "id, project, state, created_at, manifest, code_sha256"
 _EVENT_COLUMNS = (
     "id, project, trigger_name, type, data, idempotency_key, created_at, state, connection_name"
 )
+# What reading an event selects: its columns, and how it was matched (see match_event).
+_EVENT_READ = f"{_EVENT_COLUMNS}, matches"
 _SESSION_COLUMNS = (
     "id, project, deployment_id, trigger_name, event_id, call_target, state, created_at, "
     "ended_at, error, start_pending, parent_session_id"
@@ -367,20 +369,26 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
     def _keyed_event(self, project: str, source: str, key: str | None) -> sqlite3.Row | None:
         """The event holding ``key`` in the namespace ``source`` of ``project``."""
         return self._one(
-            f"SELECT {_EVENT_COLUMNS} FROM events "
+            f"SELECT {_EVENT_READ} FROM events "
             "WHERE project = ? AND idempotency_source = ? AND idempotency_key = ?",
             (project, source, key),
         )
 
     def pending_events(self, limit: int) -> list[EventRecord]:
         rows = self._all(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE state = 'pending' "
+            f"SELECT {_EVENT_READ} FROM events WHERE state = 'pending' "
             "ORDER BY created_at, id LIMIT ?",
             (_limit(limit),),
         )
         return [_event(r) for r in rows]
 
-    def match_event(self, event_id: str, sessions: list[NewSession]) -> list[SessionRecord]:
+    def match_event(
+        self,
+        event_id: str,
+        sessions: list[NewSession],
+        matches: list[dict[str, Any]] | None = None,
+    ) -> list[SessionRecord]:
+        matches_json = None if matches is None else _dumps(matches)
         with self._write() as db:
             event = self._one("SELECT project, state FROM events WHERE id = ?", (event_id,))
             if event is None:
@@ -437,7 +445,10 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
                 )
                 created.append(record)
             state: EventState = "dispatched" if sessions else "unmatched"
-            db.execute("UPDATE events SET state = ? WHERE id = ?", (state, event_id))
+            db.execute(
+                "UPDATE events SET state = ?, matches = ? WHERE id = ?",
+                (state, matches_json, event_id),
+            )
         return created
 
     def _sessions_of_event(self, event_id: str) -> list[SessionRecord]:
@@ -448,13 +459,13 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
         return [_session(r) for r in rows]
 
     def get_event(self, event_id: str) -> EventRecord | None:
-        row = self._one(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
+        row = self._one(f"SELECT {_EVENT_READ} FROM events WHERE id = ?", (event_id,))
         return None if row is None else _event(row)
 
     def list_events(self, project: str | None, limit: int) -> list[EventRecord]:
         where, params = _where(project=project)
         rows = self._all(
-            f"SELECT {_EVENT_COLUMNS} FROM events{where} ORDER BY created_at DESC, id DESC LIMIT ?",
+            f"SELECT {_EVENT_READ} FROM events{where} ORDER BY created_at DESC, id DESC LIMIT ?",
             (*params, _limit(limit)),
         )
         return [_event(r) for r in rows]
@@ -637,6 +648,7 @@ def _event(row: sqlite3.Row) -> EventRecord:
         created_at=row["created_at"],
         state=cast(EventState, row["state"]),
         connection=row["connection_name"],
+        matches=None if row["matches"] is None else json.loads(row["matches"]),
     )
 
 

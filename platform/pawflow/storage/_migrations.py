@@ -249,6 +249,14 @@ CREATE INDEX events_by_project ON events (project, created_at, id);
 CREATE INDEX events_by_time ON events (created_at, id);
 """
 
+_EVENT_MATCHES = """
+-- How the dispatcher matched an event: a JSON list with one
+-- {"trigger" | "subscription", "matched", "reason"} per trigger or subscription
+-- it was for, the reason saying why not (a filter false or over its budget).
+-- NULL while pending, and for events matched before this column existed.
+ALTER TABLE events ADD COLUMN matches TEXT;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1,
     _CALL_JOURNAL,
@@ -258,6 +266,7 @@ MIGRATIONS: tuple[str, ...] = (
     _EVENT_CONNECTIONS,
     _SUBSCRIPTIONS,
     _EVENT_SOURCES,
+    _EVENT_MATCHES,
 )
 """Migration ``i`` takes a database from ``user_version`` ``i`` to ``i + 1``."""
 

@@ -47,6 +47,9 @@ class EventRecord:
     state: EventState
     # The connection an integration event came through (None for webhooks, schedules).
     connection: str | None = None
+    # How the dispatcher matched it: one {"trigger" or "subscription", "matched",
+    # "reason"} per trigger or subscription it was for (None while pending).
+    matches: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,13 +188,19 @@ class SQLiteStore:
         """Oldest first."""
         return await self._run(self._db.pending_events, limit)
 
-    async def match_event(self, event_id: str, sessions: list[NewSession]) -> list[SessionRecord]:
+    async def match_event(
+        self,
+        event_id: str,
+        sessions: list[NewSession],
+        matches: list[dict[str, Any]] | None = None,
+    ) -> list[SessionRecord]:
         """In one transaction: create the sessions (state ``created``,
         ``start_pending``) for the event and mark it ``dispatched`` (or
-        ``unmatched`` when ``sessions`` is empty). Idempotent: an event that is no
-        longer pending returns its existing sessions (oldest first) and writes
-        nothing. Raises NotFoundError for an unknown event or deployment."""
-        return await self._run(self._db.match_event, event_id, list(sessions))
+        ``unmatched`` when ``sessions`` is empty), keeping ``matches`` (how it was
+        matched, as JSON) with it. Idempotent: an event that is no longer pending
+        returns its existing sessions (oldest first) and writes nothing. Raises
+        NotFoundError for an unknown event or deployment."""
+        return await self._run(self._db.match_event, event_id, list(sessions), matches)
 
     async def get_event(self, event_id: str) -> EventRecord | None:
         """The event, or None."""
