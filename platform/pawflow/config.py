@@ -14,14 +14,18 @@ from .errors import ConfigError
 __all__ = [
     "DEFAULT_SERVER",
     "TOKEN_FILE",
+    "WORKER_TOKEN_FILE",
+    "ensure_data_dir",
     "ensure_token",
     "find_token",
+    "find_worker_token",
     "resolve_data_dir",
     "resolve_server",
 ]
 
 DEFAULT_SERVER = "http://127.0.0.1:9980"
-TOKEN_FILE = "token"
+TOKEN_FILE = "token"  # the admin token: people and the CLI
+WORKER_TOKEN_FILE = "worker-token"  # workers' credential, distinct from the admin one
 
 
 def resolve_data_dir(flag: str | None = None) -> Path:
@@ -38,14 +42,22 @@ def resolve_server(flag: str | None = None) -> str:
     return url
 
 
-def ensure_token(data_dir: Path) -> str:
-    """Return the API token stored in ``data_dir``, creating it (mode 0600) on first use."""
-    path = data_dir / TOKEN_FILE
+def ensure_data_dir(data_dir: Path) -> None:
+    """Create ``data_dir`` readable by its owner only (0700), and make an
+    existing one so: it holds tokens, keys and every project's data."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if data_dir.stat().st_mode & 0o077:
+        data_dir.chmod(0o700)
+
+
+def ensure_token(data_dir: Path, name: str = TOKEN_FILE) -> str:
+    """Return the token ``name`` stored in ``data_dir``, creating it (mode 0600) on first use."""
+    path = data_dir / name
     try:
         return _read_token(path)
     except FileNotFoundError:
         pass
-    data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(data_dir)
     token = secrets.token_urlsafe(32)
     # O_EXCL: two processes starting at once must agree on one token.
     try:
@@ -69,6 +81,22 @@ def find_token(data_dir_flag: str | None = None) -> str:
         raise ConfigError(
             f"no API token: set PAWFLOW_TOKEN or start the platform once with "
             f"'paw up' (it writes {data_dir / TOKEN_FILE})"
+        ) from None
+
+
+def find_worker_token(data_dir_flag: str | None = None) -> str:
+    """The worker credential: ``PAWFLOW_WORKER_TOKEN``, else the one ``paw up``
+    wrote to the data dir."""
+    token = os.environ.get("PAWFLOW_WORKER_TOKEN")
+    if token:
+        return token.strip()
+    data_dir = resolve_data_dir(data_dir_flag)
+    try:
+        return _read_token(data_dir / WORKER_TOKEN_FILE)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no worker credential: set PAWFLOW_WORKER_TOKEN or start the platform once "
+            f"with 'paw up' (it writes {data_dir / WORKER_TOKEN_FILE})"
         ) from None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 
 from .. import config
 from ..errors import ServerError
@@ -35,7 +36,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     """``paw worker``: run sessions for the server until SIGTERM or SIGINT."""
     server = config.resolve_server(args.server)
-    token = config.find_token(args.data_dir)
+    token = config.find_worker_token(args.data_dir)
     info = ApiClient(server, token).get("/api/v1/info")
     if not isinstance(info, dict):
         raise ServerError(f"the server at {server} sent an unexpected /api/v1/info answer")
@@ -50,6 +51,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         task_queue=args.task_queue or str(info.get("task_queue") or ""),
         data_dir=config.resolve_data_dir(args.data_dir),
         max_cached_sessions=args.max_cached_sessions,
+        runner_user=args.runner_user or os.environ.get("PAWFLOW_RUNNER_USER") or None,
     )
     if not worker_config.temporal_address or not worker_config.task_queue:
         raise ServerError(f"the server at {server} did not say where Temporal is")

@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="sessions kept in memory between steps; others are replayed from history (1000)",
     )
+    worker.add_argument(
+        "--runner-user",
+        metavar="USER",
+        help="as root: the user sessions' programs run as (PAWFLOW_RUNNER_USER; nobody)",
+    )
 
     deploy = leaf(commands, "deploy", c.cmd_deploy, "validate and deploy a project directory")
     deploy.add_argument("dir", metavar="DIR")

@@ -13,7 +13,7 @@ class ServerConfig:
     """Everything a Pawflow server needs; the CLI builds it from flags and env."""
 
     data_dir: Path
-    token: str
+    token: str  # the admin token
     temporal_address: str  # "127.0.0.1:7233"
     host: str = "127.0.0.1"
     port: int = 9980  # 0 = pick a free port
@@ -21,3 +21,6 @@ class ServerConfig:
     task_queue: str = "pawflow-sessions"
     public_url: str | None = None  # base URL printed in webhook URLs
     max_body_bytes: int = 1 << 20  # webhook bodies
+    # Workers' credential (and the key of session credentials); "" lets no
+    # worker or session in, only the admin token.
+    worker_token: str = ""

@@ -32,6 +32,7 @@ from ..manifest import CallTarget
 from ..manifest._calls import CallChecker, CallSite, check_call_format
 from ..storage import TERMINAL_SESSION_STATES, DeploymentRecord, LogRecord, Store
 from ..temporal_errors import is_unavailable
+from ._auth import principal_of
 from ._body import read_json_object
 from ._children import CHILD_RELAY
 from ._http import ApiError, find_session
@@ -74,6 +75,12 @@ async def start_session(request: web.Request) -> web.Response:
     if data is None:
         data = {}
     assert project is not None and call is not None
+    principal = principal_of(request)
+    if principal.kind == "session" and (
+        project != principal.project or parent_id != principal.session_id
+    ):
+        # A session starts only its own children, in its own project.
+        raise ApiError(403, "a session can start only child sessions of its own project")
 
     store = request.app[STORE]
     deployment = await _deployment_for(store, project, parent_id)

@@ -61,7 +61,18 @@ async def session_vars(request: web.Request) -> web.Response:
     secret = sorted(
         v.name for v in await store.list_vars(session.project) if v.connection is None and v.secret
     )
-    return web.json_response({"vars": values, "secret": secret})
+    deployment = await store.get_deployment(session.deployment_id)
+    # What the server recorded of the session: the worker runs nothing whose
+    # workflow input disagrees (anyone who reaches Temporal can start workflows).
+    facts = {
+        "project": session.project,
+        "deployment_id": session.deployment_id,
+        "trigger": session.trigger,
+        "call": session.call,
+        "event_id": session.event_id,
+        "code_sha256": deployment.code_sha256 if deployment is not None else None,
+    }
+    return web.json_response({"vars": values, "secret": secret, "session": facts})
 
 
 def check_name(kind: str, value: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -12,7 +13,11 @@ from pathlib import Path
 
 from ._serverlink import ServerLink
 
-__all__ = ["CodeCache"]
+__all__ = ["CodeCache", "CodeMismatch"]
+
+
+class CodeMismatch(Exception):
+    """Code downloaded for a deployment that is not what the server recorded."""
 
 
 class CodeCache:
@@ -21,18 +26,20 @@ class CodeCache:
         self._link = link
         self._lock = threading.Lock()
 
-    def path(self, deployment_id: str) -> Path:
+    def path(self, deployment_id: str, sha256: str) -> Path:
         """Where the deployment's code is unpacked; fetched from the server on
-        first use (blocking)."""
+        first use (blocking), and checked against its digest ``sha256``."""
         with self._lock:
-            return self._unpacked(deployment_id)
+            return self._unpacked(deployment_id, sha256)
 
-    def _unpacked(self, deployment_id: str) -> Path:
+    def _unpacked(self, deployment_id: str, sha256: str) -> Path:
         target = self._dir / deployment_id
         if target.is_dir():
             return target  # deployments are immutable: a complete copy is final
         self._dir.mkdir(parents=True, exist_ok=True)
         archive = self._link.deployment_code(deployment_id)
+        if hashlib.sha256(archive).hexdigest() != sha256:
+            raise CodeMismatch(f"the code of deployment {deployment_id} does not match its digest")
         staging = Path(tempfile.mkdtemp(prefix=f".{deployment_id}-", dir=self._dir))
         try:
             with zipfile.ZipFile(io.BytesIO(archive)) as zf:
@@ -54,3 +61,9 @@ def _extract(zf: zipfile.ZipFile, dest: Path) -> None:
         if root not in path.parents and path != root:
             raise ValueError(f"unsafe path in deployment archive: {info.filename!r}")
     zf.extractall(root)
+    # Runners read the code under a user of their own (see ``_confine``); the
+    # data dir around it keeps everyone else out.
+    for directory, _, files in os.walk(root):
+        os.chmod(directory, 0o755)
+        for name in files:
+            os.chmod(os.path.join(directory, name), 0o644)

@@ -11,7 +11,7 @@ __all__ = ["WorkerConfig"]
 @dataclass(frozen=True)
 class WorkerConfig:
     server_url: str
-    token: str
+    token: str  # the worker credential (never the admin token)
     temporal_address: str
     namespace: str
     task_queue: str
@@ -19,3 +19,5 @@ class WorkerConfig:
     # Sessions kept in memory between workflow tasks; the others are replayed
     # from their history when they next run (0 replays every step).
     max_cached_sessions: int = 1000
+    # When the worker runs as root, runners run as this user (name or uid).
+    runner_user: str | None = None

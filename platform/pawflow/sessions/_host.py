@@ -32,7 +32,9 @@ from ..errors import ServerError
 from ._protocol import CallDone, Exchange, Request, Step, StepAction
 from ._runner import RunnerSpec
 from ._runners import Runner, RunnerFactory, RunnerGone
+from ._seal import OutcomeSeal, TamperedOutcome
 from ._serverlink import ServerLink
+from ._wire import BadMessage, decode_request
 
 __all__ = ["CallJournal", "SessionEnded", "SessionHost", "SessionHosts"]
 
@@ -119,9 +121,11 @@ class SessionHost:
         make_spec: Callable[[], RunnerSpec],
         factory: RunnerFactory,
         journal: CallJournal,
+        seal: OutcomeSeal,
         wall_seconds: float,
     ) -> None:
         self.session_id = session_id
+        self._seal = seal
         self.transcript: list[Exchange] = []
         self.current: Request | None = None  # the request being answered
         self._make_spec = make_spec
@@ -213,11 +217,11 @@ class SessionHost:
                 assert self.current is not None
                 request = self.current
                 if action != "execute":
-                    runner.send(("resume", value) if action == "resume" else ("stop", value))
+                    runner.send("resume" if action == "resume" else "stop", value)
                     self._consumed += 1
                     request = self._next_request(runner, prints)
             request = self._run_calls(runner, request, calls)
-        except (RunnerGone, _Diverged) as exc:
+        except (RunnerGone, _Diverged, TamperedOutcome) as exc:
             self.release()
             # The calls that completed before are kept: they happened.
             request = _failed(str(exc))
@@ -245,7 +249,7 @@ class SessionHost:
         for exchange in self.transcript:
             if not request.same_as(exchange.request):
                 raise _Diverged(exchange.request, request)
-            runner.send(_answer(exchange))
+            self._answer(runner, exchange)
             self._consumed += 1
             request = self._next_request(runner, None)
         if self.current is not None and not request.same_as(self.current):
@@ -253,6 +257,18 @@ class SessionHost:
         # Calls after the recorded ones may have completed before a crash.
         self._check_journal = True
         return runner
+
+    def _answer(self, runner: Runner, exchange: Exchange) -> None:
+        """Give a replaying runner the recorded answer to ``exchange``."""
+        if exchange.stop is not None:
+            runner.send("stop", exchange.stop)
+        elif exchange.request.kind == "call":
+            sealed = base64.b64decode(exchange.outcome or "")
+            runner.send(
+                "result", blob=self._seal.open(self.session_id, exchange.request.number, sealed)
+            )
+        else:
+            runner.send("resume", exchange.value)
 
     def _run_calls(self, runner: Runner, request: Request, calls: list[CallDone]) -> Request:
         """Run calls while the program asks for nothing else, within the batch's bounds."""
@@ -277,21 +293,22 @@ class SessionHost:
         prints: list[str] = []
         started = time.time()
         if journaled is not None:
-            outcome, shown = journaled
-            runner.send(("result", outcome))
+            sealed, shown = journaled
+            runner.send("result", blob=self._seal.open(self.session_id, request.number, sealed))
             attempts, duration = 0, 0.0
         else:
             self._journaled()  # the previous call's outcome is safe before this one runs
-            runner.send(("execute",))
+            runner.send("execute")
             message = self._receive(runner, prints, "outcome", _call_deadline(request))
-            _, outcome, attempts, duration, shown = message
+            attempts, duration, shown, outcome = _outcome_fields(message)
+            sealed = self._seal.seal(self.session_id, request.number, outcome)
             self._journaling = self._journal.put_soon(
-                self.session_id, request.number, outcome, shown
+                self.session_id, request.number, sealed, shown
             )
         self._consumed += 1
         return CallDone(
             request,
-            base64.b64encode(outcome).decode(),
+            base64.b64encode(sealed).decode(),
             shown,
             attempts=attempts,
             duration_ms=duration,
@@ -312,8 +329,11 @@ class SessionHost:
             "point (limits.wall_seconds)"
         )
         message = self._receive(runner, prints, "request", (self._wall, overdue))
-        request: Request = message[1]
-        return request
+        try:
+            return decode_request(message[1] if len(message) == 2 else None)
+        except BadMessage as exc:
+            runner.kill()
+            raise RunnerGone(f"the program's process sent {exc}") from None
 
     @staticmethod
     def _receive(
@@ -324,6 +344,9 @@ class SessionHost:
         while True:
             message = runner.recv(max(0.0, end - time.monotonic()), overdue)
             if message[0] == "print":
+                if len(message) != 2 or not isinstance(message[1], str):
+                    runner.kill()
+                    raise RunnerGone("the program's process sent a print that is not text")
                 if prints is not None:  # None: a replay, printed already
                     prints.append(message[1])
                 continue
@@ -332,12 +355,21 @@ class SessionHost:
             return message
 
 
-def _answer(exchange: Exchange) -> tuple[Any, ...]:
-    if exchange.stop is not None:
-        return ("stop", exchange.stop)
-    if exchange.request.kind == "call":
-        return ("result", base64.b64decode(exchange.outcome or ""))
-    return ("resume", exchange.value)
+def _outcome_fields(message: tuple[Any, ...]) -> tuple[int, float, dict[str, Any], bytes]:
+    """(attempts, duration in ms, shown, outcome) of an ``outcome`` message, checked."""
+    if len(message) == 5:
+        _, attempts, duration, shown, outcome = message
+        if (
+            type(attempts) is int
+            and attempts >= 0
+            and type(duration) in (int, float)
+            and isinstance(shown, dict)
+            and isinstance(outcome, bytes)
+        ):
+            # Only what a call_end record shows: the program picks nothing else.
+            kept = {k: shown[k] for k in ("result", "error") if k in shown}
+            return attempts, float(duration), kept, outcome
+    raise RunnerGone("the program's process sent an outcome of the wrong shape")
 
 
 _CALL_GRACE = 10.0  # seconds past a call's budget before the worker steps in

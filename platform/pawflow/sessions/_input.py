@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -10,7 +11,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-__all__ = ["WORKFLOW_NAME", "SessionInput", "start_session"]
+__all__ = ["WORKFLOW_NAME", "SessionInput", "input_mismatch", "input_problem", "start_session"]
 
 WORKFLOW_NAME = "pawflow.session"
 
@@ -26,6 +27,36 @@ class SessionInput:
     vars: dict[str, str] = field(default_factory=dict)
     # From the manifest: {"durable": bool, "limits": {...}, "retry": {...}}.
     options: dict[str, Any] = field(default_factory=dict)
+
+
+# Ids as ``pawflow.ids`` makes them; a worker uses them in paths and URLs.
+_ID = re.compile(r"^[a-z]{2,8}_[0-9a-z]{26}$")
+_CALL = re.compile(r"^[A-Za-z0-9_./-]{1,400}:[A-Za-z_][A-Za-z0-9_]{0,200}$")
+
+
+def input_problem(session: SessionInput) -> str | None:
+    """What is malformed in a workflow's input (None: nothing). A worker runs
+    only well-formed input: anyone who reaches Temporal can start a workflow."""
+    if not _ID.match(session.session_id):
+        return "its session id is malformed"
+    if not _ID.match(session.deployment_id):
+        return "its deployment id is malformed"
+    if not _CALL.match(session.call) or ".." in session.call.split(":")[0].split("/"):
+        return "its call is malformed"
+    return None
+
+
+def input_mismatch(session: SessionInput, recorded: dict[str, Any]) -> str | None:
+    """How the workflow's input differs from what the server recorded of the
+    session (None: it does not)."""
+    for name in ("project", "deployment_id", "trigger", "call"):
+        if recorded.get(name) != getattr(session, name):
+            return f"its {name.replace('_', ' ')} is not the one the server recorded"
+    if recorded.get("event_id") != session.event.get("id"):
+        return "its event is not the one the server recorded"
+    if not isinstance(recorded.get("code_sha256"), str):
+        return "the server has no code for its deployment"
+    return None
 
 
 async def start_session(client: Client, task_queue: str, session: SessionInput) -> bool:

@@ -8,14 +8,14 @@ its callable and arguments live, and its pickled outcome goes back) or a
 recorded outcome (a replay). Whatever the program does to its process --
 loop, exit, crash, eat memory -- stays in this process.
 
-Messages on the connection (pickled tuples):
-  runner → worker: ("print", text) | ("request", Request) | ("outcome", data, attempts, ms)
-  worker → runner: ("execute",) | ("result", data) | ("resume", value) | ("stop", reason)
+Messages on the connection: see ``_wire`` (framed JSON; nothing the runner
+sends is unpickled by the worker).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import math
 import os
@@ -36,12 +36,15 @@ from ..sdk import Event
 from ..sdk._activity import ActivityOptions, Retry, activity_options
 from ..sdk._scope import Scope, ScopedGreenlet, current_scope
 from ..up._process import die_with_parent
+from . import _wire as wire
 from ._calls import CallKind, classify, describe
 from ._code import DeploymentCode
+from ._confine import Confinement, ConfinementFailed, confine
 from ._outcome import decode_outcome, encode_outcome
 from ._protocol import Request
 from ._render import clip, loggable, short_repr, user_traceback
 from ._serverlink import ServerLink
+from ._wire import encode_request
 
 __all__ = ["RunnerSpec", "runner_main"]
 
@@ -58,7 +61,7 @@ class RunnerSpec:
     event: dict[str, Any]
     vars: dict[str, str]
     server_url: str
-    token: str
+    credential: str  # valid for this session only, while it runs
     durable: bool = True
     secret_vars: tuple[str, ...] = ()  # names of the vars that are secrets
     retry: Retry = field(default_factory=Retry)
@@ -71,7 +74,7 @@ class CallTimedOut(TimeoutError):
     """An external call ran past its timeout (an attempt; it may be retried)."""
 
 
-def runner_main(conn: Connection, spec: RunnerSpec) -> None:
+def runner_main(conn: Connection, spec: RunnerSpec, confinement: Confinement) -> None:
     """Entry point of a runner process: run the session's program, then exit."""
     # A runner whose worker is gone has nobody to answer it: end with it. Its
     # parent is the fork server, which ends with the worker -- unless runners
@@ -81,12 +84,22 @@ def runner_main(conn: Connection, spec: RunnerSpec) -> None:
     if alive_fd is not None:
         os.close(alive_fd)
         forkserver._forkserver._forkserver_alive_fd = None  # type: ignore[attr-defined]
-    bind = die_with_parent(signal.SIGKILL, parent=os.getppid())
+    parent = os.getppid()
+    try:
+        # Before anything of the user's runs: their code must find nothing of
+        # the platform's (see ``_confine``).
+        code_root = confine(confinement, spec.code_root, spec.vars)
+    except (ConfinementFailed, OSError) as exc:
+        reason = f"the session's process could not be confined, so its program did not run: {exc}"
+        wire.write(conn, "request", encode_request(Request("failed", error=reason, message=reason)))
+        return
+    spec = dataclasses.replace(spec, code_root=code_root)
+    # After confining: a change of user clears the parent-death signal.
+    bind = die_with_parent(signal.SIGKILL, parent=parent)
     if bind is not None:
         bind()
     _apply_limits(spec)
-    os.environ.update(spec.vars)  # this process belongs to the session alone
-    link = ServerLink(spec.server_url, spec.token)
+    link = ServerLink(spec.server_url, spec.credential)
     try:
         _Program(conn, spec, link).run()
     finally:
@@ -162,7 +175,7 @@ class _Program:
     # -- the program -----------------------------------------------------------------
     def run(self) -> None:
         end = ScopedGreenlet(self._main, self._scope).switch()
-        self._send(("request", end))
+        self._send("request", encode_request(end))
 
     def _main(self) -> Request:
         try:
@@ -204,23 +217,22 @@ class _Program:
         return Event.from_dict(raw)
 
     # -- talking to the worker ---------------------------------------------------------
-    def _send(self, message: tuple[Any, ...]) -> None:
+    def _send(self, kind: str, *fields: Any, blob: bytes | None = None) -> None:
         try:
-            self.conn.send(message)
+            wire.write(self.conn, kind, *fields, blob=blob)
         except OSError:
             _orphaned()
 
     def _receive(self) -> tuple[Any, ...]:
         try:
-            answer: tuple[Any, ...] = self.conn.recv()
-        except (OSError, EOFError):
+            return wire.read(self.conn)
+        except (OSError, EOFError, wire.BadMessage):
             _orphaned()
-        return answer
 
     def _ask(self, request: Request) -> tuple[Any, ...]:
         if self._stopped is not None:
             raise SessionStopped(self._stopped)
-        self._send(("request", request))
+        self._send("request", encode_request(request))
         answer = self._receive()
         if answer[0] == "stop":
             self._stopped = answer[1]
@@ -278,7 +290,7 @@ class _Program:
         if executed:
             data, attempts, ms = self._execute(request, fn, args, kwargs, options)
         else:
-            data = answer[1]
+            data = answer[-1]
         # The program continues with the recorded copy, exactly what a replay gets.
         _, value, exception = decode_outcome(data, self._scope.secrets)
         if executed:
@@ -288,7 +300,7 @@ class _Program:
                 if exception is None
                 else {"error": f"{type(exception).__name__}: {exception}"}
             )
-            self._send(("outcome", data, attempts, ms, shown))
+            self._send("outcome", attempts, ms, shown, blob=data)
         if exception is not None:
             raise exception
         return value
@@ -333,7 +345,7 @@ class _Program:
             return
         buffer = io.StringIO()
         fn(*args, **{**kwargs, "file": buffer, "flush": False})
-        self._send(("print", clip(buffer.getvalue().removesuffix("\n"))))
+        self._send("print", clip(buffer.getvalue().removesuffix("\n")))
 
 
 @contextlib.contextmanager

@@ -19,6 +19,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from . import _wire as wire
+from ._confine import Confinement, neutral_environment
 from ._runner import RunnerSpec, runner_main
 
 __all__ = ["Runner", "RunnerFactory", "RunnerGone"]
@@ -60,9 +62,9 @@ class Runner:
     def alive(self) -> bool:
         return bool(self._process.is_alive())
 
-    def send(self, message: tuple[Any, ...]) -> None:
+    def send(self, kind: str, *fields: Any, blob: bytes | None = None) -> None:
         try:
-            self._conn.send(message)
+            wire.write(self._conn, kind, *fields, blob=blob)
         except (OSError, ValueError) as exc:
             raise RunnerGone(self._death()) from exc
 
@@ -85,10 +87,12 @@ class Runner:
                 raise RunnerGone(overdue)
             self._check_memory()
         try:
-            message: tuple[Any, ...] = self._conn.recv()
+            return wire.read(self._conn)
+        except wire.BadMessage as exc:
+            self.kill()
+            raise RunnerGone(f"the program's process sent {exc}") from None
         except (EOFError, OSError) as exc:
             raise RunnerGone(self._death()) from exc
-        return message
 
     def _check_memory(self) -> None:
         if self._memory_mb is None or self.pid is None:
@@ -137,22 +141,36 @@ def describe_exit(code: int) -> str:
 
 
 class RunnerFactory:
-    """Starts runners; one per worker."""
+    """Starts runners; one per worker. ``confinement``: how they confine
+    themselves (see ``_confine``; the default confines nothing)."""
 
-    def __init__(self, preload: Sequence[str] = DEFAULT_PRELOAD) -> None:
+    def __init__(
+        self, confinement: Confinement | None = None, preload: Sequence[str] = DEFAULT_PRELOAD
+    ) -> None:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(list(preload))
+        self.confinement = confinement or Confinement("none", "", note="not configured")
 
     def warm_up(self) -> None:
         """Start the fork server now, so the first session does not wait for
-        its imports (blocking, about a second)."""
-        multiprocessing.forkserver.ensure_running()
+        its imports (blocking, about a second).
+
+        Its environment is what every runner's ``/proc/self/environ`` shows, so
+        it starts with a neutral one, not the worker's."""
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(neutral_environment(saved))
+        try:
+            multiprocessing.forkserver.ensure_running()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
     def spawn(self, spec: RunnerSpec) -> Runner:
         mine, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=runner_main,
-            args=(theirs, spec),
+            args=(theirs, spec, self.confinement),
             name=f"pawflow-runner-{spec.session_id}",
             daemon=True,
         )

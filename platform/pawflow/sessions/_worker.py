@@ -9,14 +9,17 @@ from concurrent.futures import ThreadPoolExecutor
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from ..credentials import purpose_key
 from ..errors import TemporalUnavailable
 from ..schedules import ScheduleTickActivities, schedule_tick_workflow
 from ._activities import SessionActivities
 from ._codecache import CodeCache
 from ._config import WorkerConfig
+from ._confine import make_undumpable, plan_confinement
 from ._host import CallJournal, SessionHosts
 from ._logship import LogShipper
 from ._runners import RunnerFactory
+from ._seal import OutcomeSeal
 from ._serverlink import ServerLink
 from ._workflow import SessionRuntime, session_workflow
 
@@ -47,17 +50,23 @@ async def connect_temporal(address: str, namespace: str, timeout: float = 60.0) 
 
 async def run_worker(config: WorkerConfig) -> None:
     """Run one worker until cancelled."""
+    # Runners are this process's grandchildren: nothing of its memory or
+    # environment may be readable to them through /proc.
+    make_undumpable()
+    confinement = plan_confinement(config.data_dir, config.runner_user)
+    (log.info if confinement.mode != "none" else log.warning)("%s", confinement.describe())
     link = ServerLink(config.server_url, config.token)
     shipper = LogShipper(link)  # the link keeps one connection per thread
     runtime = SessionRuntime(
         code=CodeCache(config.data_dir / "code", link),
         hosts=SessionHosts(),
-        runners=RunnerFactory(),
+        runners=RunnerFactory(confinement),
         journal=CallJournal(link),
         shipper=shipper,
         server=link,
         server_url=config.server_url,
-        token=config.token,
+        worker_token=config.token,
+        seal=OutcomeSeal(purpose_key(config.token, "call-outcomes")),
     )
     await asyncio.to_thread(runtime.runners.warm_up)
     client = await connect_temporal(config.temporal_address, config.namespace)

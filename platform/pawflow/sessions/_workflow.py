@@ -21,16 +21,18 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from ..credentials import mint_session_credential
 from ..errors import ServerError
 from ..sdk._activity import Retry
 from ._activities import ADVANCE_ACTIVITY, FLUSH_ACTIVITY
-from ._codecache import CodeCache
+from ._codecache import CodeCache, CodeMismatch
 from ._host import CallJournal, SessionEnded, SessionHost, SessionHosts
-from ._input import WORKFLOW_NAME, SessionInput
+from ._input import WORKFLOW_NAME, SessionInput, input_mismatch, input_problem
 from ._logship import LogShipper
 from ._protocol import Exchange, Request, Step, StepAction
 from ._runner import RunnerSpec
 from ._runners import RunnerFactory
+from ._seal import OutcomeSeal
 from ._serverlink import ServerLink
 
 __all__ = ["SessionRuntime", "session_workflow"]
@@ -58,7 +60,8 @@ class SessionRuntime:
     shipper: LogShipper
     server: ServerLink
     server_url: str
-    token: str
+    worker_token: str  # mints each runner's session credential; runners never see it
+    seal: OutcomeSeal
     wall_seconds: float = 300.0  # default limit between durable points
     memory_mb: int | None = 2048
     keep_runner_seconds: float = 10.0  # waits longer than this let the runner go
@@ -193,6 +196,7 @@ class _Session:
             self._spec,
             runtime.runners,
             runtime.journal,
+            runtime.seal,
             float(limits.get("wall_seconds") or runtime.wall_seconds),
         )
         self.stop_sent = False
@@ -202,23 +206,35 @@ class _Session:
         # set with `paw var set` (secrets among them) override the manifest's;
         # fetched here, they never travel in the workflow's history.
         s = self.session
+        problem = input_problem(s)
+        if problem:
+            raise SessionEnded(_refused(problem))
         try:
             stored = self.runtime.server.get_json(f"/api/v1/sessions/{s.session_id}/vars")
         except ServerError as exc:
             if exc.status == 409:  # the session has ended
                 raise SessionEnded(self._ended()) from None
+            if exc.status == 404:
+                raise SessionEnded(_refused("the server has no such session")) from None
             raise
+        mismatch = input_mismatch(s, stored.get("session") or {})
+        if mismatch:
+            raise SessionEnded(_refused(mismatch))
+        try:
+            code_root = self.runtime.code.path(s.deployment_id, stored["session"]["code_sha256"])
+        except CodeMismatch as exc:
+            raise SessionEnded(_refused(str(exc))) from None
         return RunnerSpec(
             session_id=s.session_id,
             project=s.project,
             deployment_id=s.deployment_id,
-            code_root=str(self.runtime.code.path(s.deployment_id)),
+            code_root=str(code_root),
             call=s.call,
             event=s.event,
             vars={**s.vars, **stored["vars"]},
             secret_vars=tuple(stored.get("secret", ())),
             server_url=self.runtime.server_url,
-            token=self.runtime.token,
+            credential=mint_session_credential(self.runtime.worker_token, s.session_id),
             durable=self.durable,
             retry=self.retry,
             cpu_seconds=self.cpu_seconds,
@@ -352,6 +368,11 @@ class _Session:
         if outcome.kind == "failed" and not stopped:
             raise ApplicationError(outcome.message, non_retryable=True)
         return outcome.result
+
+
+def _refused(reason: str) -> Request:
+    message = f"refused to run this session: {reason}"
+    return Request("failed", error=message, message=message)
 
 
 def _call_fields(request: Request) -> dict[str, Any]:

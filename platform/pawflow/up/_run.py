@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,9 @@ def run_up(options: UpOptions, *, out: TextIO | None = None) -> None:
     Raises a :class:`~pawflow.errors.PawflowError` when something cannot start;
     whatever was already started is stopped first.
     """
+    # Everything the platform writes (databases, logs, code) is for its own
+    # users only: sessions' programs among them must not read it.
+    os.umask(0o077)
     asyncio.run(run_until_signalled(_up(options, out or sys.stdout), "the platform"))
 
 
@@ -51,8 +55,10 @@ async def _up(options: UpOptions, out: TextIO) -> None:
     data_dir = options.data_dir
     logs = data_dir / "logs"
     try:
+        config.ensure_data_dir(data_dir)
         logs.mkdir(parents=True, exist_ok=True)
         token = config.ensure_token(data_dir)
+        worker_token = config.ensure_token(data_dir, config.WORKER_TOKEN_FILE)
     except OSError as err:
         raise ConfigError(f"cannot use the data dir {data_dir}: {err.strerror or err}") from None
 
@@ -76,6 +82,7 @@ async def _up(options: UpOptions, out: TextIO) -> None:
                 ServerConfig(
                     data_dir=data_dir,
                     token=token,
+                    worker_token=worker_token,
                     temporal_address=address,
                     host=options.host,
                     port=options.port,
@@ -90,7 +97,7 @@ async def _up(options: UpOptions, out: TextIO) -> None:
             worker_command(url, data_dir, address, options.task_queue),
             count=options.workers,
             log_dir=logs,
-            env=child_environment(token),
+            env=child_environment(worker_token),
         )
         # Registered before start: a failure halfway must still stop the ones spawned.
         stack.push_async_callback(supervisor.stop)

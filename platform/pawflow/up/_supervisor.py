@@ -157,10 +157,11 @@ class WorkerSupervisor:
             logger.info("worker %d restarted", index)
 
 
-def child_environment(token: str) -> dict[str, str]:
-    """The environment of worker children: ours plus the API token."""
-    env = dict(os.environ)
-    env["PAWFLOW_TOKEN"] = token
+def child_environment(worker_token: str) -> dict[str, str]:
+    """The environment of worker children: ours, minus the admin token, plus
+    the worker credential."""
+    env = {k: v for k, v in os.environ.items() if k != "PAWFLOW_TOKEN"}
+    env["PAWFLOW_WORKER_TOKEN"] = worker_token
     # Log lines should reach the log file as they happen, not when a buffer fills.
     env["PYTHONUNBUFFERED"] = "1"
     return env

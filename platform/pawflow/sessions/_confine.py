@@ -1,0 +1,291 @@
+"""Confining a runner: what a session's program can reach of the machine.
+
+A runner runs a user's program; the worker that forked it hosts other
+sessions and holds the worker credential, and the data dir holds every
+project's data, tokens and keys. Before the program's first line runs, the
+runner (still privileged, still single-threaded) shuts itself off:
+
+- it makes itself non-dumpable, so no other process of its user can read its
+  memory or environment through ``/proc`` (other runners, the program itself
+  in a child process is another matter: it is the session's own);
+- in a mount namespace of its own it covers the data dir with an empty
+  filesystem, gets a private ``/tmp``, and sees its deployment's code
+  read-only at :data:`CODE_MOUNT`;
+- when the platform runs as root it drops to an unprivileged user (``nobody``
+  by default), with no supplementary groups and no way back (``no_new_privs``);
+  otherwise it uses an unprivileged user namespace for the mounts;
+- its environment holds the session's vars and a few neutral variables only.
+
+What the machine offers is found once, when the worker starts
+(:func:`plan_confinement`), and logged then; a runner that cannot apply its
+plan does not run the program.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import pwd
+import stat
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "CODE_MOUNT",
+    "Confinement",
+    "ConfinementFailed",
+    "confine",
+    "make_undumpable",
+    "neutral_environment",
+    "plan_confinement",
+]
+
+log = logging.getLogger(__name__)
+
+CODE_MOUNT = "/tmp/.pawflow/code"  # where a confined runner sees its deployment's code
+
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUSER = 0x10000000
+_MS_RDONLY = 1
+_MS_NOSUID = 2
+_MS_NODEV = 4
+_MS_REMOUNT = 32
+_MS_BIND = 4096
+_MS_REC = 16384
+_MS_PRIVATE = 1 << 18
+_PR_SET_DUMPABLE = 4
+_PR_SET_NO_NEW_PRIVS = 38
+_O_PATH = getattr(os, "O_PATH", 0o10000000)
+
+# Variables a program may see besides its session's vars: none of them says
+# anything about the platform.
+_NEUTRAL_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")
+
+
+class ConfinementFailed(Exception):
+    """The runner could not confine itself; the program must not run."""
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """How this worker's runners confine themselves (picklable: it travels
+    to each runner in its spec)."""
+
+    mode: Literal["user", "userns", "none"]
+    data_dir: str
+    uid: int = -1  # "user": the runner's user and group
+    gid: int = -1
+    # "user": directories the runner's user cannot pass through on the way to
+    # the Python installation, each with the entries the runner needs in it.
+    passages: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    tmp_mb: int = 512  # size of the private /tmp
+    note: str = ""  # why "none"
+
+    def describe(self) -> str:
+        if self.mode == "user":
+            return (
+                f"runners run as uid {self.uid} in a mount namespace of their own "
+                "(data dir hidden, private /tmp, code read-only), non-dumpable"
+            )
+        if self.mode == "userns":
+            return (
+                "runners run in a user and mount namespace of their own "
+                "(data dir hidden, private /tmp, code read-only), non-dumpable"
+            )
+        return f"runners are NOT confined ({self.note}): a program can read the data dir"
+
+
+def plan_confinement(data_dir: Path, runner_user: str | None = None) -> Confinement:
+    """What this machine offers for confining runners (called once per worker)."""
+    data = str(data_dir.resolve())
+    if os.geteuid() == 0:
+        try:
+            entry = pwd.getpwnam(runner_user or "nobody")
+        except KeyError:
+            if runner_user and runner_user.isdigit():
+                entry = None
+                uid = gid = int(runner_user)
+            else:
+                return Confinement(
+                    "none", data, note=f"there is no user {runner_user or 'nobody'!r}"
+                )
+        if entry is not None:
+            uid, gid = entry.pw_uid, entry.pw_gid
+        if uid == 0:
+            return Confinement("none", data, note="the runner user is root")
+        return Confinement("user", data, uid, gid, passages=_passages(uid, gid, _python_paths()))
+    note = _probe_userns()
+    if note is None:
+        return Confinement("userns", data)
+    return Confinement("none", data, note=note)
+
+
+def _python_paths() -> list[str]:
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path}
+    return sorted(p for p in paths if p and os.path.isabs(p) and os.path.exists(p))
+
+
+def _can_pass(st: os.stat_result, uid: int, gid: int) -> bool:
+    if st.st_uid == uid:
+        return bool(st.st_mode & stat.S_IXUSR)
+    if st.st_gid == gid:
+        return bool(st.st_mode & stat.S_IXGRP)
+    return bool(st.st_mode & stat.S_IXOTH)
+
+
+def _passages(uid: int, gid: int, paths: Iterable[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """For each directory the runner's user cannot pass through on the way to
+    one of ``paths``: the entries of it that lead there."""
+    found: dict[str, set[str]] = {}
+    for path in paths:
+        parts = Path(path).parts
+        for depth in range(1, len(parts)):
+            directory = os.path.join(*parts[:depth])
+            try:
+                st = os.stat(directory)
+            except OSError:
+                break
+            if not _can_pass(st, uid, gid):
+                found.setdefault(directory, set()).add(parts[depth])
+                break  # what lies beyond is bound in whole
+    return tuple(sorted((d, tuple(sorted(names))) for d, names in found.items()))
+
+
+_PROBE = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.unshare(0x10000000 | 0x00020000) != 0:
+    raise SystemExit(os.strerror(ctypes.get_errno()))
+"""
+
+
+def _probe_userns() -> str | None:
+    """None when an unprivileged user + mount namespace can be made here."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"cannot probe for user namespaces: {exc}"
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["unknown"])[-1]
+        return f"user namespaces are not available: {reason}"
+    return None
+
+
+# -- in the runner ---------------------------------------------------------------------
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise ConfinementFailed(f"{what}: {os.strerror(errno)}")
+
+
+def _mount(
+    libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int, data: str
+) -> None:
+    _check(
+        libc.mount(
+            source.encode() if source else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
+
+
+def _bind(libc: ctypes.CDLL, fd: int, target: str, *, read_only: bool) -> None:
+    _mount(libc, f"/proc/self/fd/{fd}", target, None, _MS_BIND | _MS_REC, "")
+    if read_only:
+        flags = _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV
+        _mount(libc, None, target, None, flags, "")
+
+
+def _tmpfs(libc: ctypes.CDLL, target: str, mode: str, size: str) -> None:
+    _mount(libc, "tmpfs", target, "tmpfs", _MS_NOSUID | _MS_NODEV, f"mode={mode},size={size}")
+
+
+def _enter_userns(libc: ctypes.CDLL) -> None:
+    uid, gid = os.geteuid(), os.getegid()
+    _check(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS), "unshare")
+    # The same ids inside as outside: files keep their owners.
+    Path("/proc/self/setgroups").write_text("deny")
+    Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+    Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+
+
+def make_undumpable() -> None:
+    """Close this process's ``/proc`` files (environ, memory) to other
+    processes of its user that lack ``CAP_SYS_PTRACE`` (its runners)."""
+    if sys.platform.startswith("linux"):
+        _check(_libc().prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
+
+
+def confine(plan: Confinement, code_root: str, env: Mapping[str, str]) -> str:
+    """Confine this process (a runner, before any user code runs); returns
+    where it now finds its deployment's code."""
+    libc = _libc()
+    make_undumpable()  # first: its memory will hold its credential and secrets
+    _set_environment(env)
+    if plan.mode == "none":
+        return code_root
+    if plan.mode == "user":
+        _check(libc.unshare(_CLONE_NEWNS), "unshare")
+    else:
+        _enter_userns(libc)
+    # Nothing mounted here may show up outside, and the reverse.
+    _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE, "")
+    # Held open (in this namespace: a bind mount takes its source from its
+    # own) so that they can be bound back once what holds them is covered.
+    code_fd = os.open(code_root, _O_PATH | os.O_DIRECTORY)
+    passage_fds = [
+        (directory, [(name, os.open(os.path.join(directory, name), _O_PATH)) for name in names])
+        for directory, names in plan.passages
+    ]
+    for directory, entries in passage_fds:
+        _tmpfs(libc, directory, "0755", "1m")
+        for name, fd in entries:
+            target = os.path.join(directory, name)
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                os.mkdir(target)
+            else:
+                Path(target).touch()
+            _bind(libc, fd, target, read_only=True)
+            os.close(fd)
+    if os.path.isdir(plan.data_dir):
+        _tmpfs(libc, plan.data_dir, "0700", "4k")
+    _tmpfs(libc, "/tmp", "1777", f"{plan.tmp_mb}m")
+    os.makedirs(CODE_MOUNT, mode=0o755)
+    _bind(libc, code_fd, CODE_MOUNT, read_only=True)
+    os.close(code_fd)
+    os.chdir("/tmp")
+    if plan.mode == "user":
+        os.setgroups([])
+        os.setresgid(plan.gid, plan.gid, plan.gid)
+        os.setresuid(plan.uid, plan.uid, plan.uid)
+    # Neither setuid programs nor file capabilities can give any of it back.
+    _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    return CODE_MOUNT
+
+
+def _set_environment(env: Mapping[str, str]) -> None:
+    kept = neutral_environment(os.environ)
+    os.environ.clear()
+    os.environ.update(kept)
+    os.environ.update({"HOME": "/tmp", "TMPDIR": "/tmp"})
+    os.environ.update(env)
+
+
+def neutral_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What of ``environ`` a process that forks runners may keep."""
+    return {k: v for k, v in environ.items() if k in _NEUTRAL_ENV or k.startswith("LC_")}

@@ -1,0 +1,166 @@
+"""The messages between a worker and a session's runner, as framed JSON.
+
+A runner runs a user's program, so everything it sends is hostile until
+checked: nothing it sends is unpickled by the worker (which hosts many
+sessions). Each message is one frame of JSON -- an array whose first item
+names the message -- and, for the messages that carry a recorded outcome, a
+second frame with the outcome's raw bytes. The worker validates every field
+and bounds every size; a runner that breaks the format is ended.
+
+  runner → worker: ["print", text] | ["request", {Request}] |
+                   ["outcome", attempts, ms, {shown}] + outcome bytes
+  worker → runner: ["execute"] | ["result"] + outcome bytes | ["resume", value] |
+                   ["stop", reason]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from multiprocessing.connection import Connection
+from typing import Any, get_args
+
+from ._protocol import Request, RequestKind
+
+__all__ = ["BadMessage", "decode_request", "encode_request", "read", "write"]
+
+# A frame from a runner: a print (capped at 64 KiB of text, at most 6 bytes a
+# character once escaped), a request with its reprs, or an outcome header. An
+# outcome itself is capped where it is recorded (``_outcome``).
+MAX_FRAME = 1 << 20
+MAX_OUTCOME = 8 << 20
+_BLOB_KINDS = frozenset({"outcome", "result"})
+_REQUEST_KINDS = frozenset(get_args(RequestKind))
+# A JSON escape of a UTF-16 surrogate: what a lone surrogate is sent as.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class BadMessage(Exception):
+    """A message that breaks the format (from a runner: the program's doing)."""
+
+
+def write(conn: Connection, kind: str, *fields: Any, blob: bytes | None = None) -> None:
+    """Send one message; ``blob``: the outcome bytes of ``outcome``/``result``."""
+    conn.send_bytes(json.dumps([kind, *fields], separators=(",", ":")).encode())
+    if kind in _BLOB_KINDS:
+        conn.send_bytes(blob or b"")
+
+
+def read(conn: Connection) -> tuple[Any, ...]:
+    """Receive one message as a tuple, its blob (if any) last. Raises
+    :class:`BadMessage` for a frame that is too large or not a message, and
+    whatever the connection raises when the other side is gone."""
+    frame = _frame(conn, MAX_FRAME)
+    try:
+        message = json.loads(frame)
+    except (ValueError, RecursionError):
+        raise BadMessage("a message that is not JSON") from None
+    if not isinstance(message, list) or not message or not isinstance(message[0], str):
+        raise BadMessage("a message of the wrong shape")
+    if _SURROGATE_ESCAPE.search(frame):
+        message = _clean(message)
+    if message[0] in _BLOB_KINDS:
+        message.append(_frame(conn, MAX_OUTCOME))
+    return tuple(message)
+
+
+def _frame(conn: Connection, limit: int) -> bytes:
+    try:
+        return conn.recv_bytes(limit)
+    except OSError as exc:
+        if "too long" in str(exc) or "bad message length" in str(exc):
+            raise BadMessage(f"a message larger than {limit} bytes") from None
+        raise
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    """Lone surrogates (a print of badly decoded text) become U+FFFD: nothing
+    after the runner would be able to encode them."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if depth > 64:
+        return value
+    if isinstance(value, list):
+        return [_clean(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {_clean(k, depth + 1): _clean(v, depth + 1) for k, v in value.items()}
+    return value
+
+
+def _text(raw: dict[str, Any], name: str, limit: int) -> str:
+    value = raw.get(name, "")
+    if not isinstance(value, str):
+        raise BadMessage(f"a request whose {name} is not text")
+    return value[:limit]
+
+
+def _seconds(raw: dict[str, Any], name: str) -> float | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadMessage(f"a request whose {name} is not a number of seconds")
+    if value < 0:
+        raise BadMessage(f"a request whose {name} is negative")
+    return float(value)
+
+
+def decode_request(raw: Any) -> Request:
+    """A :class:`Request` from its JSON form, every field checked."""
+    if not isinstance(raw, dict):
+        raise BadMessage("a request that is not an object")
+    kind = raw.get("kind")
+    if kind not in _REQUEST_KINDS:
+        raise BadMessage(f"a request of unknown kind {str(kind)[:40]!r}")
+    number = raw.get("number", 0)
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < 1 << 53:
+        raise BadMessage("a request whose number is not a call number")
+    args = raw.get("args", [])
+    kwargs = raw.get("kwargs", {})
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise BadMessage("a request whose args are not a list of text")
+    if not isinstance(kwargs, dict) or not all(isinstance(v, str) for v in kwargs.values()):
+        raise BadMessage("a request whose kwargs are not text by name")
+    return Request(
+        kind,  # type: ignore[arg-type]  # checked against RequestKind above
+        number=number,
+        function=_text(raw, "function", 1000),
+        args=[a[:1000] for a in args[:200]],
+        kwargs={k[:200]: v[:1000] for k, v in list(kwargs.items())[:200]},
+        timeout=_seconds(raw, "timeout"),
+        budget=_seconds(raw, "budget"),
+        key=_key(kind, raw.get("key")),
+        result=raw.get("result"),
+        error=_text(raw, "error", 256 * 1024),
+        message=_text(raw, "message", 4096),
+    )
+
+
+def _key(kind: Any, key: Any) -> Any:
+    """What a wait waits for, in the type the workflow uses it as."""
+    if kind == "sleep":
+        if isinstance(key, bool) or not isinstance(key, int | float) or not math.isfinite(key):
+            raise BadMessage("a sleep whose length is not a number")
+        return float(key)
+    if kind in ("next_event", "result"):
+        if not isinstance(key, str) or len(key) > 200:
+            raise BadMessage(f"a {kind} request without an id")
+        return key
+    if kind == "next_signal":
+        if not isinstance(key, list) or not all(isinstance(k, str) for k in key) or len(key) > 100:
+            raise BadMessage("a next_signal request whose names are not a list of text")
+        return key
+    return None
+
+
+def encode_request(request: Request) -> dict[str, Any]:
+    """The JSON form of ``request`` (the inverse of :func:`decode_request`)."""
+    out: dict[str, Any] = {"kind": request.kind}
+    for name in ("number", "function", "args", "kwargs", "timeout", "budget", "key"):
+        out[name] = getattr(request, name)
+    for name in ("result", "error", "message"):
+        value = getattr(request, name)
+        if value:
+            out[name] = value
+    return out
