@@ -72,15 +72,20 @@ class Setup:
         return shipper
 
 
-@pytest.fixture
-async def setup(
-    tmp_path: Path, store: SQLiteStore, aiohttp_server: ServerFactory
-) -> AsyncIterator[Setup]:
+def pawflow_app(tmp_path: Path, store: SQLiteStore) -> web.Application:
+    """The real server (its dispatcher not started: nothing here needs Temporal)."""
     config = ServerConfig(
         data_dir=tmp_path / "data", token=TOKEN, temporal_address=f"127.0.0.1:{free_port()}"
     )
     dispatcher = Dispatcher(store, config.temporal_address, config.namespace, config.task_queue)
-    server = await aiohttp_server(create_app(config, store, dispatcher))
+    return create_app(config, store, dispatcher)
+
+
+@pytest.fixture
+async def setup(
+    tmp_path: Path, store: SQLiteStore, aiohttp_server: ServerFactory
+) -> AsyncIterator[Setup]:
+    server = await aiohttp_server(pawflow_app(tmp_path, store))
     gate = Gate(str(server.make_url("")).rstrip("/"))
     front = await aiohttp_server(gate.app)
     yield Setup(store, gate, str(front.make_url("")).rstrip("/"))
@@ -135,11 +140,7 @@ async def test_records_wait_for_a_server_not_started_yet(
         shipper.emit(rec(ses, 0, "state", state="running"))
         shipper.emit(rec(ses, 1, "state", state="completed"))
         assert not await asyncio.to_thread(shipper.wait_delivered, shipper.ticket(), 0.3)
-        config = ServerConfig(
-            data_dir=tmp_path / "data", token=TOKEN, temporal_address=f"127.0.0.1:{free_port()}"
-        )
-        dispatcher = Dispatcher(store, config.temporal_address, config.namespace, config.task_queue)
-        await aiohttp_server(create_app(config, store, dispatcher), port=port)
+        await aiohttp_server(pawflow_app(tmp_path, store), port=port)
         assert await delivered(shipper)
     finally:
         shipper.close()
