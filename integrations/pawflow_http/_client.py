@@ -20,8 +20,9 @@ _RETRY_STATUSES = (429, 502, 503, 504)
 
 class HttpClient(requests.Session):
     """``client.get("/items")`` requests ``base_url + "/items"``; absolute URLs
-    are used as given. The auth header goes with every request, and is blanked
-    in responses (they are recorded in the session's history)."""
+    are used as given. The auth header goes with every request, but not past a
+    redirect to another origin, and is blanked in responses (they are recorded
+    in the session's history)."""
 
     def __init__(
         self,
@@ -62,6 +63,22 @@ class HttpClient(requests.Session):
         state["timeout"] = self.timeout
         state["_auth_header_name"] = self._auth_header_name
         return state
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        """Called on each redirect. requests drops ``Authorization`` (and the
+        cookies set by hand) when a redirect leaves the origin: another host or
+        port, or https to http. The connection's auth header may have another
+        name, and must not reach a host it was not meant for either."""
+        super().rebuild_auth(prepared_request, response)
+        previous = response.request.url if response.request is not None else None
+        if (
+            previous is not None
+            and prepared_request.url is not None
+            and self.should_strip_auth(previous, prepared_request.url)
+        ):
+            prepared_request.headers.pop(self._auth_header_name, None)
 
     def request(  # type: ignore[override]
         self, method: str, url: str, *args: Any, **kwargs: Any

@@ -8,6 +8,7 @@ Its own thread and loop let both sync tests (and subprocesses such as
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -29,7 +30,8 @@ class Seen:
 class FakeService:
     """Subclasses add routes in :meth:`routes`; ``url`` is valid while running."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._ssl_context = ssl_context  # serve https with it
         self.calls: Counter[tuple[str, str]] = Counter()
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
@@ -62,10 +64,11 @@ class FakeService:
         self.routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._ssl_context)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        scheme = "http" if self._ssl_context is None else "https"
+        self.url = f"{scheme}://127.0.0.1:{port}"
 
     @contextmanager
     def running(self) -> Iterator[Any]:
