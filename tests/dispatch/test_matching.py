@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from pawflow.dispatch import Dispatcher
 from pawflow.dispatch._matching import TriggerMatcher
+from pawflow.filters import FilterPool
 from pawflow.manifest import CallTarget, Connection, Project, ScheduleSpec, Trigger, WebhookSpec
 from pawflow.storage import EventRecord, SQLiteStore
 from tests.helpers import free_port, wait_for
@@ -58,77 +60,100 @@ def _event(
     )
 
 
-def _names(event: EventRecord, matcher: TriggerMatcher | None = None) -> list[str]:
-    return [t.name for t in (matcher or TriggerMatcher()).matching(PROJECT, event)]
+@pytest.fixture
+async def matcher() -> AsyncIterator[TriggerMatcher]:
+    pool = FilterPool()
+    try:
+        yield TriggerMatcher(pool)
+    finally:
+        await pool.close()
 
 
-def test_a_webhook_event_matches_its_trigger_only() -> None:
-    assert _names(_event(trigger="hook")) == ["hook"]
-    assert _names(_event(trigger="missing")) == []
-    assert _names(_event()) == []
+async def _names(matcher: TriggerMatcher, event: EventRecord) -> list[str]:
+    return [t.name for t in await matcher.matching(PROJECT, event)]
 
 
-def test_event_type_must_equal_the_triggers() -> None:
-    assert _names(_event(trigger="posts-only", type="post")) == ["posts-only"]
-    assert _names(_event(trigger="posts-only", type="put")) == []
+async def test_a_webhook_event_matches_its_trigger_only(matcher: TriggerMatcher) -> None:
+    assert await _names(matcher, _event(trigger="hook")) == ["hook"]
+    assert await _names(matcher, _event(trigger="missing")) == []
+    assert await _names(matcher, _event()) == []
 
 
-def test_filter_must_return_true() -> None:
+async def test_event_type_must_equal_the_triggers(matcher: TriggerMatcher) -> None:
+    assert await _names(matcher, _event(trigger="posts-only", type="post")) == ["posts-only"]
+    assert await _names(matcher, _event(trigger="posts-only", type="put")) == []
+
+
+async def test_filter_must_return_true(matcher: TriggerMatcher) -> None:
     def body(amount: Any) -> dict[str, Any]:
         return {"body": {"json": {"amount": amount}}}
 
-    assert _names(_event(trigger="big", data=body(500))) == ["big"]
-    assert _names(_event(trigger="big", data=body(5))) == []
+    assert await _names(matcher, _event(trigger="big", data=body(500))) == ["big"]
+    assert await _names(matcher, _event(trigger="big", data=body(5))) == []
     # Evaluation errors (missing key, wrong type) are no match, not a failure.
-    assert _names(_event(trigger="big", data={"body": {"json": None}})) == []
-    assert _names(_event(trigger="big", data=body("lots"))) == []
+    assert await _names(matcher, _event(trigger="big", data={"body": {"json": None}})) == []
+    assert await _names(matcher, _event(trigger="big", data=body("lots"))) == []
 
 
-def test_a_connection_event_matches_every_trigger_of_its_connection() -> None:
+async def test_a_connection_event_matches_every_trigger_of_its_connection(
+    matcher: TriggerMatcher,
+) -> None:
     opened = {"action": "opened"}
-    assert _names(_event(connection="gh", type="issues", data=opened)) == [
+    assert await _names(matcher, _event(connection="gh", type="issues", data=opened)) == [
         "issues",
         "opened",
         "everything-gh",
     ]
     closed = {"action": "closed"}
-    assert _names(_event(connection="gh", type="issues", data=closed)) == [
+    assert await _names(matcher, _event(connection="gh", type="issues", data=closed)) == [
         "issues",
         "everything-gh",
     ]
-    assert _names(_event(connection="gh", type="push")) == ["everything-gh"]
-    assert _names(_event(connection="chat", type="command")) == ["chat"]
-    assert _names(_event(connection="nope", type="issues")) == []
+    assert await _names(matcher, _event(connection="gh", type="push")) == ["everything-gh"]
+    assert await _names(matcher, _event(connection="chat", type="command")) == ["chat"]
+    assert await _names(matcher, _event(connection="nope", type="issues")) == []
 
 
-def test_a_connection_event_ignores_its_trigger_name() -> None:
+async def test_a_connection_event_ignores_its_trigger_name(matcher: TriggerMatcher) -> None:
     # Only the connection counts: a trigger name on such an event is not a source.
-    assert _names(_event(connection="chat", trigger="hook", type="post")) == ["chat"]
+    assert await _names(matcher, _event(connection="chat", trigger="hook", type="post")) == ["chat"]
 
 
-def test_a_connection_trigger_is_not_started_by_name() -> None:
-    assert _names(_event(trigger="issues", type="issues")) == []
+async def test_a_connection_trigger_is_not_started_by_name(matcher: TriggerMatcher) -> None:
+    assert await _names(matcher, _event(trigger="issues", type="issues")) == []
 
 
-def test_schedule_events_and_schedule_triggers_only_match_each_other() -> None:
-    assert _names(_event(trigger="nightly", type="schedule")) == ["nightly"]
-    assert _names(_event(trigger="nightly", type="post")) == []
-    assert _names(_event(trigger="hook", type="schedule")) == []
+async def test_schedule_events_and_schedule_triggers_only_match_each_other(
+    matcher: TriggerMatcher,
+) -> None:
+    assert await _names(matcher, _event(trigger="nightly", type="schedule")) == ["nightly"]
+    assert await _names(matcher, _event(trigger="nightly", type="post")) == []
+    assert await _names(matcher, _event(trigger="hook", type="schedule")) == []
 
 
-def test_filters_are_compiled_once_per_expression() -> None:
-    matcher = TriggerMatcher()
-    for amount in (1, 500, 7):
-        _names(_event(trigger="big", data={"body": {"json": {"amount": amount}}}), matcher)
-    assert list(matcher._filters) == ["data.body.json.amount > 100"]
+async def test_the_record_says_why_each_trigger_did_not_match(matcher: TriggerMatcher) -> None:
+    found = await matcher.match(
+        _event(connection="gh", type="issues", data={"action": "closed"}), PROJECT
+    )
+    assert found.record == [
+        {"trigger": "issues", "matched": True, "reason": None},
+        {"trigger": "opened", "matched": False, "reason": "filter is false"},
+        {"trigger": "everything-gh", "matched": True, "reason": None},
+    ]
+    found = await matcher.match(_event(trigger="posts-only", type="put"), PROJECT)
+    assert found.record == [
+        {"trigger": "posts-only", "matched": False, "reason": "event type 'put' is not 'post'"}
+    ]
 
 
-def test_a_stored_filter_that_does_not_compile_matches_nothing(
-    caplog: pytest.LogCaptureFixture,
+async def test_a_stored_filter_that_does_not_compile_matches_nothing(
+    matcher: TriggerMatcher,
 ) -> None:
     project = Project("demo", triggers=(Trigger("bad", CALL, webhook=WebhookSpec(), filter="a ="),))
-    assert TriggerMatcher().matching(project, _event(trigger="bad")) == []
-    assert "does not compile" in caplog.text
+    found = await matcher.match(_event(trigger="bad"), project)
+    assert found.triggers == []
+    (line,) = found.record
+    assert line["matched"] is False and line["reason"].startswith("filter does not compile")
 
 
 # -- through the dispatcher, against a real store -----------------------------------
@@ -190,6 +215,14 @@ async def test_the_dispatcher_starts_one_session_per_matching_trigger(
     assert await triggers_of(tick) == [("tick", "p.py:c")]
     stored = await store.get_event(opened.id)
     assert stored is not None and stored.state == "dispatched" and stored.connection == "gh"
+    assert stored.matches == [
+        {"trigger": "all-issues", "matched": True, "reason": None},
+        {"trigger": "opened", "matched": True, "reason": None},
+        {"trigger": "listen", "matched": True, "reason": None},
+    ]
+    stored = await store.get_event(closed.id)
+    assert stored is not None and stored.matches is not None
+    assert stored.matches[1] == {"trigger": "opened", "matched": False, "reason": "filter is false"}
 
 
 async def test_an_event_matching_only_a_trigger_without_call_is_unmatched(

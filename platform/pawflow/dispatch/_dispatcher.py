@@ -20,12 +20,13 @@ from temporalio.client import Client
 from temporalio.service import RetryConfig
 
 from ..errors import StorageUnavailable
+from ..filters import FilterBudget, FilterPool
 from ..ids import new_id
 from ..manifest import Manifest
 from ..sessions._input import SessionInput, start_session
 from ..storage import DeploymentRecord, EventRecord, NewSession, SessionRecord, Store
 from ..temporal_errors import is_unavailable
-from ._matching import TriggerMatcher
+from ._matching import EventMatches, TriggerMatcher
 from ._subscriptions import SubscriptionRelay
 
 __all__ = ["Dispatcher"]
@@ -68,6 +69,7 @@ class Dispatcher:
         task_queue: str = "pawflow-sessions",
         *,
         max_in_flight: int = 32,
+        filter_budget: FilterBudget | None = None,
     ) -> None:
         self._store = store
         self._address = temporal_address
@@ -83,7 +85,10 @@ class Dispatcher:
         self._retry_at = 0.0
         self._outage = False
         self._reported: set[str] = set()
-        self._matcher = TriggerMatcher()
+        # Filters read event data from strangers: evaluated in processes of
+        # their own, within budgets, so that none can stall this loop.
+        self._filters = FilterPool(filter_budget)
+        self._matcher = TriggerMatcher(self._filters)
         self._subscriptions = SubscriptionRelay(store, max_in_flight=max_in_flight)
         self._starting = asyncio.Semaphore(max_in_flight)  # for dispatch(), not passes
         self._dispatching: set[asyncio.Task[None]] = set()
@@ -103,6 +108,7 @@ class Dispatcher:
         for fast in list(self._dispatching):
             fast.cancel()
         await asyncio.gather(*self._dispatching, return_exceptions=True)
+        await self._filters.close()
         self._client = None
 
     def wake(self) -> None:
@@ -171,8 +177,14 @@ class Dispatcher:
         while True:
             batch = await self._store.pending_events(_BATCH)
             todo = [e for e in batch if e.id not in failed]
-            # Together, so that the store commits them as one group.
-            results = await asyncio.gather(*(self._match(e, manifests) for e in todo))
+            # The filters of the whole batch are evaluated at once; the writes
+            # are then submitted in event order, so that subscribed sessions get
+            # events in the order they were stored, and together, so that the
+            # store commits them as one group.
+            decided = await asyncio.gather(*(self._decide(e, manifests) for e in todo))
+            results = await asyncio.gather(
+                *(self._record(e, d) for e, d in zip(todo, decided, strict=True))
+            )
             failed.update(e.id for e, made in zip(todo, results, strict=True) if made is None)
             # Stop on a short batch (drained) or one holding only events that just
             # failed (re-reading them would spin).
@@ -185,11 +197,50 @@ class Dispatcher:
         manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None],
     ) -> list[SessionRecord] | None:
         """The event's sessions, created (None when that failed: it stays pending)."""
+        return await self._record(event, await self._decide(event, manifests))
+
+    async def _decide(
+        self,
+        event: EventRecord,
+        manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None],
+    ) -> _Decision | None:
+        """What the event matched (None when that could not be found out)."""
+        try:
+            subscriptions = await self._subscriptions.candidates(event)
+            active = await self._active(event, manifests)
+            project = active[1].project if active is not None else None
+            found = await self._matcher.match(event, project, subscriptions)
+        except Exception as err:
+            self._report_once(event.id, f"cannot dispatch event {event.id}; will retry", err)
+            return None
+        # One session per matching trigger with a call; triggers without one
+        # only feed subscriptions.
+        sessions = [
+            NewSession(
+                id=new_id("ses"),
+                project=event.project,
+                deployment_id=active[0].id,
+                trigger=trigger.name,
+                call=str(trigger.call),
+            )
+            for trigger in found.triggers
+            if active is not None and trigger.call is not None
+        ]
+        return _Decision(found, sessions)
+
+    async def _record(
+        self, event: EventRecord, decision: _Decision | None
+    ) -> list[SessionRecord] | None:
+        """Write what ``_decide`` found: outbox rows, then sessions (None when
+        that failed: the event stays pending)."""
+        if decision is None:
+            return None
         try:
             # Before matching: a pending event is certain to be fanned out.
-            await self._subscriptions.fan_out(event)
-            sessions = await self._sessions_for(event, manifests)
-            created = await self._store.match_event(event.id, sessions)
+            await self._subscriptions.fan_out(event, decision.found.subscriptions)
+            created = await self._store.match_event(
+                event.id, decision.sessions, decision.found.record
+            )
         except Exception as err:
             self._report_once(event.id, f"cannot dispatch event {event.id}; will retry", err)
             return None
@@ -199,35 +250,22 @@ class Dispatcher:
             log.info("event %s matches no trigger of an active deployment", event.id)
         return created
 
-    async def _sessions_for(
+    async def _active(
         self,
         event: EventRecord,
         manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None],
-    ) -> list[NewSession]:
+    ) -> tuple[DeploymentRecord, Manifest] | None:
+        """The active deployment of the event's project and its manifest, when
+        it has one that triggers can match."""
         if event.trigger is None and event.connection is None:
-            return []
+            return None
         if event.project not in manifests:
             dep = await self._store.active_deployment(event.project)
             manifests[event.project] = (dep, self._parse_manifest(dep)) if dep else None
         active = manifests[event.project]
-        if active is None:
-            return []
-        dep, manifest = active
-        if manifest is None:
-            return []
-        # One session per matching trigger with a call; triggers without one
-        # only feed subscriptions.
-        return [
-            NewSession(
-                id=new_id("ses"),
-                project=event.project,
-                deployment_id=dep.id,
-                trigger=trigger.name,
-                call=str(trigger.call),
-            )
-            for trigger in self._matcher.matching(manifest.project, event)
-            if trigger.call is not None
-        ]
+        if active is None or active[1] is None:
+            return None
+        return active[0], active[1]
 
     def _parse_manifest(self, dep: DeploymentRecord) -> Manifest | None:
         # The loader validated it before it was stored, so this failing is a bug;
@@ -388,6 +426,14 @@ class Dispatcher:
             log.error("%s: %s", message, err)
         else:
             log.error("%s", message, exc_info=err)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Decision:
+    """What an event matched, and the sessions it is to create."""
+
+    found: EventMatches
+    sessions: list[NewSession]
 
 
 def _session_options(manifest: Manifest, trigger_name: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""Which triggers of a deployment an event matches.
+"""Which triggers of a deployment, and which subscriptions, an event matches.
 
-The rule, in order:
+The rule for triggers, in order:
 
 1. Source. An event that came through a connection matches every trigger with
    that ``connection``. Any other event names its trigger (webhooks, schedule
@@ -11,26 +11,28 @@ The rule, in order:
 2. ``event_type``: when the trigger sets one, the event's type must equal it.
 3. ``filter``: when the trigger sets one, its CEL expression must return true.
 
-Whether a matching trigger starts a session (it has a ``call``) is for the
-caller to decide: triggers without ``call`` still match, for subscriptions.
+A subscription (chosen by the caller: same project and source, older than the
+event) matches when its filter, if any, returns true.
+
+Every filter an event meets is evaluated in one request to the
+:class:`~pawflow.filters.FilterPool`, within its budgets; a filter over budget
+is a "no" whose reason is kept in the event's match record. Whether a matching
+trigger starts a session (it has a ``call``) is for the caller to decide:
+triggers without ``call`` still match, for subscriptions.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..filters import Filter, FilterError, compile_filter
+from ..filters import FilterPool, Verdict
 from ..manifest import Project, Trigger
 from ..schedules import SCHEDULE_EVENT_TYPE
+from ..storage import SubscriptionRecord
 
-__all__ = ["MatchableEvent", "TriggerMatcher"]
-
-log = logging.getLogger(__name__)
-
-# Distinct filter texts seen by one matcher are few (they come from deployed
-# manifests); the bound only keeps a long-lived server from growing forever.
-_MAX_CACHED_FILTERS = 1024
+__all__ = ["EventMatches", "MatchableEvent", "TriggerMatcher", "candidates"]
 
 
 class MatchableEvent(Protocol):
@@ -49,51 +51,80 @@ class MatchableEvent(Protocol):
     def data(self) -> Any: ...
 
 
+@dataclass(frozen=True)
+class EventMatches:
+    """What an event matched, and the record of it (``EventRecord.matches``)."""
+
+    triggers: list[Trigger]  # in manifest order
+    subscriptions: list[str]  # ids, in the order given
+    record: list[dict[str, Any]]
+
+
 class TriggerMatcher:
-    """Applies the matching rule; keeps each filter expression compiled once."""
+    """Applies the matching rule; filters are evaluated by ``pool``."""
 
-    def __init__(self) -> None:
-        self._filters: dict[str, Filter | None] = {}
+    def __init__(self, pool: FilterPool) -> None:
+        self._pool = pool
 
-    def matching(self, project: Project, event: MatchableEvent) -> list[Trigger]:
+    async def match(
+        self,
+        event: MatchableEvent,
+        project: Project | None,
+        subscriptions: Sequence[SubscriptionRecord] = (),
+    ) -> EventMatches:
+        """The triggers of ``project`` (None: no active deployment) and the
+        ``subscriptions`` that ``event`` matches."""
+        triggers = candidates(project, event) if project is not None else []
+        typed = [t for t in triggers if t.event_type in (None, event.type)]
+        expressions = [t.filter for t in typed if t.filter is not None]
+        expressions += [s.filter for s in subscriptions if s.filter is not None]
+        verdicts = dict(
+            zip(
+                expressions,
+                await self._pool.evaluate(event.type, event.data, expressions),
+                strict=True,
+            )
+        )
+        record: list[dict[str, Any]] = []
+        matched: list[Trigger] = []
+        for trigger in triggers:
+            if trigger.event_type not in (None, event.type):
+                verdict = Verdict(False, f"event type {event.type!r} is not {trigger.event_type!r}")
+            else:
+                verdict = _passes(trigger.filter, verdicts)
+            if verdict.matched:
+                matched.append(trigger)
+            record.append({"trigger": trigger.name, **_fields(verdict)})
+        wanted: list[str] = []
+        for sub in subscriptions:
+            verdict = _passes(sub.filter, verdicts)
+            if verdict.matched:
+                wanted.append(sub.id)
+            record.append({"subscription": sub.id, "session": sub.session_id, **_fields(verdict)})
+        return EventMatches(matched, wanted, record)
+
+    async def matching(self, project: Project, event: MatchableEvent) -> list[Trigger]:
         """The triggers of ``project`` that ``event`` matches, in manifest order."""
-        if event.connection is not None:
-            candidates = [t for t in project.triggers if t.connection == event.connection]
-        elif event.trigger is not None:
-            named = project.trigger(event.trigger)
-            candidates = [named] if named is not None and _same_source(named, event) else []
-        else:
-            candidates = []
-        return [t for t in candidates if self._passes(t, event)]
+        return (await self.match(event, project)).triggers
 
-    def matches(self, trigger: Trigger, event: MatchableEvent) -> bool:
-        """Whether ``event`` passes ``trigger``'s ``event_type`` and ``filter`` (the
-        source is not checked: for callers that already picked the trigger)."""
-        return self._passes(trigger, event)
 
-    def _passes(self, trigger: Trigger, event: MatchableEvent) -> bool:
-        if trigger.event_type is not None and trigger.event_type != event.type:
-            return False
-        if trigger.filter is None:
-            return True
-        compiled = self._filter(trigger.filter)
-        return compiled is not None and compiled.matches(event.type, event.data)
+def candidates(project: Project, event: MatchableEvent) -> list[Trigger]:
+    """The triggers whose source the event came from (rule 1), in manifest order."""
+    if event.connection is not None:
+        return [t for t in project.triggers if t.connection == event.connection]
+    if event.trigger is not None:
+        named = project.trigger(event.trigger)
+        if named is not None and _same_source(named, event):
+            return [named]
+    return []
 
-    def _filter(self, expression: str) -> Filter | None:
-        if expression in self._filters:
-            return self._filters[expression]
-        if len(self._filters) >= _MAX_CACHED_FILTERS:
-            self._filters.clear()
-        compiled: Filter | None
-        try:
-            compiled = compile_filter(expression)
-        except FilterError as err:
-            # Deploy rejects such manifests; one stored before that check
-            # existed matches nothing rather than everything.
-            log.warning("filter %r does not compile, so it matches nothing: %s", expression, err)
-            compiled = None
-        self._filters[expression] = compiled
-        return compiled
+
+def _passes(expression: str | None, verdicts: dict[str, Verdict]) -> Verdict:
+    return Verdict(True) if expression is None else verdicts[expression]
+
+
+def _fields(verdict: Verdict) -> dict[str, Any]:
+    return {"matched": verdict.matched, "reason": verdict.reason}
 
 
 def _same_source(trigger: Trigger, event: MatchableEvent) -> bool:

@@ -2,12 +2,13 @@
 
 Two steps, both driven by the dispatcher's loop:
 
-1. :meth:`SubscriptionRelay.fan_out` runs for every pending event before it is
-   matched to triggers, and writes an outbox row for each subscription the
-   event is for (same project, its trigger or connection is the subscription's
-   source, the subscription is older than the event, the filter passes). An
-   event stays pending until matched, so a crash in between only repeats the
-   fan-out, which writes nothing twice.
+1. For every pending event, before it is matched to triggers, the dispatcher
+   reads the subscriptions it may be for (:meth:`SubscriptionRelay.candidates`:
+   same project, its trigger or connection is the subscription's source, the
+   subscription is older than the event), has their filters evaluated with the
+   triggers' (``_matching.py``), and :meth:`SubscriptionRelay.fan_out` writes an
+   outbox row for each one it passed. An event stays pending until matched, so
+   a crash in between only repeats the fan-out, which writes nothing twice.
 2. :meth:`SubscriptionRelay.deliver` signals ``pawflow.event`` to each
    subscribed session's workflow and flags the row delivered once Temporal took
    it. Rows of a session are sent in order, one at a time, so a session sees
@@ -26,7 +27,6 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from ..filters import Filter, FilterError, compile_filter
 from ..storage import Delivery, EventRecord, Store, SubscriptionRecord
 from ..temporal_errors import is_unavailable
 
@@ -40,51 +40,36 @@ EVENT_SIGNAL = "pawflow.event"
 # session fetches it (Temporal refuses payloads over 2 MB).
 INLINE_EVENT_BYTES = 256 * 1024
 _BATCH = 100
-_MAX_FILTERS = 1000
 
 
 class SubscriptionRelay:
     """Fans events out to subscriptions and signals them to their sessions.
 
-    Keeps the compiled filters it has seen (by expression text); nothing else
-    lives in memory, everything is re-read from the store.
+    Nothing lives in memory: everything is re-read from the store.
     """
 
     def __init__(self, store: Store, *, max_in_flight: int = 32) -> None:
         self._store = store
         self._max_in_flight = max_in_flight
-        self._filters: dict[str, Filter | None] = {}
 
     # -- step 1: event → outbox rows ---------------------------------------------------
-    async def fan_out(self, event: EventRecord) -> int:
-        """Write the outbox rows of ``event``; returns how many were new."""
+    async def candidates(self, event: EventRecord) -> list[SubscriptionRecord]:
+        """The subscriptions ``event`` is for if it passes their filters: of its
+        project, its trigger or connection, older than the event."""
         sources = [s for s in (event.trigger, event.connection) if s]
         if not sources:
+            return []
+        return await self._store.subscriptions_for(event.project, sources, event.created_at)
+
+    async def fan_out(self, event: EventRecord, subscription_ids: list[str]) -> int:
+        """Write the outbox rows of ``event`` for the subscriptions it matched
+        (see ``TriggerMatcher.match``); returns how many were new."""
+        if not subscription_ids:
             return 0
-        candidates = await self._store.subscriptions_for(event.project, sources, event.created_at)
-        wanted = [s.id for s in candidates if self._passes(s, event)]
-        if not wanted:
-            return 0
-        added = await self._store.add_deliveries(event.id, wanted)
+        added = await self._store.add_deliveries(event.id, subscription_ids)
         if added:
             log.debug("event %s -> %d subscription(s)", event.id, added)
         return added
-
-    def _passes(self, subscription: SubscriptionRecord, event: EventRecord) -> bool:
-        if subscription.filter is None:
-            return True
-        expression = subscription.filter
-        if expression not in self._filters:
-            if len(self._filters) >= _MAX_FILTERS:
-                self._filters.clear()
-            try:
-                self._filters[expression] = compile_filter(expression)
-            except FilterError as err:
-                # The API compiled it before storing it; a newer CEL may disagree.
-                log.warning("subscription %s has an unusable filter: %s", subscription.id, err)
-                self._filters[expression] = None
-        compiled = self._filters[expression]
-        return compiled is not None and compiled.matches(event.type, event.data)
 
     # -- step 2: outbox rows → signals -------------------------------------------------
     async def deliver(self, connect: Callable[[], Awaitable[Client | None]]) -> RPCError | None:

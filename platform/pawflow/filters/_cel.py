@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PawflowError
+from ._budget import Verdict
 
 if TYPE_CHECKING:
     import celpy
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 # costs about 18 MB, and workers and their runners import the manifest model
 # (which names filters) but never compile one.
 
-__all__ = ["Filter", "FilterError", "compile_filter"]
+__all__ = ["Filter", "FilterError", "compile_filter", "shorten"]
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 MAX_EXPRESSION_CHARS = 4096
 
 _SHOWN_CHARS = 60
+
+IS_FALSE = "filter is false"
 
 
 class FilterError(PawflowError, ValueError):
@@ -45,23 +48,34 @@ class Filter:
     def matches(self, event_type: str, data: Any) -> bool:
         """Whether the event passes the filter. Anything but the boolean ``true``
         is no match, including an evaluation error (a missing key, a wrong type),
-        which is logged at debug level."""
+        which is logged at debug level.
+
+        This evaluates in the calling thread, with no time budget: for data the
+        caller trusts. The dispatcher evaluates events in a :class:`FilterPool`.
+        """
         import celpy
+
+        verdict = self.verdict(
+            {"data": celpy.json_to_cel(data), "event_type": celpy.json_to_cel(event_type)}
+        )
+        if not verdict.matched and verdict.reason != IS_FALSE:
+            log.debug("filter %r on a %r event: %s", self.expression, event_type, verdict.reason)
+        return verdict.matched
+
+    def verdict(self, activation: dict[str, Any]) -> Verdict:
+        """Evaluate on ``activation`` (``data`` and ``event_type`` already CEL values)."""
         from celpy import celtypes
 
         try:
-            activation = {
-                "data": celpy.json_to_cel(data),
-                "event_type": celpy.json_to_cel(event_type),
-            }
             result = self._program.evaluate(activation)
         except Exception as err:
             # Events are data from outside: a filter failing on one of them is
             # an ordinary "no", not a fault of the platform.
-            log.debug("filter %r fails on a %r event: %s", self.expression, event_type, err)
-            return False
+            return Verdict(False, f"filter fails: {_error_text(err)}")
         # CEL booleans are their own int subclass, not Python's bool.
-        return isinstance(result, celtypes.BoolType | bool) and bool(result)
+        if isinstance(result, celtypes.BoolType | bool):
+            return Verdict(True) if result else Verdict(False, IS_FALSE)
+        return Verdict(False, f"filter returns {type(result).__name__}, not a bool")
 
     def __repr__(self) -> str:
         return f"Filter({self.expression!r})"
@@ -125,3 +139,19 @@ def _show(text: str) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+_ERROR_CHARS = 200
+
+
+def _error_text(err: Exception) -> str:
+    # celpy's errors carry their message first, then Python's exception class.
+    first = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
+    return shorten(first or type(err).__name__, _ERROR_CHARS)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line, at most ``limit`` characters, with any lone surrogate
+    (event data can hold them) replaced so that it can be stored."""
+    text = _one_line(text).encode("utf-8", "replace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
