@@ -1,11 +1,12 @@
-"""The fault suite's tools: a platform rig, a webhook load driver, a side-effect fake, counts.
+"""The fault suite's tools: a platform rig, a webhook load driver, a side-effect fake.
 
 The rig runs ``paw up`` as the server only (``--workers 0``) plus worker
 subprocesses, so a test can SIGKILL either one. Sessions run :data:`PROGRAM`,
 which makes a few external calls to :class:`EffectService` with durable sleeps
-between them; the service numbers every receipt, which is what lets a test tell
+between them; the service numbers every receipt, and the rig has the server's
+store note when each call's outcome is recorded, which is what lets a test tell
 an interrupted call that ran again (allowed) from a completed call that ran
-again (a broken guarantee).
+again (a broken guarantee): see ``_repeats.py``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,28 +31,18 @@ import aiohttp
 from aiohttp import web
 
 from tests.fakes._service import FakeService
+from tests.faults._repeats import Receipt, watch_calls
 from tests.helpers import PawUp, child_pids, http_json, paw_env, pid_alive, run_paw, wait_for
 
 __all__ = [
     "PROGRAM",
     "EffectService",
-    "EffectTally",
-    "FaultReport",
     "LoadRig",
-    "LogTally",
     "PostOutcome",
     "Poster",
-    "Receipt",
-    "SessionTally",
-    "conclude",
     "descendants",
     "make_load_project",
-    "peak_in_flight",
-    "peak_open",
     "post_all",
-    "tally_effects",
-    "tally_logs",
-    "tally_sessions",
 ]
 
 TERMINAL = ("completed", "error", "stopped")
@@ -114,16 +104,6 @@ def make_load_project(root: Path, name: str, effect_url: str) -> Path:
 # --- the side-effect fake -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Receipt:
-    """One request that reached the fake: the ``seq``-th overall."""
-
-    seq: int
-    session: str
-    n: int
-    at: float  # wall-clock arrival time
-
-
 class EffectService(FakeService):
     """``POST /effect {"session", "n"}``: records each receipt with a sequence number.
 
@@ -158,86 +138,6 @@ class EffectService(FakeService):
         """True once at least ``count`` calls have arrived."""
         with self._lock:
             return len(self._receipts) >= count
-
-
-@dataclass(frozen=True)
-class EffectTally:
-    side_effects: int
-    duplicates: int
-    interrupted_reruns: int
-    completed_repeats: int
-    # (session, n) pairs whose call ran again after the session had moved past it.
-    repeated_calls: tuple[tuple[str, int], ...]
-
-
-def tally_effects(
-    receipts: Sequence[Receipt], ended_at: Mapping[str, float] | None = None
-) -> EffectTally:
-    """Count duplicates and split them into interrupted re-runs and completed repeats.
-
-    A session journals a call's outcome before its next call starts, so call n
-    was complete once call n+1 of the same session reached the fake, and every
-    call was complete once the session ended (``ended_at``: session id → wall
-    clock). A second receipt of n after that is a completed call executed
-    again; one before it is the re-run of a call that was in flight when a
-    process died.
-    """
-    ended_at = ended_at or {}
-    first: dict[tuple[str, int], int] = {}
-    duplicates = interrupted = 0
-    repeated: list[tuple[str, int]] = []
-    for r in sorted(receipts, key=lambda r: r.seq):
-        key = (r.session, r.n)
-        if key not in first:
-            first[key] = r.seq
-            continue
-        duplicates += 1
-        successor = first.get((r.session, r.n + 1))
-        after_successor = successor is not None and successor < r.seq
-        if after_successor or r.at > ended_at.get(r.session, float("inf")):
-            repeated.append(key)
-        else:
-            interrupted += 1
-    return EffectTally(len(receipts), duplicates, interrupted, len(repeated), tuple(repeated))
-
-
-def peak_in_flight(receipts: Sequence[Receipt], steps: int) -> int:
-    """The most sessions at once that had made their first call but not yet their last."""
-    open_sessions: set[str] = set()
-    peak = 0
-    for r in sorted(receipts, key=lambda r: r.seq):
-        if r.n == 0:
-            open_sessions.add(r.session)
-        if r.n == steps - 1:
-            open_sessions.discard(r.session)
-        peak = max(peak, len(open_sessions))
-    return peak
-
-
-def peak_open(outcomes: Sequence[PostOutcome], sessions: Sequence[dict[str, Any]]) -> int:
-    """The most accepted events at once whose session had not ended yet.
-
-    Exact, from the client's accept times and the sessions' end times (both
-    wall clock on this machine), so no sampling can miss the peak.
-    """
-    ends = {s["event_id"]: _parse_time(s["ended_at"]) for s in sessions if s.get("ended_at")}
-    marks: list[tuple[float, int]] = []
-    for o in outcomes:
-        if o.accepted and o.event_id is not None:
-            marks.append((o.at, 1))
-            if o.event_id in ends:
-                marks.append((ends[o.event_id], -1))
-    # At equal times the end counts first: never overstate the load.
-    marks.sort(key=lambda m: (m[0], m[1]))
-    peak = current = 0
-    for _, step in marks:
-        current += step
-        peak = max(peak, current)
-    return peak
-
-
-def _parse_time(iso: str) -> float:
-    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
 # --- the load driver -----------------------------------------------------------------
@@ -394,6 +294,8 @@ class LoadRig:
         self.workers: list[subprocess.Popen[bytes]] = []
         self._worker_logs = 0
         self._server_runs = 0
+        # Wall-clock times of worker SIGKILLs: what may leave a call in flight.
+        self.worker_kills: list[float] = []
         # Every process this rig started, with what ran below it, so close() can
         # make sure none outlives the test, even after a SIGKILL of its parent.
         self._started: set[int] = set()
@@ -416,10 +318,16 @@ class LoadRig:
 
     # server
 
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "pawflow.db"
+
     def start_server(self, timeout: float = 60.0) -> None:
         self.up.start(timeout)
         assert self.up.proc is not None
         self._started.add(self.up.proc.pid)
+        # Idempotent; the schema exists once the server answers.
+        watch_calls(self.db_path)
 
     def kill_server(self) -> None:
         """SIGKILL the server: a crash, no shutdown code runs."""
@@ -466,6 +374,7 @@ class LoadRig:
 
     def kill_worker(self, proc: subprocess.Popen[bytes]) -> None:
         self._track(proc.pid)
+        self.worker_kills.append(time.time())
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
 
@@ -535,6 +444,11 @@ class LoadRig:
         records: list[dict[str, Any]] = body["records"]
         return records
 
+    def logs(self, session_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Each session's log, by session id."""
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(zip(session_ids, pool.map(self.log, session_ids), strict=True))
+
     def session(self, session_id: str) -> dict[str, Any]:
         status, body = self.api(f"sessions/{session_id}")
         assert status == 200, body
@@ -581,187 +495,3 @@ def _is_ours(pid: int) -> bool:
     except OSError:
         return False
     return b"pawflow" in cmdline or b"python" in cmdline or b"temporal" in cmdline
-
-
-# What the server logs with the traceback of a request it answered with a 500.
-_INTERNAL_ERROR = "internal error handling"
-
-
-# --- counts --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SessionTally:
-    completed: int
-    error: int
-    other: int
-    errors_without_reason: tuple[str, ...]
-    # Accepted events with no session, or whose session ended in neither state.
-    lost: tuple[str, ...]
-    # Completed sessions whose calls did not all reach the fake.
-    incomplete: tuple[str, ...]
-
-
-def tally_sessions(
-    rig: LoadRig,
-    sessions: Sequence[dict[str, Any]],
-    accepted: set[str],
-    receipts: Sequence[Receipt],
-    steps: int,
-) -> SessionTally:
-    """How the sessions ended, checked against the accepted events and the fake's receipts."""
-    by_event = {s["event_id"]: s for s in sessions}
-    calls: dict[str, set[int]] = {}
-    for r in receipts:
-        calls.setdefault(r.session, set()).add(r.n)
-    completed = error = other = 0
-    no_reason: list[str] = []
-    incomplete: list[str] = []
-    for s in sessions:
-        if s["state"] == "completed":
-            completed += 1
-            if calls.get(s["id"], set()) != set(range(steps)):
-                incomplete.append(s["id"])
-        elif s["state"] == "error":
-            error += 1
-            if not (rig.session(s["id"]).get("error") or "").strip():
-                no_reason.append(s["id"])
-        else:
-            other += 1
-    lost = tuple(
-        e
-        for e in sorted(accepted)
-        if e not in by_event or by_event[e]["state"] not in ("completed", "error")
-    )
-    return SessionTally(completed, error, other, tuple(no_reason), lost, tuple(incomplete))
-
-
-@dataclass(frozen=True)
-class LogTally:
-    # Calls a resumed session took from the call journal instead of running them.
-    journal_saves: int
-    # "session: what is wrong" for logs with gaps, repeated records or calls.
-    problems: tuple[str, ...]
-
-
-def tally_logs(rig: LoadRig, sessions: Sequence[dict[str, Any]], steps: int) -> LogTally:
-    """Read every session's log: numbered without gaps, each call ended once."""
-    ids = [s["id"] for s in sessions]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        logs = dict(zip(ids, pool.map(rig.log, ids), strict=True))
-    saves = 0
-    problems: list[str] = []
-    for s in sessions:
-        records = logs[s["id"]]
-        if [r["n"] for r in records] != list(range(len(records))):
-            problems.append(f"{s['id']}: records are not numbered 0..{len(records) - 1}")
-        ends = [r["seq"] for r in records if r["type"] == "call_end"]
-        saves += sum(1 for r in records if r["type"] == "call_end" and r.get("note"))
-        if len(ends) != len(set(ends)):
-            problems.append(f"{s['id']}: a call ended twice: {ends}")
-        if s["state"] == "completed" and len(ends) != steps:
-            problems.append(f"{s['id']}: {len(ends)} calls ended, not {steps}")
-    return LogTally(saves, tuple(problems))
-
-
-@dataclass(frozen=True)
-class FaultReport:
-    """The figures one scenario reports (printed, and appended to $PAWFLOW_FAULTS_REPORT)."""
-
-    scenario: str
-    events_posted: int
-    events_accepted: int
-    sessions_completed: int
-    sessions_error: int
-    side_effects: int
-    duplicates: int
-    interrupted_reruns: int
-    completed_repeats: int
-    lost: int
-    # Most accepted events at once whose session had not ended (the load).
-    peak_open: int
-    # Most sessions at once between their first and their last call.
-    peak_calling: int
-    seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.update(out.pop("extra"))
-        return out
-
-    def emit(self) -> None:
-        line = json.dumps(self.as_dict())
-        print(f"\nfault report: {line}")
-        target = os.environ.get("PAWFLOW_FAULTS_REPORT")
-        if target:
-            with open(target, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
-
-
-def conclude(
-    scenario: str,
-    rig: LoadRig,
-    effects: EffectService,
-    *,
-    project: str,
-    posted: int,
-    outcomes: Sequence[PostOutcome],
-    steps: int,
-    started: float,
-    timeout: float = 240.0,
-    min_open: int = 200,
-    internal_errors_allowed: bool = False,
-    **extra: Any,
-) -> FaultReport:
-    """Wait for every accepted event's session to end, report the figures and check
-    the guarantees: nothing accepted is lost, no completed call ran again, every
-    session completed or ended in ``error`` with a reason, one event and one
-    session per accepted webhook, and no 500 from the server (unless allowed)."""
-    accepted = {o.event_id for o in outcomes if o.accepted and o.event_id is not None}
-    sessions = rig.wait_all_ended(project, accepted, timeout)
-    stored = {e["id"] for e in rig.events(project)}
-    receipts = effects.receipts()
-    internal_errors = rig.server_log().count(_INTERNAL_ERROR)
-    ended = tally_sessions(rig, sessions, accepted, receipts, steps)
-    ended_at = {s["id"]: _parse_time(s["ended_at"]) for s in sessions if s.get("ended_at")}
-    calls = tally_effects(receipts, ended_at)
-    logs = tally_logs(rig, sessions, steps)
-    times = [o.at for o in outcomes if o.accepted]
-    report = FaultReport(
-        scenario=scenario,
-        events_posted=posted,
-        events_accepted=len(accepted),
-        sessions_completed=ended.completed,
-        sessions_error=ended.error,
-        side_effects=calls.side_effects,
-        duplicates=calls.duplicates,
-        interrupted_reruns=calls.interrupted_reruns,
-        completed_repeats=calls.completed_repeats,
-        lost=len(ended.lost),
-        peak_open=peak_open(outcomes, sessions),
-        peak_calling=peak_in_flight(receipts, steps),
-        seconds=round(time.monotonic() - started, 1),
-        extra={
-            "ingest_seconds": round(max(times) - min(times), 1) if times else 0.0,
-            "journal_saves": logs.journal_saves,
-            "server_internal_errors": internal_errors,
-            **extra,
-        },
-    )
-    report.emit()
-    assert report.peak_open >= min_open, f"the scenario ran under too little load: {report}"
-    assert ended.lost == (), f"accepted events lost: {ended.lost[:5]}"
-    assert calls.completed_repeats == 0, f"completed calls repeated: {calls.repeated_calls[:5]}"
-    assert ended.other == 0, "sessions ended neither completed nor in error"
-    assert ended.errors_without_reason == (), ended.errors_without_reason[:5]
-    assert ended.incomplete == (), f"completed sessions missing a call: {ended.incomplete[:5]}"
-    assert len(sessions) == len(accepted), f"{len(sessions)} sessions for {len(accepted)} events"
-    assert logs.problems == (), logs.problems[:5]
-    assert stored == accepted, (
-        f"{len(stored - accepted)} stored events were never accepted, "
-        f"{len(accepted - stored)} accepted ones are not stored"
-    )
-    if not internal_errors_allowed:
-        assert internal_errors == 0, f"the server answered {internal_errors} requests with a 500"
-    return report

@@ -8,14 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults._load import (
-    EffectService,
-    LoadRig,
-    Poster,
-    conclude,
-    make_load_project,
-    post_all,
-)
+from tests.faults._load import EffectService, LoadRig, Poster, make_load_project, post_all
+from tests.faults._verdict import conclude
 from tests.helpers import run_coroutine, wait_for
 
 STEPS = 3

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pawflow.up import EmbeddedTemporal, find_temporal_binary
-from tests.faults._load import EffectService, LoadRig, Poster, conclude, make_load_project
+from tests.faults._load import EffectService, LoadRig, Poster, make_load_project
+from tests.faults._verdict import conclude
 from tests.helpers import free_port, run_coroutine, wait_for
 
 STEPS = 3

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults._load import EffectService, LoadRig, Poster, conclude, make_load_project
+from tests.faults._load import EffectService, LoadRig, Poster, make_load_project
+from tests.faults._verdict import conclude
 from tests.helpers import wait_for
 
 STEPS = 3
