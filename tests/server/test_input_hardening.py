@@ -3,7 +3,6 @@ that overflow to infinity, header bytes that are not UTF-8, undecodable bodies."
 
 from __future__ import annotations
 
-import asyncio
 import json
 import zlib
 from typing import Any
@@ -13,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from pawflow.server._body import parse_json
 from pawflow.storage import SQLiteStore
+from tests.raw_http import raw_post
 
 from ._helpers import AUTH, MANIFEST, deploy, project_zip, webhook_path
 
@@ -88,22 +88,10 @@ async def test_webhook_json_that_cannot_be_stored_is_400(
 
 
 async def _raw_post(client: TestClient[Any, Any], path: str, head: bytes, body: bytes) -> Any:
-    """POST with header bytes as given (an HTTP client would encode them itself)."""
+    """POST with header bytes as given; (status, JSON reply)."""
     assert client.server.port is not None
-    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
-    try:
-        writer.write(
-            b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + head
-        )
-        writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-        await writer.drain()
-        reply = await reader.read()
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    head_end = reply.index(b"\r\n\r\n")
-    status = int(reply.split(b" ", 2)[1])
-    return status, json.loads(reply[head_end + 4 :])
+    status, reply = await raw_post(client.server.port, path, head, body)
+    return status, json.loads(reply)
 
 
 async def test_header_bytes_that_are_not_utf8_are_replaced(
@@ -139,16 +127,6 @@ async def test_form_body_with_bad_percent_escapes_is_replaced(
     assert event.data["body"]["form"] == {"a": "\ufffd", "\ufffd\ufffd\ufffd": "b"}
 
 
-@pytest.mark.parametrize("key", [b"\xff\xfe", b"caf\xe9"])
-async def test_idempotency_key_that_is_not_utf8_is_400(
-    client: TestClient[Any, Any], store: SQLiteStore, key: bytes
-) -> None:
-    hook = await _hook(client)
-    status, reply = await _raw_post(client, hook, b"Idempotency-Key: " + key + b"\r\n", b"{}")
-    assert (status, reply) == (400, {"error": "Idempotency-Key is not valid UTF-8"})
-    assert await store.list_events() == []
-
-
 async def test_idempotency_key_in_utf8_is_kept(
     client: TestClient[Any, Any], store: SQLiteStore
 ) -> None:
@@ -158,6 +136,69 @@ async def test_idempotency_key_in_utf8_is_kept(
     event = await store.get_event(reply["event_id"])
     assert event is not None
     assert event.idempotency_key == "ключ"
+
+
+_CONTROL = "Idempotency-Key holds a control character"
+
+
+@pytest.mark.parametrize(
+    ("key", "error"),
+    [
+        (b"\xff\xfe", "Idempotency-Key is not valid UTF-8"),
+        (b"caf\xe9", "Idempotency-Key is not valid UTF-8"),
+        (b"a\tb", f"{_CONTROL} (U+0009)"),
+        (b"\xc2\x85x", f"{_CONTROL} (U+0085)"),  # str.strip() would take it for a blank
+        (b"x\xe2\x80\xa8y", f"{_CONTROL} (U+2028)"),
+        (b"\xc2\x9b2J", f"{_CONTROL} (U+009B)"),
+    ],
+)
+async def test_idempotency_key_that_is_not_plain_text_is_400(
+    client: TestClient[Any, Any], store: SQLiteStore, key: bytes, error: str
+) -> None:
+    hook = await _hook(client)
+    status, reply = await _raw_post(client, hook, b"Idempotency-Key: " + key + b"\r\n", b"{}")
+    assert (status, reply) == (400, {"error": error})
+    assert await store.list_events() == []
+
+
+# Bytes that HTTP forbids in a header: aiohttp's parser refuses the request
+# before any handler runs.
+_PARSER_REFUSES = [
+    b"Idempotency-Key: a\x01b\r\n",
+    b"Idempotency-Key: a\x00b\r\n",
+    b"Idempotency-Key: a\x7fb\r\n",
+    b"Idempotency-Key: \x1b[2J\r\n",
+    b"X-Anything: a\rb\r\n",
+    b"Content-Type: application/json\x01\r\n",
+    b"X\xff: 1\r\n",
+]
+# Bytes a handler sees: kept as text (U+FFFD for what is not UTF-8) where they are
+# only data, never a 500.
+_HANDLER_SEES = [
+    b"Content-Type: \xff/\xfe\r\n",
+    b"Content-Type: application/json; charset=\xff\r\n",
+    b"Content-Type: ;;;==\r\n",
+    b"Content-Encoding: \xff\r\n",
+    b"X-Tabbed: a\tb\r\n",
+    b"X-Latin: caf\xe9\r\n",
+    b"Idempotency-Key: a\r\nIdempotency-Key: b\r\n",
+]
+
+
+@pytest.mark.parametrize("head", _PARSER_REFUSES + _HANDLER_SEES)
+async def test_malformed_webhook_headers_are_never_a_500(
+    client: TestClient[Any, Any], store: SQLiteStore, head: bytes
+) -> None:
+    hook = await _hook(client)
+    assert client.server.port is not None
+    status, reply = await raw_post(client.server.port, hook, head, b"{}")
+    if head in _PARSER_REFUSES:
+        assert status == 400, reply
+        assert await store.list_events() == []
+    else:
+        assert status == 202, reply
+        (event,) = await store.list_events()
+        assert json.loads(reply) == {"event_id": event.id}
 
 
 async def test_undecodable_compressed_body_is_400(

@@ -21,6 +21,7 @@ from ..storage import connection_source
 from ._body import lone_surrogate
 from ._connections import connection_values
 from ._http import ApiError, clean_text, read_body, request_headers
+from ._idempotency import check_identifier
 from ._keys import INTEGRATIONS, SECRETS, WEBHOOK_PREFIX
 from ._state import CONFIG, DISPATCHER, STORE
 
@@ -76,6 +77,12 @@ async def handle_connection_webhook(request: web.Request) -> web.StreamResponse:
             f"connection {hook.connection!r}: the delivery holds a lone surrogate "
             "(\\uD800-\\uDFFF), which is not a character",
         )
+    for found in result.events:
+        # Checked for every event before any is stored: a delivery is taken whole or not at all.
+        what = f"connection {hook.connection!r}: the delivery's"
+        check_identifier(found.type, f"{what} event type", read_cleaned=True)
+        if found.idempotency_key is not None:
+            check_identifier(found.idempotency_key, f"{what} id", read_cleaned=True)
     event_ids: list[str] = []
     created_any = False
     for found in result.events:

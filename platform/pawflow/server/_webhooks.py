@@ -18,14 +18,13 @@ from ..manifest import Manifest
 from ..storage import webhook_source
 from ._body import parse_json
 from ._http import ApiError, clean_text, read_body, request_headers
+from ._idempotency import idempotency_header
 from ._state import CONFIG, DISPATCHER, STORE
 from ._sync import answer_sync_webhook
 
 __all__ = ["handle_webhook"]
 
 log = logging.getLogger(__name__)
-
-_MAX_IDEMPOTENCY_KEY = 255
 
 
 async def handle_webhook(request: web.Request) -> web.Response:
@@ -49,13 +48,7 @@ async def handle_webhook(request: web.Request) -> web.Response:
             f"method {request.method} not allowed; use {', '.join(allowed)}",
             headers={"Allow": ", ".join(allowed)},
         )
-    raw_key = request.headers.get("Idempotency-Key", "")
-    if clean_text(raw_key) != raw_key:
-        # Replacing the bytes would make different keys equal: refuse, do not guess.
-        raise ApiError(400, "Idempotency-Key is not valid UTF-8")
-    idempotency_key = raw_key.strip() or None
-    if idempotency_key is not None and len(idempotency_key) > _MAX_IDEMPOTENCY_KEY:
-        raise ApiError(400, f"Idempotency-Key is longer than {_MAX_IDEMPOTENCY_KEY} characters")
+    idempotency_key = idempotency_header(request)
 
     body = await read_body(request, request.app[CONFIG].max_body_bytes)
     data = {
