@@ -21,6 +21,7 @@ import re
 from multiprocessing.connection import Connection
 from typing import Any, get_args
 
+from ..textsafe import clean_text
 from ._protocol import Request, RequestKind
 
 __all__ = ["BadMessage", "decode_request", "encode_request", "read", "write"]
@@ -78,7 +79,7 @@ def _clean(value: Any, depth: int = 0) -> Any:
     """Lone surrogates (a print of badly decoded text) become U+FFFD: nothing
     after the runner would be able to encode them."""
     if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode("utf-8")
+        return clean_text(value)
     if depth > 64:
         return value
     if isinstance(value, list):
