@@ -42,6 +42,7 @@ from ._code import DeploymentCode
 from ._confine import Confinement, ConfinementFailed, confine
 from ._outcome import decode_outcome, encode_outcome
 from ._protocol import Request
+from ._redact import Redactor
 from ._render import clip, loggable, short_repr, user_traceback
 from ._serverlink import ServerLink
 from ._wire import encode_request
@@ -159,6 +160,7 @@ class _Program:
         self._code = DeploymentCode(spec.deployment_id, root, _call_hook, self._run_module_code)
         self._scope = _RunnerScope(self, link, durable=spec.durable)
         self._scope.secrets.update({f"var {n}": spec.vars[n] for n in spec.secret_vars})
+        self._redactor = Redactor(self._scope.secrets)
 
     def _run_module_code(self, execute: Callable[[], None]) -> None:
         # Module-level code runs when a module loads: its calls run directly.
@@ -219,7 +221,8 @@ class _Program:
     # -- talking to the worker ---------------------------------------------------------
     def _send(self, kind: str, *fields: Any, blob: bytes | None = None) -> None:
         try:
-            wire.write(self.conn, kind, *fields, blob=blob)
+            # Every text leaving the runner, not the outcome: that one is sealed.
+            wire.write(self.conn, kind, *self._redactor.data(fields), blob=blob)
         except OSError:
             _orphaned()
 
