@@ -80,7 +80,8 @@ class Target:
     hooks: dict[str, str]  # trigger name → /webhooks/<slug>
     errors: _Records
     accepted: int = 0  # events created so far
-    seen_keys: dict[str, str] = field(default_factory=dict)  # idempotency key → event id
+    # (webhook, idempotency key) → event id: keys deduplicate per webhook.
+    seen_keys: dict[tuple[str, str], str] = field(default_factory=dict)
 
     async def event_count(self) -> int:
         return len(await self.store.list_events(PROJECT, limit=self.accepted + 2))
@@ -511,13 +512,13 @@ async def check_accepted(target: Target, req: Request, reply: Reply, count: int)
     raw_key = req.header(b"Idempotency-Key")
     key = raw_key.decode("utf-8").strip() if raw_key else ""  # else it was a 400
     if reply.headers.get("pawflow-duplicate") == "true":
-        assert key and target.seen_keys.get(key) == event_id, "a duplicate of what?"
+        assert key and target.seen_keys.get((req.hook, key)) == event_id, "a duplicate of what?"
         assert count == target.accepted, "a duplicate delivery stored a second event"
         return
-    assert key not in target.seen_keys, f"idempotency key {key!r} accepted twice"
+    assert (req.hook, key) not in target.seen_keys, f"idempotency key {key!r} accepted twice"
     target.accepted += 1
     if key:
-        target.seen_keys[key] = event_id
+        target.seen_keys[(req.hook, key)] = event_id
     assert count == target.accepted, "a 202 stored no event, or more than one"
     assert stored.trigger == req.hook
     check_event_data(stored.data, req, target.hooks[req.hook])
