@@ -8,7 +8,7 @@ import logging
 import os
 
 from .. import config
-from ..errors import ServerError
+from ..errors import ConfigError, ServerError
 from ._client import ApiClient
 
 __all__ = ["cmd_up", "cmd_worker"]
@@ -28,9 +28,21 @@ def cmd_up(args: argparse.Namespace) -> int:
             temporal_address=args.temporal,
             workers=args.workers,
             task_queue=args.task_queue,
+            max_body_bytes=_megabytes(args.max_body_mb, "PAWFLOW_MAX_BODY_MB", default=1),
         )
     )
     return 0
+
+
+def _megabytes(flag: int | None, variable: str, *, default: int) -> int:
+    raw = flag if flag is not None else os.environ.get(variable) or default
+    try:
+        megabytes = int(raw)
+    except ValueError:
+        raise ConfigError(f"{variable} must be a whole number of megabytes, not {raw!r}") from None
+    if not 0 < megabytes <= 1024:
+        raise ConfigError(f"{variable} must be between 1 and 1024 megabytes, not {megabytes}")
+    return megabytes << 20
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=_count, default=1, metavar="N", help="worker processes to run (1)"
     )
     up.add_argument("--task-queue", default="pawflow-sessions", metavar="Q")
+    up.add_argument(
+        "--max-body-mb",
+        type=_count,
+        metavar="MB",
+        help="largest webhook body accepted (PAWFLOW_MAX_BODY_MB; 1); connections take 25",
+    )
 
     worker = leaf(commands, "worker", d.cmd_worker, "run one worker against the server")
     worker.add_argument("--temporal", metavar="HOST:PORT", help="default: what the server says")

@@ -20,7 +20,9 @@ class ServerConfig:
     namespace: str = "default"
     task_queue: str = "pawflow-sessions"
     public_url: str | None = None  # base URL printed in webhook URLs
-    max_body_bytes: int = 1 << 20  # webhook bodies
+    max_body_bytes: int = 1 << 20  # plain webhook bodies (paw up --max-body-mb)
+    # Deliveries of connections' services: GitHub sends payloads of up to 25 MB.
+    max_connection_body_bytes: int = 25 << 20
     # Workers' credential (and the key of session credentials); "" lets no
     # worker or session in, only the admin token.
     worker_token: str = ""

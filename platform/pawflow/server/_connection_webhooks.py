@@ -54,7 +54,7 @@ async def handle_connection_webhook(request: web.Request) -> web.StreamResponse:
     if integration.webhook is None:
         raise ApiError(404, f"{integration.name} connections receive no webhooks")
 
-    body = await read_body(request, request.app[CONFIG].max_body_bytes)
+    body = await read_body(request, request.app[CONFIG].max_connection_body_bytes)
     values = await connection_values(store, request.app[SECRETS], hook.project, spec, integration)
     incoming = WebhookRequest(
         method=request.method.upper(),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from ..sdk._activity import Retry
 from ._activities import ADVANCE_ACTIVITY, FLUSH_ACTIVITY
 from ._codecache import CodeCache, CodeMismatch
 from ._host import CallJournal, SessionEnded, SessionHost, SessionHosts
+from ._inbox import Inbox
 from ._input import WORKFLOW_NAME, SessionInput, input_mismatch, input_problem
 from ._logship import LogShipper
 from ._protocol import Exchange, Request, Step, StepAction
@@ -90,49 +90,6 @@ class _SessionLog:
         self._shipper.emit(record)
 
 
-class _Inbox:
-    """What signals brought in, kept until the program asks for it."""
-
-    def __init__(self) -> None:
-        self.events: dict[str, deque[dict[str, Any]]] = {}
-        self.seen: set[tuple[str, str]] = set()
-        self.signals: list[dict[str, Any]] = []
-        self.children: dict[str, dict[str, Any]] = {}
-        self.stop_reason: str | None = None
-
-    def add_event(self, subscription_id: str, event: dict[str, Any]) -> None:
-        key = (subscription_id, str(event.get("id")))
-        if key not in self.seen:  # a redelivered event counts once
-            self.seen.add(key)
-            self.events.setdefault(subscription_id, deque()).append(event)
-
-    def take(self, request: Request) -> tuple[bool, Any]:
-        """(found, value) for a waiting request; what is found is used up."""
-        if not self.ready(request):
-            return False, None
-        if request.kind == "next_event":
-            return True, self.events[request.key].popleft()
-        if request.kind == "next_signal":
-            index = self._signal_index(request.key)
-            assert index is not None  # ready() found it
-            return True, self.signals.pop(index)
-        return True, self.children[request.key]
-
-    def ready(self, request: Request) -> bool:
-        """Whether :meth:`take` would find something (without taking it)."""
-        if request.kind == "next_event":
-            return bool(self.events.get(request.key))
-        if request.kind == "next_signal":
-            return self._signal_index(request.key) is not None
-        return request.kind == "result" and request.key in self.children
-
-    def _signal_index(self, names: list[str]) -> int | None:
-        """The first signal with one of ``names`` (any name when empty)."""
-        return next(
-            (i for i, s in enumerate(self.signals) if not names or s["name"] in names), None
-        )
-
-
 def session_workflow(runtime: SessionRuntime) -> type:
     """The workflow class for one worker, bound to that worker's runtime.
 
@@ -143,7 +100,7 @@ def session_workflow(runtime: SessionRuntime) -> type:
     """
 
     def __init__(self: Any) -> None:
-        self.inbox = _Inbox()
+        self.inbox = Inbox()
 
     async def run(self: Any, session: SessionInput) -> Any:
         return await _Session(runtime, session, self.inbox).run()
@@ -152,7 +109,7 @@ def session_workflow(runtime: SessionRuntime) -> type:
         self.inbox.add_event(subscription_id, event)
 
     def on_signal(self: Any, name: str, payload: Any, sender: str | None = None) -> None:
-        self.inbox.signals.append({"name": name, "payload": payload, "sender": sender})
+        self.inbox.add_signal(name, payload, sender)
 
     def on_child_done(
         self: Any, session_id: str, state: str, result: Any = None, error: str | None = None
@@ -180,7 +137,7 @@ def session_workflow(runtime: SessionRuntime) -> type:
 
 
 class _Session:
-    def __init__(self, runtime: SessionRuntime, session: SessionInput, inbox: _Inbox) -> None:
+    def __init__(self, runtime: SessionRuntime, session: SessionInput, inbox: Inbox) -> None:
         self.runtime = runtime
         self.session = session
         self.inbox = inbox
@@ -272,8 +229,14 @@ class _Session:
         finally:
             self.runtime.hosts.close(run_id, self.host)
 
+    def _notices(self) -> None:
+        """Log what the platform had to tell the session's user meanwhile."""
+        while self.inbox.notices:
+            self.log.emit("print", text=self.inbox.notices.pop(0))
+
     async def _answer(self, request: Request) -> Request:
         """Answer the program's request; returns its next one."""
+        self._notices()
         if self.inbox.stop_reason is not None and not self.stop_sent:
             return await self._stop(request)
         if request.kind == "call":
@@ -354,6 +317,7 @@ class _Session:
         )
 
     async def _finish(self, outcome: Request) -> Any:
+        self._notices()
         stopped = self.stop_sent or self.inbox.stop_reason is not None
         if stopped:
             self.log.emit("state", state="stopped", error=self.inbox.stop_reason or "stopped")

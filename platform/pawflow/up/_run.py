@@ -33,6 +33,7 @@ class UpOptions:
     workers: int = 1
     task_queue: str = "pawflow-sessions"
     namespace: str = "default"
+    max_body_bytes: int = 1 << 20  # plain webhook bodies
 
 
 def run_up(options: UpOptions, *, out: TextIO | None = None) -> None:
@@ -88,6 +89,7 @@ async def _up(options: UpOptions, out: TextIO) -> None:
                     port=options.port,
                     namespace=options.namespace,
                     task_queue=options.task_queue,
+                    max_body_bytes=options.max_body_bytes,
                 )
             )
         )
