@@ -11,7 +11,7 @@ import pytest
 
 from pawflow.dispatch import Dispatcher
 from pawflow.dispatch._matching import TriggerMatcher
-from pawflow.filters import FilterPool
+from pawflow.filters import FilterBudget, FilterPool
 from pawflow.manifest import CallTarget, Connection, Project, ScheduleSpec, Trigger, WebhookSpec
 from pawflow.storage import EventRecord, SQLiteStore
 from tests.helpers import free_port, wait_for
@@ -247,3 +247,54 @@ async def test_an_event_matching_only_a_trigger_without_call_is_unmatched(
 
 async def _no_pending(store: SQLiteStore) -> bool:
     return not await store.pending_events()
+
+
+SLOW_MANIFEST: dict[str, Any] = {
+    "version": 1,
+    "project": {
+        "name": "demo",
+        "triggers": [
+            # Quadratic in the list: seconds of CPU for 3,000 items.
+            {
+                "name": "slow",
+                "webhook": {},
+                "filter": "data.l.all(x, data.l.all(y, x != -1))",
+                "call": "p.py:a",
+            },
+            {"name": "plain", "webhook": {}, "call": "p.py:b"},
+        ],
+    },
+}
+
+
+async def test_an_event_whose_filter_grinds_holds_up_no_other(store: SQLiteStore) -> None:
+    dep = await store.create_deployment("demo", SLOW_MANIFEST, b"zip")
+    await store.activate_deployment(dep.id)
+    slow, _ = await store.add_event(
+        project="demo", trigger="slow", type="post", data={"l": list(range(3000))}
+    )
+    dispatcher = Dispatcher(
+        store, f"127.0.0.1:{free_port()}", "default", "q", filter_budget=FilterBudget(seconds=3)
+    )
+    await dispatcher.start()
+    try:
+        dispatcher.wake()
+        # Once the slow event is being matched, a plain one comes in.
+        await wait_for(lambda: dispatcher._filters.pids, timeout=30, message="a filter process")
+        plain, _ = await store.add_event(project="demo", trigger="plain", type="post", data={})
+        dispatcher.wake()
+        await wait_for(lambda: _state(store, plain.id, "dispatched"), timeout=30, message="plain")
+        assert await _state(store, slow.id, "pending")
+        await wait_for(lambda: _state(store, slow.id, "unmatched"), timeout=60, message="slow")
+    finally:
+        await dispatcher.stop()
+    stored = await store.get_event(slow.id)
+    assert stored is not None
+    assert stored.matches == [
+        {"trigger": "slow", "matched": False, "reason": "filter took longer than 3 s"}
+    ]
+
+
+async def _state(store: SQLiteStore, event_id: str, state: str) -> bool:
+    event = await store.get_event(event_id)
+    return event is not None and event.state == state

@@ -26,7 +26,7 @@ from ..manifest import Manifest
 from ..sessions._input import SessionInput, start_session
 from ..storage import DeploymentRecord, EventRecord, NewSession, SessionRecord, Store
 from ..temporal_errors import is_unavailable
-from ._matching import EventMatches, TriggerMatcher
+from ._matching import TriggerMatcher
 from ._subscriptions import SubscriptionRelay
 
 __all__ = ["Dispatcher"]
@@ -42,6 +42,9 @@ _BACKOFF_MAX = 5.0
 _BATCH = 100
 _MAX_REPORTED = 10_000
 _MAX_AT_ONCE = 4  # events dispatch() handles at a time; more wait for a pass
+# How long a pass waits for its events to be matched before it goes on to start
+# the sessions of those that are: normal filters take milliseconds.
+_PASS_WAIT = 0.5
 # The client's own retries only need to ride out a blip: outages are handled by
 # this loop, which keeps matching new events meanwhile (the default retries
 # would hold a pass for about ten seconds).
@@ -92,6 +95,11 @@ class Dispatcher:
         self._subscriptions = SubscriptionRelay(store, max_in_flight=max_in_flight)
         self._starting = asyncio.Semaphore(max_in_flight)  # for dispatch(), not passes
         self._dispatching: set[asyncio.Task[None]] = set()
+        # Events being matched now, by dispatch() or a pass: the other leaves
+        # them alone (their filters may take a while, and cost CPU each time).
+        self._matching: set[str] = set()
+        self._background: set[asyncio.Task[list[SessionRecord] | None]] = set()
+        self._turns = _Turns()
 
     async def start(self) -> None:
         """Start relaying in a background task (idempotent)."""
@@ -105,9 +113,9 @@ class Dispatcher:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for fast in list(self._dispatching):
+        for fast in [*self._dispatching, *self._background]:
             fast.cancel()
-        await asyncio.gather(*self._dispatching, return_exceptions=True)
+        await asyncio.gather(*self._dispatching, *self._background, return_exceptions=True)
         await self._filters.close()
         self._client = None
 
@@ -173,77 +181,88 @@ class Dispatcher:
     # -- step 1: events → sessions ----------------------------------------------------
     async def _match_pending_events(self) -> None:
         manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None] = {}
-        failed: set[str] = set()
+        seen: set[str] = set()
         while True:
-            batch = await self._store.pending_events(_BATCH)
-            todo = [e for e in batch if e.id not in failed]
-            # The filters of the whole batch are evaluated at once; the writes
-            # are then submitted in event order, so that subscribed sessions get
-            # events in the order they were stored, and together, so that the
-            # store commits them as one group.
-            decided = await asyncio.gather(*(self._decide(e, manifests) for e in todo))
-            results = await asyncio.gather(
-                *(self._record(e, d) for e, d in zip(todo, decided, strict=True))
-            )
-            failed.update(e.id for e, made in zip(todo, results, strict=True) if made is None)
-            # Stop on a short batch (drained) or one holding only events that just
-            # failed (re-reading them would spin).
+            # Not those being matched: their data may be large, and read again
+            # on every pass, it would take the server's time for nothing.
+            batch = await self._store.pending_events(_BATCH, exclude=self._matching | seen)
+            todo = [e for e in batch if e.id not in seen and e.id not in self._matching]
+            seen.update(e.id for e in todo)
+            # Each event is matched in a task of its own: one whose filters take
+            # long (they may, up to their budget) holds up neither the others nor
+            # this pass, which starts what is matched by then; the rest wake a
+            # later pass when done. Started together, their writes still reach
+            # the store together and are committed as one group.
+            tasks = [self._matching_task(e, manifests) for e in todo]
+            if tasks:
+                await asyncio.wait(tasks, timeout=_PASS_WAIT)
+            # Stop on a short batch (drained) or one holding only events already
+            # seen or being matched meanwhile (re-reading them would spin).
             if len(batch) < _BATCH or not todo:
                 return
+
+    def _matching_task(
+        self,
+        event: EventRecord,
+        manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None],
+    ) -> asyncio.Task[list[SessionRecord] | None]:
+        task = asyncio.create_task(self._match(event, manifests), name=f"pawflow-match-{event.id}")
+        self._background.add(task)
+
+        def done(task: asyncio.Task[list[SessionRecord] | None]) -> None:
+            self._background.discard(task)
+            if not task.cancelled() and task.result():
+                self.wake()  # sessions to start, if the pass did not wait for them
+
+        task.add_done_callback(done)
+        return task
 
     async def _match(
         self,
         event: EventRecord,
         manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None],
     ) -> list[SessionRecord] | None:
-        """The event's sessions, created (None when that failed: it stays pending)."""
-        return await self._record(event, await self._decide(event, manifests))
-
-    async def _decide(
-        self,
-        event: EventRecord,
-        manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None],
-    ) -> _Decision | None:
-        """What the event matched (None when that could not be found out)."""
+        """The event's sessions, created (None when that failed, or someone
+        else is matching the event: it stays pending until matched)."""
+        if event.id in self._matching:
+            return None
+        self._matching.add(event.id)
+        turn: _Turn | None = None
         try:
             subscriptions = await self._subscriptions.candidates(event)
+            if subscriptions:
+                turn = self._turns.take(event.project)
             active = await self._active(event, manifests)
             project = active[1].project if active is not None else None
             found = await self._matcher.match(event, project, subscriptions)
-        except Exception as err:
-            self._report_once(event.id, f"cannot dispatch event {event.id}; will retry", err)
-            return None
-        # One session per matching trigger with a call; triggers without one
-        # only feed subscriptions.
-        sessions = [
-            NewSession(
-                id=new_id("ses"),
-                project=event.project,
-                deployment_id=active[0].id,
-                trigger=trigger.name,
-                call=str(trigger.call),
-            )
-            for trigger in found.triggers
-            if active is not None and trigger.call is not None
-        ]
-        return _Decision(found, sessions)
-
-    async def _record(
-        self, event: EventRecord, decision: _Decision | None
-    ) -> list[SessionRecord] | None:
-        """Write what ``_decide`` found: outbox rows, then sessions (None when
-        that failed: the event stays pending)."""
-        if decision is None:
-            return None
-        try:
+            # One session per matching trigger with a call; triggers without
+            # one only feed subscriptions.
+            sessions = [
+                NewSession(
+                    id=new_id("ses"),
+                    project=event.project,
+                    deployment_id=active[0].id,
+                    trigger=trigger.name,
+                    call=str(trigger.call),
+                )
+                for trigger in found.triggers
+                if active is not None and trigger.call is not None
+            ]
+            if turn is not None:
+                # Subscribed sessions get events in the order they were stored.
+                await turn.wait()
             # Before matching: a pending event is certain to be fanned out.
-            await self._subscriptions.fan_out(event, decision.found.subscriptions)
-            created = await self._store.match_event(
-                event.id, decision.sessions, decision.found.record
-            )
+            await self._subscriptions.fan_out(event, found.subscriptions)
+            if turn is not None:
+                turn.done()
+            created = await self._store.match_event(event.id, sessions, found.record)
         except Exception as err:
             self._report_once(event.id, f"cannot dispatch event {event.id}; will retry", err)
             return None
+        finally:
+            if turn is not None:
+                turn.done()
+            self._matching.discard(event.id)
         if created:
             log.debug("event %s -> session %s", event.id, created[0].id)
         else:
@@ -428,12 +447,41 @@ class Dispatcher:
             log.error("%s", message, exc_info=err)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Decision:
-    """What an event matched, and the sessions it is to create."""
+class _Turn:
+    """An event's place in its project's line of fan-outs: it writes its outbox
+    rows after the events before it (that have subscriptions to think of)."""
 
-    found: EventMatches
-    sessions: list[NewSession]
+    def __init__(self, before: asyncio.Future[None] | None) -> None:
+        self._before = before
+        self.mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def wait(self) -> None:
+        if self._before is not None:
+            # Shielded: this task being cancelled must not cancel the other's turn.
+            await asyncio.shield(self._before)
+
+    def done(self) -> None:
+        if not self.mine.done():
+            self.mine.set_result(None)
+
+
+class _Turns:
+    """The line of fan-outs of each project (events are taken in the order they
+    reach it: a pass starts them oldest first)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, asyncio.Future[None]] = {}
+
+    def take(self, project: str) -> _Turn:
+        turn = _Turn(self._last.get(project))
+        self._last[project] = turn.mine
+
+        def forget(mine: asyncio.Future[None]) -> None:
+            if self._last.get(project) is mine:
+                del self._last[project]
+
+        turn.mine.add_done_callback(forget)
+        return turn
 
 
 def _session_options(manifest: Manifest, trigger_name: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ class FilterBudget:
     """
 
     seconds: float = 1.0
-    max_data_bytes: int = 1 << 20
+    max_data_bytes: int = 4 << 20
     processes: int = 2
     max_memory_bytes: int = 1 << 30
 

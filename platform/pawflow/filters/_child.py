@@ -78,7 +78,8 @@ class Evaluator:
         try:
             activation = self._activation(event_type, data)
         except _Overrun:
-            reason = f"reading the event data took longer than {self._budget.seconds:g} s"
+            # Part of evaluating the filters, for whoever reads the reason.
+            reason = too_slow(self._budget)
         except RecursionError:
             reason = "event data is nested too deeply for filters"
         except MemoryError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
 from ._records import (
@@ -87,8 +87,10 @@ class Store(Protocol):
         integration event came through (None otherwise)."""
         ...
 
-    async def pending_events(self, limit: int = 100) -> list[EventRecord]:
-        """Oldest first."""
+    async def pending_events(
+        self, limit: int = 100, exclude: Collection[str] = ()
+    ) -> list[EventRecord]:
+        """Oldest first, leaving out the events whose ids are in ``exclude``."""
         ...
 
     async def match_event(

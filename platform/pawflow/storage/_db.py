@@ -17,7 +17,7 @@ import secrets
 import sqlite3
 import string
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -374,11 +374,12 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
             (project, source, key),
         )
 
-    def pending_events(self, limit: int) -> list[EventRecord]:
+    def pending_events(self, limit: int, exclude: Sequence[str] = ()) -> list[EventRecord]:
         rows = self._all(
             f"SELECT {_EVENT_READ} FROM events WHERE state = 'pending' "
+            "AND id NOT IN (SELECT value FROM json_each(?)) "
             "ORDER BY created_at, id LIMIT ?",
-            (_limit(limit),),
+            (json.dumps(list(exclude)), _limit(limit)),
         )
         return [_event(r) for r in rows]
 

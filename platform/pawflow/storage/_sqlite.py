@@ -11,7 +11,7 @@ import asyncio
 import functools
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -184,9 +184,12 @@ class SQLiteStore:
             idempotency_source,
         )
 
-    async def pending_events(self, limit: int = 100) -> list[EventRecord]:
-        """Oldest first."""
-        return await self._run(self._db.pending_events, limit)
+    async def pending_events(
+        self, limit: int = 100, exclude: Collection[str] = ()
+    ) -> list[EventRecord]:
+        """Oldest first, leaving out the events whose ids are in ``exclude`` (the
+        dispatcher's: events it is matching already, whose data may be large)."""
+        return await self._run(self._db.pending_events, limit, list(exclude))
 
     async def match_event(
         self,
