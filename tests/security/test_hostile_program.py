@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import urllib.error
 import urllib.request
 
@@ -47,7 +48,7 @@ def _read(path, found):
 
 
 @pawflow.activity
-def search(data_dir):
+def search(data_dir, temporal_ports):
     found = {"readable": [], "candidates": set()}
     for name, value in os.environ.items():
         found["candidates"].update(_TOKENISH.findall(value))
@@ -61,7 +62,24 @@ def search(data_dir):
             _read(os.path.join(root, name), found)
     for name in ("token", "worker-token", "secret.key", "pawflow.db", "temporal.db"):
         _read(os.path.join(data_dir, name), found)
+    signalable = []
+    for pid in pids:
+        if int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)  # permission to signal, nothing sent
+                signalable.append(pid)
+            except OSError:
+                pass
+    temporal = []
+    for port in temporal_ports:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            temporal.append(port)
+        except OSError:
+            pass
     return {
+        "signalable": signalable,
+        "temporal_reached": temporal,
         "readable": [p for p in found["readable"] if not p.startswith("/proc/")],
         "proc_environs": sum(1 for p in found["readable"] if p.endswith("/environ")),
         "candidates": sorted(hashlib.sha256(c.encode()).hexdigest() for c in found["candidates"]),
@@ -123,7 +141,7 @@ def trespass(victim, victim_project, victim_event):
 
 def handler(event):
     body = event.data.body.json
-    found = search(body.data_dir)
+    found = search(body.data_dir, body.temporal_ports)
     tried = trespass(body.victim, body.victim_project, body.victim_event)
     return {"found": found, "tried": tried}
 """
@@ -177,6 +195,7 @@ def test_a_hostile_program_reaches_only_its_own_session(platform: Platform, tmp_
         "victim": victim["id"],
         "victim_project": "victim",
         "victim_event": victim_event,
+        "temporal_ports": [int(platform.temporal_address.rsplit(":", 1)[1])],
     }
     probe = platform.session_for(platform.post(probe_url, body)[1]["event_id"])
     assert platform.wait_ended(probe["id"], timeout=60)["state"] == "completed"
@@ -187,6 +206,8 @@ def test_a_hostile_program_reaches_only_its_own_session(platform: Platform, tmp_
     assert found["uid"] != 0
     assert found["readable"] == [], found["readable"]
     assert found["working"] == []
+    assert found["temporal_reached"] == []  # it could signal or end any session there
+    assert found["signalable"] == []  # not its worker, not another session's runner
     for name in ("token", "worker-token", "secret.key"):
         assert _sha((data_dir / name).read_text().strip()) not in found["candidates"], name
 

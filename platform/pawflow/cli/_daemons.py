@@ -63,6 +63,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         task_queue=args.task_queue or str(info.get("task_queue") or ""),
         data_dir=config.resolve_data_dir(args.data_dir),
         max_cached_sessions=args.max_cached_sessions,
+        max_history_events=max(args.max_history_events, 100),
         runner_user=args.runner_user or os.environ.get("PAWFLOW_RUNNER_USER") or None,
     )
     if not worker_config.temporal_address or not worker_config.task_queue:
@@ -76,6 +77,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
     from ..sessions import run_worker
     from ..up import run_until_signalled
+
+    # What the worker writes (its code cache) is for its own user only.
+    os.umask(0o077)
+    config.ensure_data_dir(worker_config.data_dir)
 
     asyncio.run(run_until_signalled(run_worker(worker_config), "the worker"))
     return 0

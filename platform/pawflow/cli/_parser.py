@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="sessions kept in memory between steps; others are replayed from history (1000)",
     )
     worker.add_argument(
+        "--max-history-events",
+        type=_count,
+        default=10_000,
+        metavar="N",
+        help="history events a session's run may reach before it continues as new (10000)",
+    )
+    worker.add_argument(
         "--runner-user",
         metavar="USER",
         help="as root: the user sessions' programs run as (PAWFLOW_RUNNER_USER; nobody)",

@@ -11,7 +11,7 @@ from ..storage import SessionState
 from ._control import add_session_control_routes
 from ._deploy import deploy
 from ._http import ApiError, base_url, find_session, int_param
-from ._journal import get_call, put_call
+from ._journal import get_call, get_transcript, put_call, put_transcript
 from ._json import deployment_json, event_json, project_json, session_json
 from ._kv import add_kv_routes
 from ._schedules import add_schedule_routes
@@ -45,6 +45,8 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/sessions/{id}/log/stream", stream_log)
     app.router.add_get("/api/v1/sessions/{id}/calls/{number}", get_call)
     app.router.add_post("/api/v1/sessions/{id}/calls/{number}", put_call)
+    app.router.add_get("/api/v1/sessions/{id}/transcript", get_transcript)
+    app.router.add_post("/api/v1/sessions/{id}/transcript", put_transcript)
     add_session_control_routes(app)
     add_kv_routes(app)
     add_schedule_routes(app)

@@ -48,6 +48,8 @@ _WORKER_ROUTES = frozenset(
         ("GET", "/api/v1/sessions/{id}/vars"),
         ("GET", "/api/v1/sessions/{id}/calls/{number}"),
         ("POST", "/api/v1/sessions/{id}/calls/{number}"),
+        ("GET", "/api/v1/sessions/{id}/transcript"),
+        ("POST", "/api/v1/sessions/{id}/transcript"),
         ("POST", "/api/v1/schedules/ticks"),
     }
 )

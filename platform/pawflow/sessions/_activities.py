@@ -7,14 +7,15 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from ._host import SessionHosts
+from ._host import SessionHost, SessionHosts
 from ._logship import LogShipper
 from ._protocol import Step, StepAction
 
-__all__ = ["ADVANCE_ACTIVITY", "FLUSH_ACTIVITY", "SessionActivities"]
+__all__ = ["ADVANCE_ACTIVITY", "FLUSH_ACTIVITY", "SAVE_ACTIVITY", "SessionActivities"]
 
 ADVANCE_ACTIVITY = "pawflow.advance"
 FLUSH_ACTIVITY = "pawflow.flush_log"
+SAVE_ACTIVITY = "pawflow.save_transcript"
 
 
 class SessionActivities:
@@ -22,16 +23,25 @@ class SessionActivities:
         self._hosts = hosts
         self._shipper = shipper
 
-    @activity.defn(name=ADVANCE_ACTIVITY)
-    def advance(self, action: StepAction, value: Any) -> Step:
-        """Answer the calling session's pending request and run its program to the next one."""
+    def _host(self) -> SessionHost:
         info = activity.info()
         host = self._hosts.get(info.workflow_run_id or "")
         if host is None:
             # Only possible if the session's workflow left this worker meanwhile;
             # the worker replaying it opens it again and retries there.
             raise ApplicationError(f"session {info.workflow_id} is not hosted on this worker")
-        return host.advance(action, value)
+        return host
+
+    @activity.defn(name=ADVANCE_ACTIVITY)
+    def advance(self, action: StepAction, value: Any) -> Step:
+        """Answer the calling session's pending request and run its program to the next one."""
+        return self._host().advance(action, value)
+
+    @activity.defn(name=SAVE_ACTIVITY)
+    def save_transcript(self) -> int:
+        """Save the calling session's transcript on the server (it is about to
+        continue as new); returns how many answered requests are saved."""
+        return self._host().save_transcript()
 
     @activity.defn(name=FLUSH_ACTIVITY)
     def flush_log(self) -> None:

@@ -21,3 +21,5 @@ class WorkerConfig:
     max_cached_sessions: int = 1000
     # When the worker runs as root, runners run as this user (name or uid).
     runner_user: str | None = None
+    # History events a session's run may reach before it continues as new.
+    max_history_events: int = 10_000

@@ -24,6 +24,7 @@ plan does not run the program.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import os
 import pwd
@@ -35,12 +36,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..up._process import make_undumpable
+from ._landlock import NET_ABI, SCOPE_ABI, abi, deny_tcp_connect, scope_signals
+from ._ports import server_ports
+
 __all__ = [
     "CODE_MOUNT",
     "Confinement",
     "ConfinementFailed",
     "confine",
-    "make_undumpable",
     "neutral_environment",
     "plan_confinement",
 ]
@@ -58,7 +62,6 @@ _MS_REMOUNT = 32
 _MS_BIND = 4096
 _MS_REC = 16384
 _MS_PRIVATE = 1 << 18
-_PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38
 _O_PATH = getattr(os, "O_PATH", 0o10000000)
 
@@ -85,24 +88,50 @@ class Confinement:
     passages: tuple[tuple[str, tuple[str, ...]], ...] = ()
     tmp_mb: int = 512  # size of the private /tmp
     note: str = ""  # why "none"
+    landlock: int = 0  # the kernel's Landlock ABI (0: none)
+    # TCP ports runners cannot connect to (the Temporal server's), when Landlock can.
+    denied_ports: tuple[int, ...] = ()
 
-    def describe(self) -> str:
+    def describe(self) -> list[tuple[bool, str]]:
+        """What holds (True) and what does not, one line each, for the worker's log."""
+        out: list[tuple[bool, str]] = []
         if self.mode == "user":
-            return (
-                f"runners run as uid {self.uid} in a mount namespace of their own "
-                "(data dir hidden, private /tmp, code read-only), non-dumpable"
-            )
+            out.append((True, f"runners run as uid {self.uid}, non-dumpable"))
         if self.mode == "userns":
-            return (
-                "runners run in a user and mount namespace of their own "
-                "(data dir hidden, private /tmp, code read-only), non-dumpable"
+            out.append((True, "runners run in a user namespace of their own, non-dumpable"))
+        if self.mode == "none":
+            out.append(
+                (False, f"runners are not confined ({self.note}): a program can read the data dir")
             )
-        return f"runners are NOT confined ({self.note}): a program can read the data dir"
+        else:
+            out.append((True, "runners see neither the data dir nor others' /tmp; code read-only"))
+        if self.denied_ports:
+            ports = ", ".join(map(str, self.denied_ports))
+            out.append((True, f"runners cannot connect to Temporal's ports ({ports})"))
+        else:
+            out.append(
+                (False, "runners can connect to Temporal (kernel without Landlock TCP rules)")
+            )
+        if self.landlock >= SCOPE_ABI:
+            out.append((True, "runners can signal only their own processes"))
+        else:
+            out.append((False, "runners can signal each other (kernel without Landlock scopes)"))
+        return out
 
 
-def plan_confinement(data_dir: Path, runner_user: str | None = None) -> Confinement:
+def plan_confinement(
+    data_dir: Path, runner_user: str | None = None, temporal_address: str = ""
+) -> Confinement:
     """What this machine offers for confining runners (called once per worker)."""
-    data = str(data_dir.resolve())
+    base = _plan_user(str(data_dir.resolve()), runner_user)
+    landlock = abi()
+    denied: tuple[int, ...] = ()
+    if landlock >= NET_ABI and temporal_address:
+        denied = tuple(sorted(server_ports(temporal_address)))
+    return dataclasses.replace(base, landlock=landlock, denied_ports=denied)
+
+
+def _plan_user(data: str, runner_user: str | None) -> Confinement:
     if os.geteuid() == 0:
         try:
             entry = pwd.getpwnam(runner_user or "nobody")
@@ -224,13 +253,6 @@ def _enter_userns(libc: ctypes.CDLL) -> None:
     Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
 
 
-def make_undumpable() -> None:
-    """Close this process's ``/proc`` files (environ, memory) to other
-    processes of its user that lack ``CAP_SYS_PTRACE`` (its runners)."""
-    if sys.platform.startswith("linux"):
-        _check(_libc().prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
-
-
 def confine(plan: Confinement, code_root: str, env: Mapping[str, str]) -> str:
     """Confine this process (a runner, before any user code runs); returns
     where it now finds its deployment's code."""
@@ -238,6 +260,7 @@ def confine(plan: Confinement, code_root: str, env: Mapping[str, str]) -> str:
     make_undumpable()  # first: its memory will hold its credential and secrets
     _set_environment(env)
     if plan.mode == "none":
+        _landlock_runner(plan)
         return code_root
     if plan.mode == "user":
         _check(libc.unshare(_CLONE_NEWNS), "unshare")
@@ -265,7 +288,8 @@ def confine(plan: Confinement, code_root: str, env: Mapping[str, str]) -> str:
     if os.path.isdir(plan.data_dir):
         _tmpfs(libc, plan.data_dir, "0700", "4k")
     _tmpfs(libc, "/tmp", "1777", f"{plan.tmp_mb}m")
-    os.makedirs(CODE_MOUNT, mode=0o755)
+    os.makedirs(CODE_MOUNT)
+    os.chmod(os.path.dirname(CODE_MOUNT), 0o755)  # whatever the worker's umask
     _bind(libc, code_fd, CODE_MOUNT, read_only=True)
     os.close(code_fd)
     os.chdir("/tmp")
@@ -275,7 +299,18 @@ def confine(plan: Confinement, code_root: str, env: Mapping[str, str]) -> str:
         os.setresuid(plan.uid, plan.uid, plan.uid)
     # Neither setuid programs nor file capabilities can give any of it back.
     _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    _landlock_runner(plan)
     return CODE_MOUNT
+
+
+def _landlock_runner(plan: Confinement) -> None:
+    guard = sys.modules.get(f"{__package__}._forkguard")  # imported by the fork server
+    applied: frozenset[int] = getattr(guard, "DENIED", frozenset())
+    if plan.denied_ports and not set(plan.denied_ports) <= applied:
+        # The fork server was started without its guard (restarted, say): slow, but sure.
+        deny_tcp_connect(plan.denied_ports)
+    if plan.landlock >= SCOPE_ABI:
+        scope_signals()
 
 
 def _set_environment(env: Mapping[str, str]) -> None:

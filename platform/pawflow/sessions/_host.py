@@ -34,7 +34,7 @@ from ._runner import RunnerSpec
 from ._runners import Runner, RunnerFactory, RunnerGone
 from ._seal import OutcomeSeal, TamperedOutcome
 from ._serverlink import ServerLink
-from ._wire import BadMessage, decode_request
+from ._wire import BadMessage, decode_exchange, decode_request, encode_exchange
 
 __all__ = ["CallJournal", "SessionEnded", "SessionHost", "SessionHosts"]
 
@@ -45,6 +45,7 @@ _JOURNAL_PATIENCE = 60.0  # seconds to keep trying to journal a completed call
 _BATCH_SECONDS = 0.25
 _BATCH_CALLS = 500
 _BATCH_BYTES = 256 * 1024
+_TRANSCRIPT_CHUNK = 200  # answered requests per request to the server
 
 
 class CallJournal:
@@ -72,6 +73,29 @@ class CallJournal:
     def close(self) -> None:
         self._writers.shutdown(wait=True)
 
+    def save_transcript(self, session_id: str, start: int, exchanges: list[Exchange]) -> None:
+        """Keep ``exchanges`` (answered requests ``start``...) on the server."""
+        for at in range(0, len(exchanges), _TRANSCRIPT_CHUNK):
+            chunk = [encode_exchange(e) for e in exchanges[at : at + _TRANSCRIPT_CHUNK]]
+            self._link.post_json(
+                f"/api/v1/sessions/{session_id}/transcript",
+                {"start": start + at, "exchanges": chunk},
+            )
+
+    def load_transcript(self, session_id: str, count: int) -> list[Exchange]:
+        """The first ``count`` answered requests kept on the server."""
+        out: list[Exchange] = []
+        while len(out) < count:
+            page = self._link.get_json(f"/api/v1/sessions/{session_id}/transcript?start={len(out)}")
+            out.extend(decode_exchange(e) for e in page["exchanges"])
+            if not page["more"]:
+                break
+        if len(out) < count:
+            raise TranscriptLost(
+                f"the server kept {len(out)} of the session's {count} earlier answers"
+            )
+        return out[:count]
+
     def put(self, session_id: str, number: int, outcome: bytes, shown: dict[str, Any]) -> None:
         payload = {"outcome": base64.b64encode(outcome).decode(), "shown": shown}
         deadline = time.monotonic() + _JOURNAL_PATIENCE
@@ -86,6 +110,10 @@ class CallJournal:
                     raise
             time.sleep(delay)  # back off while the server is unreachable
             delay = min(delay * 2, 2.0)
+
+
+class TranscriptLost(Exception):
+    """What a session saved when it continued as new is not all there."""
 
 
 class SessionEnded(Exception):
@@ -127,6 +155,7 @@ class SessionHost:
         self.session_id = session_id
         self._seal = seal
         self.transcript: list[Exchange] = []
+        self.saved = 0  # earlier answers, kept on the server (the session continued as new)
         self.current: Request | None = None  # the request being answered
         self._make_spec = make_spec
         self._factory = factory
@@ -150,6 +179,12 @@ class SessionHost:
         """``answered`` were answered (in order); ``next_request`` is pending."""
         self.transcript.extend(answered)
         self.current = next_request
+
+    def save_transcript(self) -> int:
+        """Keep the whole transcript on the server; returns its length."""
+        with self._lock:  # never while an advance runs (the workflow awaits each)
+            self._journal.save_transcript(self.session_id, self.saved, self.transcript)
+            return self.saved + len(self.transcript)
 
     def retire(self) -> None:
         """The workflow left this worker's cache: let the runner go, but only
@@ -221,7 +256,7 @@ class SessionHost:
                     self._consumed += 1
                     request = self._next_request(runner, prints)
             request = self._run_calls(runner, request, calls)
-        except (RunnerGone, _Diverged, TamperedOutcome) as exc:
+        except (RunnerGone, _Diverged, TamperedOutcome, TranscriptLost, BadMessage) as exc:
             self.release()
             # The calls that completed before are kept: they happened.
             request = _failed(str(exc))
@@ -242,11 +277,13 @@ class SessionHost:
         return self._runner
 
     def _ensure(self, in_sync: bool) -> Runner:
-        if in_sync and self._runner is not None and self._consumed == len(self.transcript):
+        answered = self.saved + len(self.transcript)
+        if in_sync and self._runner is not None and self._consumed == answered:
             return self._runner
+        earlier = self._journal.load_transcript(self.session_id, self.saved) if self.saved else []
         runner = self._spawn()
         request = self._next_request(runner, None)
-        for exchange in self.transcript:
+        for exchange in (*earlier, *self.transcript):
             if not request.same_as(exchange.request):
                 raise _Diverged(exchange.request, request)
             self._answer(runner, exchange)

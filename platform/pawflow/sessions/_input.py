@@ -27,6 +27,9 @@ class SessionInput:
     vars: dict[str, str] = field(default_factory=dict)
     # From the manifest: {"durable": bool, "limits": {...}, "retry": {...}}.
     options: dict[str, Any] = field(default_factory=dict)
+    # Set when an earlier run of the session continued as new: what it carried
+    # over ({"saved", "log_n", "inbox", "stop_sent", "pending"}).
+    carried: dict[str, Any] | None = None
 
 
 # Ids as ``pawflow.ids`` makes them; a worker uses them in paths and URLs.

@@ -21,6 +21,7 @@ from typing import Any
 
 from . import _wire as wire
 from ._confine import Confinement, neutral_environment
+from ._landlock import DENIED_PORTS_ENV
 from ._runner import RunnerSpec, runner_main
 
 __all__ = ["Runner", "RunnerFactory", "RunnerGone"]
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PRELOAD = (
     "pawflow",
     "pawflow.sessions._runner",
+    "pawflow.sessions._forkguard",  # confines the fork server itself: import it last
     "requests",
     "github",
     "slack_sdk",
@@ -160,6 +162,8 @@ class RunnerFactory:
         saved = dict(os.environ)
         os.environ.clear()
         os.environ.update(neutral_environment(saved))
+        if self.confinement.denied_ports:
+            os.environ[DENIED_PORTS_ENV] = ",".join(map(str, self.confinement.denied_ports))
         try:
             multiprocessing.forkserver.ensure_running()
         finally:

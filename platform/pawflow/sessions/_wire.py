@@ -22,9 +22,17 @@ from multiprocessing.connection import Connection
 from typing import Any, get_args
 
 from ..textsafe import clean_text
-from ._protocol import Request, RequestKind
+from ._protocol import Exchange, Request, RequestKind
 
-__all__ = ["BadMessage", "decode_request", "encode_request", "read", "write"]
+__all__ = [
+    "BadMessage",
+    "decode_exchange",
+    "decode_request",
+    "encode_exchange",
+    "encode_request",
+    "read",
+    "write",
+]
 
 # A frame from a runner: a print (capped at 64 KiB of text, at most 6 bytes a
 # character once escaped), a request with its reprs, or an outcome header. An
@@ -165,3 +173,22 @@ def encode_request(request: Request) -> dict[str, Any]:
         if value:
             out[name] = value
     return out
+
+
+def encode_exchange(exchange: Exchange) -> dict[str, Any]:
+    """The JSON form of an answered request (as the server keeps transcripts)."""
+    return {
+        "request": encode_request(exchange.request),
+        "outcome": exchange.outcome,
+        "value": exchange.value,
+        "stop": exchange.stop,
+    }
+
+
+def decode_exchange(raw: Any) -> Exchange:
+    if not isinstance(raw, dict):
+        raise BadMessage("a transcript entry that is not an object")
+    outcome, stop = raw.get("outcome"), raw.get("stop")
+    if not isinstance(outcome, str | None) or not isinstance(stop, str | None):
+        raise BadMessage("a transcript entry of the wrong shape")
+    return Exchange(decode_request(raw.get("request")), outcome, raw.get("value"), stop)

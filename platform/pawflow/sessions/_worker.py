@@ -12,10 +12,11 @@ from temporalio.worker import Worker
 from ..credentials import purpose_key
 from ..errors import TemporalUnavailable
 from ..schedules import ScheduleTickActivities, schedule_tick_workflow
+from ..up._process import make_undumpable
 from ._activities import SessionActivities
 from ._codecache import CodeCache
 from ._config import WorkerConfig
-from ._confine import make_undumpable, plan_confinement
+from ._confine import plan_confinement
 from ._host import CallJournal, SessionHosts
 from ._logship import LogShipper
 from ._runners import RunnerFactory
@@ -53,8 +54,10 @@ async def run_worker(config: WorkerConfig) -> None:
     # Runners are this process's grandchildren: nothing of its memory or
     # environment may be readable to them through /proc.
     make_undumpable()
-    confinement = plan_confinement(config.data_dir, config.runner_user)
-    (log.info if confinement.mode != "none" else log.warning)("%s", confinement.describe())
+    confinement = plan_confinement(config.data_dir, config.runner_user, config.temporal_address)
+    for holds, line in confinement.describe():
+        # Said once, at start; what does not hold is never skipped silently.
+        (log.info if holds else log.warning)("%s", line)
     link = ServerLink(config.server_url, config.token)
     shipper = LogShipper(link)  # the link keeps one connection per thread
     runtime = SessionRuntime(
@@ -67,6 +70,7 @@ async def run_worker(config: WorkerConfig) -> None:
         server_url=config.server_url,
         worker_token=config.token,
         seal=OutcomeSeal(purpose_key(config.token, "call-outcomes")),
+        max_history_events=config.max_history_events,
     )
     await asyncio.to_thread(runtime.runners.warm_up)
     client = await connect_temporal(config.temporal_address, config.namespace)
@@ -87,6 +91,7 @@ async def run_worker(config: WorkerConfig) -> None:
             activities=[
                 activities.advance,
                 activities.flush_log,
+                activities.save_transcript,
                 ScheduleTickActivities(link).post_tick,
             ],
             workflow_task_executor=workflow_pool,

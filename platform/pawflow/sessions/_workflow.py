@@ -11,6 +11,7 @@ is cheap and never diverges at the Temporal level.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 from ..credentials import mint_session_credential
 from ..errors import ServerError
 from ..sdk._activity import Retry
-from ._activities import ADVANCE_ACTIVITY, FLUSH_ACTIVITY
+from ._activities import ADVANCE_ACTIVITY, FLUSH_ACTIVITY, SAVE_ACTIVITY
 from ._codecache import CodeCache, CodeMismatch
 from ._host import CallJournal, SessionEnded, SessionHost, SessionHosts
 from ._inbox import Inbox
@@ -34,6 +35,7 @@ from ._runner import RunnerSpec
 from ._runners import RunnerFactory
 from ._seal import OutcomeSeal
 from ._serverlink import ServerLink
+from ._wire import decode_request, encode_request
 
 __all__ = ["SessionRuntime", "session_workflow"]
 
@@ -65,15 +67,22 @@ class SessionRuntime:
     wall_seconds: float = 300.0  # default limit between durable points
     memory_mb: int | None = 2048
     keep_runner_seconds: float = 10.0  # waits longer than this let the runner go
+    # History events a session's run may reach before it continues as new.
+    max_history_events: int = 10_000
 
 
 class _SessionLog:
     """Numbers the session's log records deterministically and ships them."""
 
-    def __init__(self, session_id: str, shipper: LogShipper) -> None:
+    def __init__(self, session_id: str, shipper: LogShipper, n: int = 0) -> None:
         self._session_id = session_id
         self._shipper = shipper
-        self._n = 0
+        self._n = n  # an earlier run of the session may have numbered some
+
+    @property
+    def n(self) -> int:
+        """The number the next record gets."""
+        return self._n
 
     def emit(self, type: str, at: float | None = None, **fields: Any) -> None:
         """Ship a record; ``at``: when it happened, if not now (a call run in a batch)."""
@@ -141,7 +150,9 @@ class _Session:
         self.runtime = runtime
         self.session = session
         self.inbox = inbox
-        self.log = _SessionLog(session.session_id, runtime.shipper)
+        self.log = _SessionLog(
+            session.session_id, runtime.shipper, int((session.carried or {}).get("log_n", 0))
+        )
         options = session.options
         limits = options.get("limits") or {}
         self.durable = bool(options.get("durable", True))
@@ -209,13 +220,18 @@ class _Session:
     async def run(self) -> Any:
         run_id = workflow.info().run_id
         self.runtime.hosts.open(run_id, self.host)
-        self.log.emit("state", state="running")
-        # Started, task scheduled, task started: anything more means an earlier
-        # attempt ran (and may have completed calls before it was lost).
-        self.host.resumed = workflow.info().get_current_history_length() > 3
         try:
-            request = self._take(None, await self._advance("start"))
+            if self.session.carried is None:
+                self.log.emit("state", state="running")
+                # Started, task scheduled, task started: anything more means an
+                # earlier attempt ran (and may have completed calls before it was lost).
+                self.host.resumed = workflow.info().get_current_history_length() > 3
+                request = self._take(None, await self._advance("start"))
+            else:
+                request = self._carry_on(self.session.carried)
             while not request.ended:
+                if self._history_full():
+                    await self._continue_as_new(request)
                 request = await self._answer(request)
             return await self._finish(request)
         except asyncio.CancelledError:
@@ -228,6 +244,44 @@ class _Session:
             raise
         finally:
             self.runtime.hosts.close(run_id, self.host)
+
+    # -- continuing as new ----------------------------------------------------------
+    def _history_full(self) -> bool:
+        info = workflow.info()
+        return (
+            info.get_current_history_length() >= self.runtime.max_history_events
+            or info.is_continue_as_new_suggested()
+        )
+
+    async def _continue_as_new(self, pending: Request) -> None:
+        """Go on in a new run of the workflow, with a fresh history: Temporal
+        ends a workflow whose history outgrows its limits. The transcript goes
+        to the server (it replays the program; history would be too small for
+        it), what is still needed goes into the new run's input."""
+        saved = await workflow.execute_local_activity(
+            SAVE_ACTIVITY,
+            result_type=int,
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=_ADVANCE_RETRY,
+        )
+        carried = {
+            "saved": saved,
+            "log_n": self.log.n,
+            "inbox": self.inbox.snapshot(),
+            "stop_sent": self.stop_sent,
+            "pending": encode_request(pending),
+        }
+        workflow.continue_as_new(dataclasses.replace(self.session, carried=carried))
+
+    def _carry_on(self, carried: dict[str, Any]) -> Request:
+        """Take over from the run that continued as new; returns the request
+        that was pending then."""
+        self.inbox.restore(carried.get("inbox") or {})
+        self.stop_sent = bool(carried.get("stop_sent"))
+        self.host.saved = int(carried["saved"])
+        pending = decode_request(carried["pending"])
+        self.host.record([], pending)
+        return pending
 
     def _notices(self) -> None:
         """Log what the platform had to tell the session's user meanwhile."""

@@ -159,6 +159,18 @@ class Store(Protocol):
         """(outcome, shown) of a journaled call, or None."""
         ...
 
+    # -- transcripts -------------------------------------------------------------
+    async def save_transcript(self, session_id: str, start: int, exchanges: list[str]) -> None:
+        """Keep the session's answered requests ``start``, ``start + 1``... (JSON
+        text each; the first copy of each wins) until the session ends."""
+        ...
+
+    async def load_transcript(
+        self, session_id: str, start: int = 0, limit: int = 1000
+    ) -> list[str]:
+        """Up to ``limit`` saved answered requests from ``start`` on, in order."""
+        ...
+
     # -- vars and connection webhooks ----------------------------------------------
     async def set_var(
         self, project: str, connection: str | None, name: str, value: str, *, secret: bool

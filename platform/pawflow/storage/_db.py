@@ -550,6 +550,7 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
             )
             self._finish_draining(row["deployment_id"])
             self._conn.execute("DELETE FROM call_journal WHERE session_id = ?", (session_id,))
+            self._conn.execute("DELETE FROM transcripts WHERE session_id = ?", (session_id,))
         else:
             self._conn.execute(
                 "UPDATE sessions SET state = ?, start_pending = 0 WHERE id = ?",
@@ -591,6 +592,23 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
             (session_id, number),
         )
         return None if row is None else (bytes(row["outcome"]), json.loads(row["shown"]))
+
+    # -- transcripts of sessions that continued as new ----------------------------------
+    def save_transcript(self, session_id: str, start: int, exchanges: list[str]) -> None:
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO transcripts (session_id, seq, exchange) VALUES (?, ?, ?) "
+                "ON CONFLICT (session_id, seq) DO NOTHING",
+                [(session_id, start + i, e) for i, e in enumerate(exchanges)],
+            )
+
+    def load_transcript(self, session_id: str, start: int, limit: int) -> list[str]:
+        rows = self._all(
+            "SELECT exchange FROM transcripts WHERE session_id = ? AND seq >= ? "
+            "ORDER BY seq LIMIT ?",
+            (session_id, start, _limit(limit)),
+        )
+        return [str(r["exchange"]) for r in rows]
 
 
 def _limit(limit: int) -> int:

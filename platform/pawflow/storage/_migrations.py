@@ -257,6 +257,18 @@ _EVENT_MATCHES = """
 ALTER TABLE events ADD COLUMN matches TEXT;
 """
 
+_TRANSCRIPTS = """
+-- The answered requests of a long-lived session, saved when its workflow
+-- continues as new (its history would outgrow Temporal's limits), so a fresh
+-- runner can still replay them; dropped when the session ends.
+CREATE TABLE transcripts (
+    session_id  TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    exchange    TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _V1,
     _CALL_JOURNAL,
@@ -267,6 +279,7 @@ MIGRATIONS: tuple[str, ...] = (
     _SUBSCRIPTIONS,
     _EVENT_SOURCES,
     _EVENT_MATCHES,
+    _TRANSCRIPTS,
 )
 """Migration ``i`` takes a database from ``user_version`` ``i`` to ``i + 1``."""
 

@@ -14,11 +14,22 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["die_with_parent", "free_port", "stop_async_process", "stop_popen"]
+__all__ = ["die_with_parent", "free_port", "make_undumpable", "stop_async_process", "stop_popen"]
 
 logger = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+
+
+def make_undumpable() -> None:
+    """Close this process's ``/proc`` files (environ, memory) to other
+    processes of its user that lack ``CAP_SYS_PTRACE``: sessions' runners."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE)")
 
 
 def die_with_parent(

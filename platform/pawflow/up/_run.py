@@ -13,7 +13,7 @@ from typing import TextIO
 
 from .. import config
 from ..errors import ConfigError
-from ._process import run_until_signalled
+from ._process import make_undumpable, run_until_signalled
 from ._supervisor import WorkerSupervisor, child_environment, worker_command
 from ._temporal import EmbeddedTemporal, find_temporal_binary
 
@@ -45,6 +45,7 @@ def run_up(options: UpOptions, *, out: TextIO | None = None) -> None:
     # Everything the platform writes (databases, logs, code) is for its own
     # users only: sessions' programs among them must not read it.
     os.umask(0o077)
+    make_undumpable()  # it holds the admin token: no runner may read its memory
     asyncio.run(run_until_signalled(_up(options, out or sys.stdout), "the platform"))
 
 
