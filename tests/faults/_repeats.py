@@ -114,9 +114,12 @@ class EffectTally:
     completed_repeats: int
     # (session, n) of calls that ran again after an earlier run of theirs was recorded.
     repeated_calls: tuple[tuple[str, int], ...]
-    # (session, n) of interrupted re-runs with no worker SIGKILL between the
-    # first run's arrival and the re-run's: in flight, but not because of a kill.
+    # (session, n) of interrupted re-runs that followed no worker SIGKILL: in
+    # flight, but not because a worker was killed.
     unexplained_reruns: tuple[tuple[str, int], ...]
+    # Interrupted re-runs whose first run reached the fake only after the kill
+    # before the re-run: a runner of the killed worker still finishing its call.
+    late_first_runs: int
 
 
 def tally_effects(
@@ -130,6 +133,12 @@ def tally_effects(
     ``recorded``: when the server first stored each call's outcome;
     ``numbers``: (session, call number) → step, to match them to receipts;
     ``worker_kills``: wall-clock times of worker SIGKILLs.
+
+    An interrupted re-run must follow a kill. Its first run may reach the fake
+    after that kill, though: the runner is a process of its own that was told
+    to run the call before its worker died, and the fake stamps a request when
+    it reads it. So the first run is not required to precede the kill, only
+    counted (``late_first_runs``) when it does not.
     """
     first_recorded: dict[tuple[str, int], float] = {}
     for r in recorded:
@@ -141,6 +150,7 @@ def tally_effects(
     duplicates = 0
     repeated: list[tuple[str, int]] = []
     unexplained: list[tuple[str, int]] = []
+    late = 0
     for receipt in sorted(receipts, key=lambda r: r.seq):
         key = (receipt.session, receipt.n)
         if key not in first_arrival:
@@ -149,8 +159,12 @@ def tally_effects(
         duplicates += 1
         if first_recorded.get(key, float("inf")) < receipt.at:
             repeated.append(key)
-        elif not any(first_arrival[key] < kill < receipt.at for kill in worker_kills):
+            continue
+        kills = [kill for kill in worker_kills if kill < receipt.at]
+        if not kills:
             unexplained.append(key)
+        elif first_arrival[key] > max(kills):
+            late += 1
     return EffectTally(
         side_effects=len(receipts),
         duplicates=duplicates,
@@ -158,4 +172,5 @@ def tally_effects(
         completed_repeats=len(repeated),
         repeated_calls=tuple(repeated),
         unexplained_reruns=tuple(unexplained),
+        late_first_runs=late,
     )

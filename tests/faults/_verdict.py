@@ -222,6 +222,10 @@ def conclude(
     sessions = rig.wait_all_ended(project, accepted, timeout)
     stored = {e["id"] for e in rig.events(project)}
     receipts = effects.receipts()
+    # Kept beside the run's store and logs, for a post-mortem of a failed run.
+    (rig.data_dir / "receipts.json").write_text(
+        json.dumps({"worker_kills": rig.worker_kills, "receipts": [asdict(r) for r in receipts]})
+    )
     internal_errors = rig.server_log().count(_INTERNAL_ERROR)
     ended = tally_sessions(rig, sessions, accepted, receipts, steps)
     session_logs = rig.logs([s["id"] for s in sessions])
@@ -247,6 +251,7 @@ def conclude(
         extra={
             "ingest_seconds": round(max(times) - min(times), 1) if times else 0.0,
             "journal_saves": logs.journal_saves,
+            "late_first_runs": calls.late_first_runs,
             "server_internal_errors": internal_errors,
             **extra,
         },
@@ -257,7 +262,7 @@ def conclude(
     assert ended.errors == (), f"{ended.error} sessions ended in error: {ended.errors[:5]}"
     assert calls.completed_repeats == 0, f"completed calls repeated: {calls.repeated_calls[:5]}"
     assert calls.unexplained_reruns == (), (
-        f"calls run again with no worker killed meanwhile: {calls.unexplained_reruns[:5]}"
+        f"calls run again though no worker had been killed: {calls.unexplained_reruns[:5]}"
     )
     assert ended.other == 0, "sessions ended neither completed nor in error"
     assert ended.incomplete == (), f"completed sessions missing a call: {ended.incomplete[:5]}"
