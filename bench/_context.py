@@ -45,6 +45,10 @@ class Plan:
     ack_requests: int
     # How long the ingest measures wait for the dispatcher to catch up between them.
     settle_seconds: float
+    # webhook_ack_p99_under_filter_flood: how long the flood lasts, and its
+    # bodies at most.
+    flood_seconds: float
+    flood_bodies: int
     # Items a throughput run may have unfinished at once: enough to keep every
     # stage busy, few enough that the backlog drains in seconds.
     backlog: int = 64
@@ -64,6 +68,8 @@ class Plan:
                 idle_sessions=1000,
                 ack_requests=500,
                 settle_seconds=5.0,
+                flood_seconds=10.0,
+                flood_bodies=30,
             )
         return cls(
             quick=False,
@@ -77,6 +83,8 @@ class Plan:
             idle_sessions=10_000,
             ack_requests=2000,
             settle_seconds=60.0,
+            flood_seconds=20.0,
+            flood_bodies=60,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["BENCH_PROJECT", "INGEST_PROJECT", "write_project"]
+__all__ = ["BENCH_PROJECT", "BYSTANDER_PROJECT", "FLOOD_PROJECT", "INGEST_PROJECT", "write_project"]
 
 # One project, one trigger per shape of session the measures need.
 BENCH_PROJECT = "bench"
@@ -75,9 +75,35 @@ def handler(event):
     return None
 """
 
+# webhook_ack_p99_under_filter_flood: big bodies to a trigger with an expensive
+# filter, small ones to another project's plain trigger, on a server without workers.
+FLOOD_PROJECT = "flood"
+_FLOOD_MANIFEST = """\
+version: 1
+project:
+  name: flood
+  triggers:
+    - name: flood
+      webhook: {}
+      filter: "data.body.json.items.exists(x, x == -1)"
+      call: program.py:handler
+"""
+BYSTANDER_PROJECT = "bystander"
+_BYSTANDER_MANIFEST = """\
+version: 1
+project:
+  name: bystander
+  triggers:
+    - name: plain
+      webhook: {}
+      call: program.py:handler
+"""
+
 _FILES = {
     BENCH_PROJECT: {"pawflow.yaml": _BENCH_MANIFEST, "program.py": _BENCH_PROGRAM},
     INGEST_PROJECT: {"pawflow.yaml": _INGEST_MANIFEST, "program.py": _INGEST_PROGRAM},
+    FLOOD_PROJECT: {"pawflow.yaml": _FLOOD_MANIFEST, "program.py": _INGEST_PROGRAM},
+    BYSTANDER_PROJECT: {"pawflow.yaml": _BYSTANDER_MANIFEST, "program.py": _INGEST_PROGRAM},
 }
 
 

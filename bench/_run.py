@@ -25,12 +25,19 @@ import aiohttp
 from temporalio.service import RPCError
 
 from ._context import BenchError, PawSide, Plan, RawSide
+from ._flood import FloodSide, filter_flood, flood_results
 from ._idle import footprint, footprint_results, idle_baseline, idle_pawflow, idle_results
 from ._ingest import IngestSide, ack_latency, ingest_rate, ingest_results
 from ._machine import git_short_sha, load_average, machine_facts
 from ._overhead import overhead_both, overhead_results
 from ._procs import Children, machine_busy_seconds
-from ._projects import BENCH_PROJECT, INGEST_PROJECT, write_project
+from ._projects import (
+    BENCH_PROJECT,
+    BYSTANDER_PROJECT,
+    FLOOD_PROJECT,
+    INGEST_PROJECT,
+    write_project,
+)
 from ._report import Result, format_table, write_results
 from ._stack import Stack, StackError
 from ._start_latency import start_latency_baseline, start_latency_pawflow, start_latency_results
@@ -43,7 +50,7 @@ log = logging.getLogger(__name__)
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 # The measures, in the order they run; --only picks some of them.
-MEASURES = ("footprint", "ingest", "overhead", "to_start", "e2e", "idle")
+MEASURES = ("footprint", "ingest", "flood", "overhead", "to_start", "e2e", "idle")
 
 T = TypeVar("T")
 
@@ -149,6 +156,7 @@ async def run_bench(
 @dataclass
 class _Sides:
     ingest: IngestSide | None
+    flood: FloodSide | None
     paw: PawSide | None
     raw: RawSide | None
 
@@ -166,6 +174,14 @@ async def _start(stack: Stack, plan: Plan, root: Path, only: frozenset[str]) -> 
         hooks = await stack.deploy(server, write_project(INGEST_PROJECT, projects))
         return IngestSide(stack, server, hooks["hook"], client, plan.settle_seconds)
 
+    async def flood() -> FloodSide | None:
+        if "flood" not in only:
+            return None
+        server = await stack.start_server("flood", "bench-flood")
+        hooks = await stack.deploy(server, write_project(FLOOD_PROJECT, projects))
+        hooks |= await stack.deploy(server, write_project(BYSTANDER_PROJECT, projects))
+        return FloodSide(stack, server, hooks)
+
     async def paw() -> PawSide | None:
         if not paired:
             return None
@@ -179,15 +195,16 @@ async def _start(stack: Stack, plan: Plan, root: Path, only: frozenset[str]) -> 
         queue = "bench-baseline"
         return RawSide(stack, queue, await stack.start_baseline_worker(queue), client)
 
-    started = await asyncio.gather(ingest(), paw(), raw(), return_exceptions=True)
+    started = await asyncio.gather(ingest(), flood(), paw(), raw(), return_exceptions=True)
     for outcome in started:
         if isinstance(outcome, BaseException):
             raise outcome  # the stack stops whatever did start
-    i, p, r = started
+    i, f, p, r = started
     assert not isinstance(i, BaseException)
+    assert not isinstance(f, BaseException)
     assert not isinstance(p, BaseException)
     assert not isinstance(r, BaseException)
-    return _Sides(i, p, r)
+    return _Sides(i, f, p, r)
 
 
 # Measures taken on Pawflow, then at once on the baseline, so that both see the
@@ -216,6 +233,12 @@ async def _measure(
         )
         # Its dispatcher would go on starting workflows for the backlog.
         await stack.stop_server(side.server)
+    if sides.flood is not None:
+        got["flood"] = await run.measure(
+            "webhook_ack_p99_under_filter_flood", filter_flood(sides.flood, plan)
+        )
+        # Its filter processes would go on grinding through the flood.
+        await stack.stop_server(sides.flood.server)
     if sides.paw is None or sides.raw is None:
         return
     if "overhead" in only:
@@ -246,6 +269,7 @@ def _results(plan: Plan, got: dict[str, Any]) -> list[tuple[str, Result]]:
             "ingest",
             ingest_results(plan.clients, got.get("ack"), got.get("ack_c1"), got.get("ingest")),
         ),
+        ("flood", flood_results(got.get("flood"))),
         ("to_start", start_latency_results(plan, got.get("paw_to_start"), got.get("raw_to_start"))),
         ("e2e", throughput_results(plan, got.get("paw_e2e"), got.get("raw_e2e"))),
         ("idle", idle_results(plan, got.get("paw_idle"), got.get("raw_idle"))),

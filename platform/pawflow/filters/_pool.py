@@ -21,10 +21,12 @@ import itertools
 import json
 import logging
 import math
+import os
 import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ._budget import FilterBudget, Verdict, data_too_large, too_slow
@@ -35,12 +37,17 @@ __all__ = ["FilterPool"]
 
 log = logging.getLogger(__name__)
 
-# A process that has not answered within this many times the CPU it may use
-# (a budget per filter, plus one for reading the data) is stuck, not slow: the
-# CPU timer inside it stops Python code, so only code that ignores signals or
-# a process the machine starves for that long gets here.
-_WALL_FACTOR = 10.0
+# The CPU timer inside a process stops Python code over budget; code that
+# ignores signals does not stop. A process that used more than twice the CPU
+# its request may use (a budget per filter, plus one for reading the data),
+# plus this, is killed; so is one that answers nothing for 60 times as long
+# in wall time (stopped, or starved by a machine that busy). Starved a while
+# is no reason: the processes run niced, so that the server comes first.
+_CPU_SLACK = 1.0
+_WALL_FACTOR = 60.0
 _START_SECONDS = 10.0  # more for a process's first answer: it imports celpy first
+_CHECK_SECONDS = 0.25
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _STOP_SECONDS = 2.0
 _BATCH_JOBS = 64
 _BATCH_BYTES = 8 << 20
@@ -194,17 +201,10 @@ class FilterPool:
         writer = asyncio.create_task(_send(proc.stdin, jobs))
         try:
             for i, job in enumerate(jobs):
-                budgets = job.count + 1
-                limit = budgets * self.budget.seconds * _WALL_FACTOR
-                if not slot.answered:
-                    limit += _START_SECONDS
                 try:
-                    answer = await asyncio.wait_for(read_frame(proc.stdout, _ANSWER_LIMIT), limit)
+                    answer = await self._answer(slot, proc, job)
                     verdicts = _verdicts(answer, job)
                 except TimeoutError:
-                    log.warning(
-                        "filter process %d answered nothing for %.0f s; killed it", proc.pid, limit
-                    )
                     job.refuse(too_slow(self.budget))
                 except (FrameError, ValueError) as err:
                     log.warning("filter process %d stopped answering: %s", proc.pid, err)
@@ -223,6 +223,41 @@ class FilterPool:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+
+    async def _answer(self, slot: _Slot, proc: asyncio.subprocess.Process, job: _Job) -> bytes:
+        """The process's answer to ``job`` (the next one it owes); TimeoutError
+        when it overran its limits (see ``_CPU_SLACK``)."""
+        assert proc.stdout is not None
+        budgets = job.count + 1
+        cpu_limit = 2 * budgets * self.budget.seconds + _CPU_SLACK
+        wall_limit = _WALL_FACTOR * budgets * self.budget.seconds
+        if not slot.answered:
+            wall_limit += _START_SECONDS
+        reading = asyncio.ensure_future(read_frame(proc.stdout, _ANSWER_LIMIT))
+        loop = asyncio.get_running_loop()
+        started, cpu_before = loop.time(), _cpu_seconds(proc.pid)
+        try:
+            while True:
+                done, _ = await asyncio.wait({reading}, timeout=_CHECK_SECONDS)
+                if done:
+                    return reading.result()
+                cpu = _cpu_seconds(proc.pid)
+                if cpu is not None and cpu_before is not None and cpu - cpu_before > cpu_limit:
+                    log.warning(
+                        "filter process %d used %.1f s of CPU on one request; killed it",
+                        proc.pid,
+                        cpu - cpu_before,
+                    )
+                    raise TimeoutError
+                if loop.time() - started > wall_limit:
+                    log.warning(
+                        "filter process %d answered nothing for %.0f s; killed it",
+                        proc.pid,
+                        wall_limit,
+                    )
+                    raise TimeoutError
+        finally:
+            reading.cancel()
 
     async def _process(self, slot: _Slot, jobs: list[_Job]) -> asyncio.subprocess.Process | None:
         if slot.proc is not None and slot.proc.returncode is None:
@@ -272,6 +307,18 @@ async def _send(stdin: asyncio.StreamWriter, jobs: list[_Job]) -> None:
             await stdin.drain()
     except (ConnectionError, RuntimeError):
         pass  # the process ended; the reader finds out and says so
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time ``pid`` used so far (None where /proc cannot tell: then only the
+    wall-time limit applies)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # utime and stime, fields 14 and 15 of proc(5), counted after the command name.
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 def _verdicts(answer: bytes, job: _Job) -> list[Verdict]:
