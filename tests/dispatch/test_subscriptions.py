@@ -113,6 +113,19 @@ async def test_new_matching_events_are_signalled_in_order(
     ]
     # Fed to subscriptions only: the trigger without a call started nothing.
     assert await store.list_sessions(event_id=wanted) == []
+    # The skipped event's record says which subscription it missed, and why.
+    stored = await store.get_event(skipped)
+    assert stored is not None
+    assert stored.matches == [
+        {"trigger": "feed", "matched": True, "reason": None},
+        {
+            "subscription": filtered.id,
+            "session": session_id,
+            "matched": False,
+            "reason": "filter is false",
+        },
+        {"subscription": everything.id, "session": session_id, "matched": True, "reason": None},
+    ]
 
 
 async def test_events_still_start_sessions_of_triggers_with_a_call(
