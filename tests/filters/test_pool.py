@@ -149,3 +149,18 @@ async def test_concurrent_events_share_the_processes() -> None:
 async def test_no_filters_start_no_process(pool: FilterPool) -> None:
     assert await pool.evaluate("post", {"a": 1}, []) == []
     assert pool.pids == []
+
+
+async def test_closing_the_pool_ends_evaluations_under_way() -> None:
+    pool = FilterPool(FilterBudget(seconds=20, processes=1))
+    await _works(pool)
+    (pid,) = pool.pids
+    evaluating = asyncio.create_task(
+        pool.evaluate("post", {"a": 1, "l": list(range(3000))}, [EXPENSIVE])
+    )
+    before = _cpu_seconds(pid)
+    await wait_for(lambda: _cpu_seconds(pid) > before + 0.1, message="evaluation under way")
+    await asyncio.wait_for(pool.close(), 30)
+    with pytest.raises(asyncio.CancelledError):
+        await evaluating
+    await wait_for(lambda: not pid_alive(pid), message="the process to be gone")

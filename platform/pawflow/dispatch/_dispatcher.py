@@ -211,7 +211,7 @@ class Dispatcher:
 
         def done(task: asyncio.Task[list[SessionRecord] | None]) -> None:
             self._background.discard(task)
-            if not task.cancelled() and task.result():
+            if not task.cancelled() and task.exception() is None and task.result():
                 self.wake()  # sessions to start, if the pass did not wait for them
 
         task.add_done_callback(done)

@@ -169,6 +169,11 @@ class FilterPool:
             jobs = await self._take()
             try:
                 await self._run(slot, jobs)
+            except asyncio.CancelledError:
+                # close(): whoever waits for these is told, not left waiting.
+                for job in jobs:
+                    job.done.cancel()
+                raise
             except Exception as err:
                 # A bug here must not leave callers waiting forever.
                 log.error("filter process failed", exc_info=err)
