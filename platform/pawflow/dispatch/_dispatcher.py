@@ -211,8 +211,9 @@ class Dispatcher:
 
         def done(task: asyncio.Task[list[SessionRecord] | None]) -> None:
             self._background.discard(task)
-            if not task.cancelled() and task.exception() is None and task.result():
-                self.wake()  # sessions to start, if the pass did not wait for them
+            if not task.cancelled() and task.exception() is None and task.result() is not None:
+                # Sessions to start, events to deliver: the pass may not have waited.
+                self.wake()
 
         task.add_done_callback(done)
         return task
