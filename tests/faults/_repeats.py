@@ -14,8 +14,9 @@ test's own. Only first writes fire them (both tables ignore a second write of
 the same key), and a write rolled back (a full disk) takes its note with it.
 
 When a repeat *started* is bounded by when it reached the fake service, which
-is later; judging by that arrival can only count more completed repeats, never
-fewer, so asserting none is sound.
+is later, and a note is taken as the row is written, a moment before the commit
+makes it visible: judging by these times can only count more completed
+repeats, never fewer, so asserting none is sound.
 """
 
 from __future__ import annotations
