@@ -240,14 +240,19 @@ class FilterPool:
             wall_limit += _START_SECONDS
         reading = asyncio.ensure_future(read_frame(proc.stdout, _ANSWER_LIMIT))
         loop = asyncio.get_running_loop()
-        started, cpu_before = loop.time(), _cpu_seconds(proc.pid)
+        started = loop.time()
+        # Read at the first check, not now: most answers come before it, and
+        # the CPU used until then (a check's interval at most) fits in the slack.
+        cpu_before: float | None = None
         try:
             while True:
                 done, _ = await asyncio.wait({reading}, timeout=_CHECK_SECONDS)
                 if done:
                     return reading.result()
                 cpu = _cpu_seconds(proc.pid)
-                if cpu is not None and cpu_before is not None and cpu - cpu_before > cpu_limit:
+                if cpu_before is None:
+                    cpu_before = cpu
+                elif cpu is not None and cpu - cpu_before > cpu_limit:
                     log.warning(
                         "filter process %d used %.1f s of CPU on one request; killed it",
                         proc.pid,
