@@ -49,7 +49,7 @@ FLOOD_PER_CLIENT = 3
 # The plain webhook under the flood may take this many times its unloaded median
 # (filters evaluated on the server's event loop made it thousands of times).
 GENEROUS = 25
-PACE = 0.02  # between plain webhooks: a steady client, not a second flood
+PACE = 0.05  # between plain webhooks: a steady client, not a second flood
 _JSON = {"Content-Type": "application/json"}
 
 
