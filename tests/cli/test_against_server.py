@@ -148,6 +148,7 @@ def test_deploy_and_listings_json(
         "idempotency_key",
         "state",
         "created_at",
+        "matches",
     }
     assert (events[0]["trigger"], events[0]["type"]) == ("greet", "post")
 

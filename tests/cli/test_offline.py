@@ -99,6 +99,7 @@ def test_no_server_is_a_friendly_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("PAWFLOW_TOKEN", "secret-token-value")
+    monkeypatch.setenv("PAWFLOW_WORKER_TOKEN", "secret-token-value")  # paw worker's own
     argv = [str(write_project(isolated / "p")) if a == "PROJECT" else a for a in argv]
     server = f"http://127.0.0.1:{free_port()}"
     assert main([*argv, "--server", server]) == 1

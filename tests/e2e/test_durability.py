@@ -304,7 +304,7 @@ def test_a_session_ended_on_the_server_is_not_run_again_when_its_last_task_is_lo
     )  # fmt: skip
     url = platform.deploy(project)["webhooks"]["run"]
     workers: list[subprocess.Popen[bytes]] = []
-    relay = Relay(platform.url, b'"state": "completed"', lambda: workers[0].kill())
+    relay = Relay(platform.url, b'"state":"completed"', lambda: workers[0].kill())
     with relay.running():
         workers.append(platform.start_worker("--server", relay.url))
         order = {"from": "alice", "to": "bob", "amount": 3, "nap": 0}

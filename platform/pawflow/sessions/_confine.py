@@ -9,7 +9,7 @@ runner (still privileged, still single-threaded) shuts itself off:
   memory or environment through ``/proc`` (other runners, the program itself
   in a child process is another matter: it is the session's own);
 - in a mount namespace of its own it covers the data dir with an empty
-  filesystem, gets a private ``/tmp``, and sees its deployment's code
+  filesystem, gets private ``/tmp``, ``/var/tmp`` and ``/dev/shm``, and sees its deployment's code
   read-only at :data:`CODE_MOUNT`;
 - when the platform runs as root it drops to an unprivileged user (``nobody``
   by default), with no supplementary groups and no way back (``no_new_privs``);
@@ -52,6 +52,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CODE_MOUNT = "/tmp/.pawflow/code"  # where a confined runner sees its deployment's code
+_SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
@@ -104,7 +105,12 @@ class Confinement:
                 (False, f"runners are not confined ({self.note}): a program can read the data dir")
             )
         else:
-            out.append((True, "runners see neither the data dir nor others' /tmp; code read-only"))
+            out.append(
+                (
+                    True,
+                    "runners see neither the data dir nor others' temporary files; code read-only",
+                )
+            )
         if self.denied_ports:
             ports = ", ".join(map(str, self.denied_ports))
             out.append((True, f"runners cannot connect to Temporal's ports ({ports})"))
@@ -287,7 +293,11 @@ def confine(plan: Confinement, code_root: str, env: Mapping[str, str]) -> str:
             os.close(fd)
     if os.path.isdir(plan.data_dir):
         _tmpfs(libc, plan.data_dir, "0700", "4k")
-    _tmpfs(libc, "/tmp", "1777", f"{plan.tmp_mb}m")
+    # Every directory anyone may write to is the session's own: nothing one
+    # session leaves there reaches another.
+    for shared in _SHARED_DIRS:
+        if os.path.isdir(shared):
+            _tmpfs(libc, shared, "1777", f"{plan.tmp_mb}m")
     os.makedirs(CODE_MOUNT)
     os.chmod(os.path.dirname(CODE_MOUNT), 0o755)  # whatever the worker's umask
     _bind(libc, code_fd, CODE_MOUNT, read_only=True)

@@ -580,10 +580,13 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
         self, session_id: str, number: int, outcome: bytes, shown: dict[str, Any]
     ) -> None:
         with self._write() as db:
+            # Only for a session that has not ended: its end drops the journal,
+            # and a late write (a worker that lost the race) must not outlive it.
             db.execute(
                 "INSERT INTO call_journal (session_id, number, outcome, shown) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (session_id, number) DO NOTHING",
-                (session_id, number, outcome, _dumps(shown)),
+                f"SELECT ?, ?, ?, ? WHERE {_SESSION_RUNS} "
+                "ON CONFLICT (session_id, number) DO NOTHING",
+                (session_id, number, outcome, _dumps(shown), session_id),
             )
 
     def journaled_call(self, session_id: str, number: int) -> tuple[bytes, dict[str, Any]] | None:
@@ -597,9 +600,10 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
     def save_transcript(self, session_id: str, start: int, exchanges: list[str]) -> None:
         with self._write() as db:
             db.executemany(
-                "INSERT INTO transcripts (session_id, seq, exchange) VALUES (?, ?, ?) "
+                "INSERT INTO transcripts (session_id, seq, exchange) "
+                f"SELECT ?, ?, ? WHERE {_SESSION_RUNS} "
                 "ON CONFLICT (session_id, seq) DO NOTHING",
-                [(session_id, start + i, e) for i, e in enumerate(exchanges)],
+                [(session_id, start + i, e, session_id) for i, e in enumerate(exchanges)],
             )
 
     def load_transcript(self, session_id: str, start: int, limit: int) -> list[str]:
@@ -609,6 +613,12 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
             (session_id, start, _limit(limit)),
         )
         return [str(r["exchange"]) for r in rows]
+
+
+# The session named by the statement's last parameter exists and has not ended.
+_SESSION_RUNS = "EXISTS (SELECT 1 FROM sessions WHERE id = ? AND state NOT IN ({}))".format(
+    ", ".join(f"'{state}'" for state in sorted(TERMINAL_SESSION_STATES))
+)
 
 
 def _limit(limit: int) -> int:
