@@ -11,8 +11,9 @@ runner (still privileged, still single-threaded) shuts itself off:
 - in a mount namespace of its own it covers the data dir with an empty
   filesystem, gets private ``/tmp``, ``/var/tmp`` and ``/dev/shm``, and sees its deployment's code
   read-only at :data:`CODE_MOUNT`;
-- when the platform runs as root it drops to an unprivileged user (``nobody``
-  by default), with no supplementary groups and no way back (``no_new_privs``);
+- when the platform runs as root it drops to a user of its own (a uid made
+  of its pid, or ``--runner-user``), with no supplementary groups and no way
+  back (``no_new_privs``);
   otherwise it uses an unprivileged user namespace for the mounts;
 - its environment holds the session's vars and a few neutral variables only.
 
@@ -53,6 +54,10 @@ log = logging.getLogger(__name__)
 
 CODE_MOUNT = "/tmp/.pawflow/code"  # where a confined runner sees its deployment's code
 _SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+# Runners' private uids (root only): this plus the runner's pid. Below 2**31,
+# where tools that read uids as signed ints still agree, and far above the
+# ranges distributions and container runtimes hand out.
+RUNNER_UID_BASE = 0x70000000
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUSER = 0x10000000
@@ -82,7 +87,10 @@ class Confinement:
 
     mode: Literal["user", "userns", "none"]
     data_dir: str
-    uid: int = -1  # "user": the runner's user and group
+    # "user": the runner's user and group; -1: a private one for each runner,
+    # RUNNER_UID_BASE + its pid (unique among live processes, so no two live
+    # runners share one: they cannot signal, trace or read each other).
+    uid: int = -1
     gid: int = -1
     # "user": directories the runner's user cannot pass through on the way to
     # the Python installation, each with the entries the runner needs in it.
@@ -96,7 +104,9 @@ class Confinement:
     def describe(self) -> list[tuple[bool, str]]:
         """What holds (True) and what does not, one line each, for the worker's log."""
         out: list[tuple[bool, str]] = []
-        if self.mode == "user":
+        if self.mode == "user" and self.uid < 0:
+            out.append((True, f"runners run as uid {RUNNER_UID_BASE} + their pid, non-dumpable"))
+        elif self.mode == "user":
             out.append((True, f"runners run as uid {self.uid}, non-dumpable"))
         if self.mode == "userns":
             out.append((True, "runners run in a user namespace of their own, non-dumpable"))
@@ -118,11 +128,18 @@ class Confinement:
             out.append(
                 (False, "runners can connect to Temporal (kernel without Landlock TCP rules)")
             )
-        if self.landlock >= SCOPE_ABI:
-            out.append((True, "runners can signal only their own processes"))
+        if not self.shares_uid:
+            out.append((True, "runners can signal only their own processes (a uid each)"))
+        elif self.landlock >= SCOPE_ABI:
+            out.append((True, "runners can signal only their own processes (Landlock)"))
         else:
             out.append((False, "runners can signal each other (kernel without Landlock scopes)"))
         return out
+
+    @property
+    def shares_uid(self) -> bool:
+        """Whether all runners run as one user (then Landlock keeps their signals apart)."""
+        return not (self.mode == "user" and self.uid < 0)
 
 
 def plan_confinement(
@@ -138,17 +155,20 @@ def plan_confinement(
 
 
 def _plan_user(data: str, runner_user: str | None) -> Confinement:
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and not runner_user:
+        # Nobody's files lie on the way to Python but "other"'s: pass as no one.
+        return Confinement(
+            "user", data, passages=_passages(RUNNER_UID_BASE, RUNNER_UID_BASE, _python_paths())
+        )
+    if os.geteuid() == 0 and runner_user:
         try:
-            entry = pwd.getpwnam(runner_user or "nobody")
+            entry = pwd.getpwnam(runner_user)
         except KeyError:
-            if runner_user and runner_user.isdigit():
+            if runner_user.isdigit():
                 entry = None
                 uid = gid = int(runner_user)
             else:
-                return Confinement(
-                    "none", data, note=f"there is no user {runner_user or 'nobody'!r}"
-                )
+                return Confinement("none", data, note=f"there is no user {runner_user!r}")
         if entry is not None:
             uid, gid = entry.pw_uid, entry.pw_gid
         if uid == 0:
@@ -304,9 +324,11 @@ def confine(plan: Confinement, code_root: str, env: Mapping[str, str]) -> str:
     os.close(code_fd)
     os.chdir("/tmp")
     if plan.mode == "user":
+        uid = plan.uid if plan.uid >= 0 else RUNNER_UID_BASE + os.getpid()
+        gid = plan.gid if plan.gid >= 0 else uid
         os.setgroups([])
-        os.setresgid(plan.gid, plan.gid, plan.gid)
-        os.setresuid(plan.uid, plan.uid, plan.uid)
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
     # Neither setuid programs nor file capabilities can give any of it back.
     _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
     _landlock_runner(plan)
@@ -319,7 +341,9 @@ def _landlock_runner(plan: Confinement) -> None:
     if plan.denied_ports and not set(plan.denied_ports) <= applied:
         # The fork server was started without its guard (restarted, say): slow, but sure.
         deny_tcp_connect(plan.denied_ports)
-    if plan.landlock >= SCOPE_ABI:
+    if plan.shares_uid and plan.landlock >= SCOPE_ABI:
+        # A domain of its own: with the fork server's port rules under it, this
+        # costs some 15 ms a runner, which a uid of its own makes unneeded.
         scope_signals()
 
 
