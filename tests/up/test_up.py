@@ -41,6 +41,17 @@ def test_up_runs_everything_and_sigint_stops_it_all(tmp_path: Path) -> None:
         assert (up.data_dir / "temporal.db").exists()
         assert (up.data_dir / "logs" / "temporal.log").exists()
         assert (up.data_dir / "logs" / "worker-1.log").exists()
+        # The data dir is its users' alone; workers hold their own credential.
+        assert up.data_dir.stat().st_mode & 0o777 == 0o700
+        worker_token = (up.data_dir / "worker-token").read_text().strip()
+        for name in ("token", "worker-token", "pawflow.db"):
+            assert (up.data_dir / name).stat().st_mode & 0o077 == 0, name
+        assert worker_token != up.token
+        assert http_json(up.url + "/api/v1/info", token=worker_token)[0] == 200
+        assert http_json(up.url + "/api/v1/projects", token=worker_token)[0] == 403
+        (worker_pid,) = [pid for pid, c in children.items() if is_worker(c)]
+        environ = Path(f"/proc/{worker_pid}/environ").read_bytes()
+        assert up.token.encode() not in environ and b"PAWFLOW_WORKER_TOKEN=" in environ
     finally:
         code = up.stop()
     assert code == 0, up.stderr()
