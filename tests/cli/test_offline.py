@@ -138,3 +138,9 @@ def test_usage_error_exits_2_without_traceback() -> None:
     result = run_paw("session", "watch")
     assert result.returncode == 2
     assert "usage:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_error_line_shows_terminal_escapes_escaped(isolated: Path) -> None:
+    result = run_paw("manifest", "validate", str(isolated / "no\x1b[2Jfile.yaml"))
+    assert result.returncode == 1
+    assert "\x1b" not in result.stderr and "no\\x1b[2Jfile.yaml" in result.stderr

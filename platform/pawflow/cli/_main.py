@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import PawflowError
+from ..textsafe import terminal_safe
 from ._parser import build_parser
 
 __all__ = ["main"]
@@ -27,7 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except PawflowError as err:
-        print(f"error: {err}", file=sys.stderr)
+        # The message may quote what a server or a stranger sent: no terminal escapes.
+        print(f"error: {terminal_safe(str(err))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
