@@ -97,6 +97,7 @@ class Confinement:
     passages: tuple[tuple[str, tuple[str, ...]], ...] = ()
     tmp_mb: int = 512  # size of the private /tmp
     note: str = ""  # why "none"
+    python_paths: tuple[str, ...] = ()  # Python's files, which runners must still reach
     landlock: int = 0  # the kernel's Landlock ABI (0: none)
     # TCP ports runners cannot connect to (the Temporal server's), when Landlock can.
     denied_ports: tuple[int, ...] = ()
@@ -151,7 +152,9 @@ def plan_confinement(
     denied: tuple[int, ...] = ()
     if landlock >= NET_ABI and temporal_address:
         denied = tuple(sorted(server_ports(temporal_address)))
-    return dataclasses.replace(base, landlock=landlock, denied_ports=denied)
+    return dataclasses.replace(
+        base, landlock=landlock, denied_ports=denied, python_paths=tuple(_python_paths())
+    )
 
 
 def _plan_user(data: str, runner_user: str | None) -> Confinement:
@@ -181,8 +184,20 @@ def _plan_user(data: str, runner_user: str | None) -> Confinement:
 
 
 def _python_paths() -> list[str]:
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path}
-    return sorted(p for p in paths if p and os.path.isabs(p) and os.path.exists(p))
+    """Where this Python's files are: prefixes and import paths (not the
+    working directory, which is nothing a runner needs)."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path} - {"", os.getcwd()}
+    return sorted(p for p in paths if os.path.isabs(p) and os.path.exists(p))
+
+
+def _under(tops: Iterable[str], paths: Iterable[str]) -> list[str]:
+    """The outermost of ``paths`` that lie inside one of ``tops``."""
+    inside = sorted(p for p in paths if any(p.startswith(t.rstrip("/") + "/") for t in tops))
+    out: list[str] = []
+    for path in inside:
+        if not any(path.startswith(o + "/") for o in out):
+            out.append(path)
+    return out
 
 
 def _can_pass(st: os.stat_result, uid: int, gid: int) -> bool:
@@ -285,6 +300,9 @@ def confine(plan: Confinement, code_root: str, env: Mapping[str, str]) -> str:
     libc = _libc()
     make_undumpable()  # first: its memory will hold its credential and secrets
     _set_environment(env)
+    # What it makes (mount points, the program's own files) others may pass
+    # through: it is all private to this runner anyway.
+    os.umask(0o022)
     if plan.mode == "none":
         _landlock_runner(plan)
         return code_root
@@ -311,15 +329,21 @@ def confine(plan: Confinement, code_root: str, env: Mapping[str, str]) -> str:
                 Path(target).touch()
             _bind(libc, fd, target, read_only=True)
             os.close(fd)
-    if os.path.isdir(plan.data_dir):
-        _tmpfs(libc, plan.data_dir, "0700", "4k")
+    # Python's own files that lie where the private directories go (a checkout
+    # under /tmp, say) are bound back in, read-only.
+    kept = [(path, os.open(path, _O_PATH)) for path in _under(_SHARED_DIRS, plan.python_paths)]
     # Every directory anyone may write to is the session's own: nothing one
     # session leaves there reaches another.
     for shared in _SHARED_DIRS:
         if os.path.isdir(shared):
             _tmpfs(libc, shared, "1777", f"{plan.tmp_mb}m")
+    for path, fd in kept:
+        os.makedirs(path, exist_ok=True)
+        _bind(libc, fd, path, read_only=True)
+        os.close(fd)
+    if os.path.isdir(plan.data_dir):
+        _tmpfs(libc, plan.data_dir, "0700", "4k")
     os.makedirs(CODE_MOUNT)
-    os.chmod(os.path.dirname(CODE_MOUNT), 0o755)  # whatever the worker's umask
     _bind(libc, code_fd, CODE_MOUNT, read_only=True)
     os.close(code_fd)
     os.chdir("/tmp")
