@@ -17,6 +17,7 @@ __all__ = [
     "WORKER_TOKEN_FILE",
     "ensure_data_dir",
     "ensure_token",
+    "ensure_worker_token",
     "find_token",
     "find_worker_token",
     "resolve_data_dir",
@@ -26,6 +27,7 @@ __all__ = [
 DEFAULT_SERVER = "http://127.0.0.1:9980"
 TOKEN_FILE = "token"  # the admin token: people and the CLI
 WORKER_TOKEN_FILE = "worker-token"  # workers' credential, distinct from the admin one
+WORKER_TOKEN_ENV = "PAWFLOW_WORKER_TOKEN"
 
 
 def resolve_data_dir(flag: str | None = None) -> Path:
@@ -71,32 +73,36 @@ def ensure_token(data_dir: Path, name: str = TOKEN_FILE) -> str:
 
 def find_token(data_dir_flag: str | None = None) -> str:
     """The token a client sends: ``PAWFLOW_TOKEN``, else the one in the data dir."""
-    token = os.environ.get("PAWFLOW_TOKEN")
-    if token:
-        return token.strip()
-    data_dir = resolve_data_dir(data_dir_flag)
-    try:
-        return _read_token(data_dir / TOKEN_FILE)
-    except FileNotFoundError:
-        raise ConfigError(
-            f"no API token: set PAWFLOW_TOKEN or start the platform once with "
-            f"'paw up' (it writes {data_dir / TOKEN_FILE})"
-        ) from None
+    return _given_or_stored("PAWFLOW_TOKEN", TOKEN_FILE, "API token", data_dir_flag)
 
 
 def find_worker_token(data_dir_flag: str | None = None) -> str:
     """The worker credential: ``PAWFLOW_WORKER_TOKEN``, else the one ``paw up``
     wrote to the data dir."""
-    token = os.environ.get("PAWFLOW_WORKER_TOKEN")
+    return _given_or_stored(WORKER_TOKEN_ENV, WORKER_TOKEN_FILE, "worker credential", data_dir_flag)
+
+
+def ensure_worker_token(data_dir: Path) -> str:
+    """``PAWFLOW_WORKER_TOKEN`` when given (workers elsewhere hold it too), else
+    the one in ``data_dir``, made on first use."""
+    return _given(WORKER_TOKEN_ENV) or ensure_token(data_dir, WORKER_TOKEN_FILE)
+
+
+def _given(variable: str) -> str:
+    return os.environ.get(variable, "").strip()
+
+
+def _given_or_stored(variable: str, name: str, what: str, data_dir_flag: str | None) -> str:
+    token = _given(variable)
     if token:
-        return token.strip()
+        return token
     data_dir = resolve_data_dir(data_dir_flag)
     try:
-        return _read_token(data_dir / WORKER_TOKEN_FILE)
+        return _read_token(data_dir / name)
     except FileNotFoundError:
         raise ConfigError(
-            f"no worker credential: set PAWFLOW_WORKER_TOKEN or start the platform once "
-            f"with 'paw up' (it writes {data_dir / WORKER_TOKEN_FILE})"
+            f"no {what}: set {variable} or start the platform once with "
+            f"'paw up' (it writes {data_dir / name})"
         ) from None
 
 

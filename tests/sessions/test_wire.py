@@ -110,3 +110,15 @@ def test_a_sealed_outcome_opens_only_for_its_own_session_and_call() -> None:
         OutcomeSeal(b"o" * 32).open("ses_a", 1, sealed)
     with pytest.raises(TamperedOutcome, match="not sealed"):
         seal.open("ses_a", 1, pickle.dumps(_Boom()))
+
+
+def test_a_deeply_nested_message_with_lone_surrogates_is_refused(
+    pipe: tuple[Connection, Connection],
+) -> None:
+    runner, worker = pipe
+    nested: object = "\ud83d"
+    for _ in range(100):
+        nested = [nested]
+    write(runner, "print", nested)
+    with pytest.raises(BadMessage, match="nested too deeply"):
+        read(worker)

@@ -145,8 +145,9 @@ _OWNER_LOOKUPS: dict[str, Callable[[Store, str], Awaitable[str | None]]] = {
 }
 
 
-async def _check_session_access(request: web.Request, principal: Principal) -> None:
-    method, route = _route(request)
+async def _check_session_access(
+    request: web.Request, principal: Principal, method: str, route: str
+) -> None:
     scope = _SESSION_ROUTES.get((method, route))
     if scope is None:
         raise _refused(f"{method} {route} (a session reaches only its own session)")
@@ -169,11 +170,11 @@ async def _check_session_access(request: web.Request, principal: Principal) -> N
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith(_PROTECTED_PREFIX):
         principal = await _identify(request)
-        if principal.kind == "worker" and _route(request) not in _WORKER_ROUTES:
-            method, route = _route(request)
+        method, route = _route(request)
+        if principal.kind == "worker" and (method, route) not in _WORKER_ROUTES:
             raise _refused(f"{method} {route} (it is a worker credential)")
         if principal.kind == "session":
-            await _check_session_access(request, principal)
+            await _check_session_access(request, principal, method, route)
         request[PRINCIPAL] = principal
     return await handler(request)
 

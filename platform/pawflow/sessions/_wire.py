@@ -21,7 +21,7 @@ import re
 from multiprocessing.connection import Connection
 from typing import Any, get_args
 
-from ..textsafe import clean_text
+from ..textsafe import clean_json
 from ._protocol import Exchange, Request, RequestKind
 
 __all__ = [
@@ -68,7 +68,12 @@ def read(conn: Connection) -> tuple[Any, ...]:
     if not isinstance(message, list) or not message or not isinstance(message[0], str):
         raise BadMessage("a message of the wrong shape")
     if _SURROGATE_ESCAPE.search(frame):
-        message = _clean(message)
+        # Lone surrogates (a print of badly decoded text) become U+FFFD:
+        # nothing after the runner could encode them.
+        try:
+            message = clean_json(message)
+        except ValueError:
+            raise BadMessage("a message nested too deeply") from None
     if message[0] in _BLOB_KINDS:
         message.append(_frame(conn, MAX_OUTCOME))
     return tuple(message)
@@ -81,20 +86,6 @@ def _frame(conn: Connection, limit: int) -> bytes:
         if "too long" in str(exc) or "bad message length" in str(exc):
             raise BadMessage(f"a message larger than {limit} bytes") from None
         raise
-
-
-def _clean(value: Any, depth: int = 0) -> Any:
-    """Lone surrogates (a print of badly decoded text) become U+FFFD: nothing
-    after the runner would be able to encode them."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if depth > 64:
-        return value
-    if isinstance(value, list):
-        return [_clean(v, depth + 1) for v in value]
-    if isinstance(value, dict):
-        return {_clean(k, depth + 1): _clean(v, depth + 1) for k, v in value.items()}
-    return value
 
 
 def _text(raw: dict[str, Any], name: str, limit: int) -> str:

@@ -60,10 +60,7 @@ async def _up(options: UpOptions, out: TextIO) -> None:
         config.ensure_data_dir(data_dir)
         logs.mkdir(parents=True, exist_ok=True)
         token = config.ensure_token(data_dir)
-        # Given (workers elsewhere hold it too), or made here on first start.
-        worker_token = os.environ.get("PAWFLOW_WORKER_TOKEN", "").strip() or config.ensure_token(
-            data_dir, config.WORKER_TOKEN_FILE
-        )
+        worker_token = config.ensure_worker_token(data_dir)
     except OSError as err:
         raise ConfigError(f"cannot use the data dir {data_dir}: {err.strerror or err}") from None
 

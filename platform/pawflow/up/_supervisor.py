@@ -11,6 +11,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .. import config
 from ._process import die_with_parent, stop_async_process
 
 __all__ = ["WorkerSupervisor", "child_environment", "worker_command"]
@@ -161,7 +162,7 @@ def child_environment(worker_token: str) -> dict[str, str]:
     """The environment of worker children: ours, minus the admin token, plus
     the worker credential."""
     env = {k: v for k, v in os.environ.items() if k != "PAWFLOW_TOKEN"}
-    env["PAWFLOW_WORKER_TOKEN"] = worker_token
+    env[config.WORKER_TOKEN_ENV] = worker_token
     # Log lines should reach the log file as they happen, not when a buffer fills.
     env["PYTHONUNBUFFERED"] = "1"
     return env
