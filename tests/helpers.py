@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import os
@@ -12,10 +13,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pawflow.dispatch import Dispatcher
+from pawflow.storage import Store
 from pawflow.up import free_port as _free_port
 
 __all__ = [
@@ -255,3 +258,24 @@ class PawUp:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.asynccontextmanager
+async def matching_only(store: Store) -> AsyncIterator[Callable[[str], Awaitable[None]]]:
+    """A running dispatcher whose Temporal is nowhere: it matches events into
+    sessions it cannot start. Yields ``match_pending(what)``, which wakes it and
+    waits until no event is pending."""
+    dispatcher = Dispatcher(store, f"127.0.0.1:{free_port()}", "default", "q")
+    await dispatcher.start()
+
+    async def drained() -> bool:
+        return not await store.pending_events()
+
+    async def match_pending(what: str = "events matched") -> None:
+        dispatcher.wake()
+        await wait_for(drained, message=what)
+
+    try:
+        yield match_pending
+    finally:
+        await dispatcher.stop()

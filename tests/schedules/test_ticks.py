@@ -12,10 +12,9 @@ from aiohttp.test_utils import TestClient
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from pawflow.dispatch import Dispatcher
 from pawflow.schedules import schedule_id
 from pawflow.storage import SQLiteStore
-from tests.helpers import free_port, wait_for
+from tests.helpers import free_port, matching_only
 
 from .conftest import AUTH, ServerFactory
 
@@ -131,17 +130,9 @@ async def test_ticks_start_sessions_only_for_active_schedule_triggers(
     not_a_schedule = await tick("hook", "2024-05-01T03:00:00Z")
     unknown = await tick("gone", "2024-05-01T03:00:00Z")
 
-    # Nothing listens at this Temporal address: sessions are created but not started,
-    # which is all this test looks at.
-    dispatcher = Dispatcher(store, _nowhere(), "default", "q")
-    await dispatcher.start()
-    try:
-        dispatcher.wake()
-
-        async def drained() -> bool:
-            return not await store.pending_events()
-
-        await wait_for(drained, message="events matched")
+    # Sessions are created but not started, which is all this test looks at.
+    async with matching_only(store) as match_pending:
+        await match_pending("events matched")
         (session,) = await store.list_sessions(event_id=live)
         assert (session.trigger, session.call) == ("nightly", "program.py:tick")
         assert await store.list_sessions(event_id=not_a_schedule) == []
@@ -150,11 +141,8 @@ async def test_ticks_start_sessions_only_for_active_schedule_triggers(
         # Without the trigger in the active deployment, a tick starts nothing.
         assert (await _deploy(client, _manifest(project)))[0] == 201
         late = await tick("nightly", "2024-05-02T03:00:00Z")
-        dispatcher.wake()
-        await wait_for(drained, message="the late tick matched")
+        await match_pending("the late tick matched")
         assert await store.list_sessions(event_id=late) == []
-    finally:
-        await dispatcher.stop()
 
 
 # -- deploy -----------------------------------------------------------------------

@@ -21,7 +21,7 @@ from pawflow.dispatch import Dispatcher
 from pawflow.integrations import IntegrationRegistry
 from pawflow.server import ServerConfig, create_app
 from pawflow.storage import SQLiteStore
-from tests.helpers import free_port, wait_for
+from tests.helpers import matching_only
 from tests.integrations.conftest import github_signature
 
 TOKEN = "security-test-token"
@@ -150,19 +150,9 @@ async def test_a_pre_claimed_schedule_key_does_not_cancel_the_scheduled_run(
     # A retried tick is still the same event.
     assert await _tick(client, project) == {"event_id": tick["event_id"], "duplicate": True}
 
-    # Nothing listens at this Temporal address: sessions are created, which is
-    # what decides that the run happens.
-    dispatcher = Dispatcher(store, f"127.0.0.1:{free_port()}", "default", "q")
-    await dispatcher.start()
-    try:
-        dispatcher.wake()
-
-        async def drained() -> bool:
-            return not await store.pending_events()
-
-        await wait_for(drained, message="events matched")
-    finally:
-        await dispatcher.stop()
+    # Sessions are created (not started), which is what decides that the run happens.
+    async with matching_only(store) as match_pending:
+        await match_pending("events matched")
     (scheduled,) = await store.list_sessions(event_id=tick["event_id"])
     assert (scheduled.trigger, scheduled.call) == ("nightly", "program.py:run")
     (hooked,) = await store.list_sessions(event_id=claimed)
