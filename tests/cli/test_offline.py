@@ -144,3 +144,14 @@ def test_an_error_line_shows_terminal_escapes_escaped(isolated: Path) -> None:
     result = run_paw("manifest", "validate", str(isolated / "no\x1b[2Jfile.yaml"))
     assert result.returncode == 1
     assert "\x1b" not in result.stderr and "no\\x1b[2Jfile.yaml" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "99999"])
+def test_a_bad_body_limit_is_a_one_line_error_and_starts_nothing(
+    isolated: Path, value: str
+) -> None:
+    data_dir = isolated / "never"
+    result = run_paw("up", "--data-dir", str(data_dir), env=paw_env(PAWFLOW_MAX_BODY_MB=value))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: PAWFLOW_MAX_BODY_MB") and result.stderr.count("\n") == 1
+    assert not data_dir.exists()

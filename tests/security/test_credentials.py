@@ -106,3 +106,27 @@ async def test_malformed_authorization_is_a_401_never_a_500(
     status_line = answer.split(b"\r\n", 1)[0]
     # aiohttp refuses an oversized header line itself (400); never a 500.
     assert status_line.split(b" ")[1] in (b"400", b"401"), status_line
+
+
+async def test_a_session_reaches_no_transcript_or_journal_not_even_its_own(
+    client: TestClient[Any, Any], store: SQLiteStore
+) -> None:
+    dep = await deploy_manifest(store)
+    mine = await new_session(store, dep)
+    headers = _auth(mint_session_credential(WORKER, mine))
+    exchange = {"request": {"kind": "sleep", "key": 1.0}}
+    for target in (mine, await new_session(store, dep)):
+        for method, path, body in (
+            ("GET", f"/api/v1/sessions/{target}/transcript", None),
+            (
+                "POST",
+                f"/api/v1/sessions/{target}/transcript",
+                {"start": 0, "exchanges": [exchange]},
+            ),
+            ("GET", f"/api/v1/sessions/{target}/calls/1", None),
+            ("POST", f"/api/v1/sessions/{target}/calls/1", {"outcome": "AAAA", "shown": {}}),
+        ):
+            reply = await client.request(method, path, json=body, headers=headers)
+            assert reply.status == 403, (method, path)
+        assert await store.load_transcript(target) == []
+        assert await store.journaled_call(target, 1) is None
