@@ -15,7 +15,7 @@ import json
 
 from aiohttp import web
 
-from ._body import parse_json
+from ._body import parse_json, read_json_object
 from ._http import ApiError, int_param, read_body
 from ._state import STORE
 
@@ -62,14 +62,12 @@ _TRANSCRIPT_PAGE = 500
 
 async def put_transcript(request: web.Request) -> web.Response:
     session_id = request.match_info["id"]
-    body = await read_body(request, _MAX_TRANSCRIPT_POST_BYTES)
-    try:
-        payload = parse_json(body)
-        start, exchanges = payload["start"], payload["exchanges"]
-    except (ValueError, KeyError, TypeError, RecursionError):
-        raise ApiError(400, 'request body must be {"start": N, "exchanges": [...]}') from None
+    payload = await read_json_object(
+        request, _MAX_TRANSCRIPT_POST_BYTES, allowed=frozenset({"start", "exchanges"})
+    )
+    start, exchanges = payload.get("start"), payload.get("exchanges")
     if type(start) is not int or start < 0 or not isinstance(exchanges, list):
-        raise ApiError(400, "start must be a whole number and exchanges a list")
+        raise ApiError(400, 'request body must be {"start": N, "exchanges": [...]}')
     if not all(isinstance(e, dict) for e in exchanges):
         raise ApiError(400, "each exchange must be an object")
     texts = [json.dumps(e, separators=(",", ":")) for e in exchanges]

@@ -226,10 +226,10 @@ def _passages(uid: int, gid: int, paths: Iterable[str]) -> tuple[tuple[str, tupl
     return tuple(sorted((d, tuple(sorted(names))) for d, names in found.items()))
 
 
-_PROBE = """
+_PROBE = f"""
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
-if libc.unshare(0x10000000 | 0x00020000) != 0:
+if libc.unshare({_CLONE_NEWUSER | _CLONE_NEWNS}) != 0:
     raise SystemExit(os.strerror(ctypes.get_errno()))
 """
 
