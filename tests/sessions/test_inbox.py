@@ -39,3 +39,41 @@ def test_a_snapshot_restores_before_what_arrived_meanwhile() -> None:
     assert not new.ready(key)
     assert new.take(Request("next_signal", key=[]))[1]["payload"] == 1
     assert new.ready(Request("result", key="ses_c"))
+
+
+def test_a_wait_on_several_subscriptions_takes_the_oldest_and_names_its_subscription() -> None:
+    inbox = Inbox()
+    inbox.add_event("other", {"id": "o1"})
+    inbox.add_event("cancel", {"id": "c1"})
+    inbox.add_event("approve", {"id": "a1"})
+    both = Request("next_event", key=["approve", "cancel"])
+    assert inbox.take(both) == (True, {"id": "c1", "subscription": "cancel"})
+    assert inbox.take(both) == (True, {"id": "a1", "subscription": "approve"})
+    assert not inbox.ready(both)
+    # What the wait did not ask for stays queued for a later one.
+    assert inbox.take(Request("next_event", key="other")) == (
+        True,
+        {"id": "o1", "subscription": "other"},
+    )
+
+
+def test_arrival_order_across_subscriptions_survives_continue_as_new() -> None:
+    old = Inbox()
+    old.add_event("b", {"id": "1"})
+    old.add_event("a", {"id": "2"})
+    new = Inbox()
+    new.add_event("a", {"id": "3"})  # arrived before the new run took over
+    new.add_event("b", {"id": "1"})  # a redelivery of a carried event
+    new.restore(old.snapshot())
+    both = Request("next_event", key=["a", "b"])
+    assert [new.take(both)[1]["id"] for _ in range(3)] == ["1", "2", "3"]
+    assert new.waiting() == 0
+
+
+def test_a_snapshot_from_before_arrival_order_was_kept_still_restores() -> None:
+    new = Inbox()
+    new.restore(
+        {"events": {"sub": [{"id": "a"}, {"id": "b"}]}, "seen": [["sub", "a"], ["sub", "b"]]}
+    )
+    key = Request("next_event", key="sub")
+    assert [new.take(key)[1]["id"] for _ in range(2)] == ["a", "b"]

@@ -15,6 +15,7 @@ from ._durable import (
     start,
     subscribe,
     unsubscribe,
+    webhook_url,
 )
 from ._event import Event
 from ._kv import store
@@ -42,4 +43,5 @@ __all__ = [
     "subscribe",
     "unsubscribe",
     "vars",
+    "webhook_url",
 ]

@@ -4,13 +4,17 @@ Waits (``sleep``, ``next_event``, ``next_signal``, ``result``) are answered by
 the session's workflow: a session waiting a day holds no process. The others
 act on the platform through its API and are recorded calls, so a replay does
 not act twice.
+
+What the server answers with an error is told as the call the user made
+(``pawflow.subscribe('github') failed: ...``), never as the API request behind it.
 """
 
 from __future__ import annotations
 
 import json as _json
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import NotFoundError, PawflowError, ServerError, SessionFailed
@@ -29,11 +33,26 @@ __all__ = [
     "start",
     "subscribe",
     "unsubscribe",
+    "webhook_url",
 ]
 
 
 def _quote(text: str) -> str:
     return urllib.parse.quote(text, safe="")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@contextmanager
+def _told_as(call: str) -> Iterator[None]:
+    """Re-raise a server's error as a failure of ``call``, as the user wrote it."""
+    try:
+        yield
+    except ServerError as err:
+        raise ServerError(f"{call} failed: {err}", status=err.status) from None
 
 
 def session_id() -> str:
@@ -55,11 +74,13 @@ def subscribe(source: str, filter: str | None = None) -> str:
     session; none is lost. Returns the subscription id.
     """
     scope = require_scope("pawflow.subscribe")
-    reply = scope.server.post_json(  # type: ignore[union-attr]
-        f"/api/v1/sessions/{_quote(scope.session_id or '')}/subscriptions",
-        # A retried call must not leave a second subscription behind.
-        {"source": source, "filter": filter, "idempotency_key": scope.call_key},
-    )
+    more = "" if filter is None else f", filter={_shown(filter)}"
+    with _told_as(f"pawflow.subscribe({_shown(source)}{more})"):
+        reply = scope.server.post_json(  # type: ignore[union-attr]
+            f"/api/v1/sessions/{_quote(scope.session_id or '')}/subscriptions",
+            # A retried call must not leave a second subscription behind.
+            {"source": source, "filter": filter, "idempotency_key": scope.call_key},
+        )
     subscription_id: str = reply["subscription_id"]
     return subscription_id
 
@@ -68,21 +89,50 @@ def subscribe(source: str, filter: str | None = None) -> str:
 def unsubscribe(subscription: str) -> None:
     """Stop receiving events for ``subscription``."""
     scope = require_scope("pawflow.unsubscribe")
-    scope.server.request("DELETE", f"/api/v1/subscriptions/{_quote(subscription)}")  # type: ignore[union-attr]
+    with _told_as(f"pawflow.unsubscribe({_shown(subscription)})"):
+        scope.server.request("DELETE", f"/api/v1/subscriptions/{_quote(subscription)}")  # type: ignore[union-attr]
 
 
-def next_event(subscription: str, timeout: float | None = None) -> Event | None:
+def next_event(subscription: str | Iterable[str], timeout: float | None = None) -> Event | None:
     """The next event of ``subscription``, waiting up to ``timeout`` seconds
-    (forever when None); None when the time ran out."""
+    (forever when None); None when the time ran out.
+
+    ``subscription`` may also be several subscriptions (a list of ids): then
+    the oldest event of any of them comes back, and its ``subscription``
+    attribute says which one it came through. Events of the others stay
+    queued for a later ``next_event``; none is lost.
+    """
     scope = require_scope("pawflow.next_event")
-    raw = scope.wait("next_event", subscription, timeout)
+    raw = scope.wait("next_event", _subscriptions(subscription), timeout)
     if raw is None:
         return None
     if raw.get("data_by_ref"):
         # Too big to travel in a signal; events never change, so replays agree.
-        stored = scope.server.get_json(f"/api/v1/events/{_quote(raw['id'])}")  # type: ignore[union-attr]
+        with _told_as(f"pawflow.next_event reading event {raw['id']}"):
+            stored = scope.server.get_json(f"/api/v1/events/{_quote(raw['id'])}")  # type: ignore[union-attr]
         raw = {**raw, "data": stored["data"]}
     return Event.from_dict(raw)
+
+
+def _subscriptions(given: str | Iterable[str]) -> str | list[str]:
+    """What a next_event request waits on: one id, or the ids in the order given."""
+    if isinstance(given, str):
+        return given
+    try:
+        ids = list(dict.fromkeys(given))
+    except TypeError:
+        raise PawflowError(
+            f"pawflow.next_event takes a subscription id or a list of them, not {_shown(given)}"
+        ) from None
+    if not ids:
+        raise PawflowError("pawflow.next_event needs at least one subscription to wait on")
+    wrong = next((i for i in ids if not isinstance(i, str)), None)
+    if wrong is not None:
+        raise PawflowError(
+            f"pawflow.next_event: {_shown(wrong)} is not a subscription id "
+            "(pawflow.subscribe returns them)"
+        )
+    return ids
 
 
 @activity
@@ -90,17 +140,18 @@ def start(call: str, data: Any = None) -> str:
     """Start a child session running ``call`` ("file.py:function") of this
     project with an event whose data is ``data``; returns its session id."""
     scope = require_scope("pawflow.start")
-    reply = scope.server.post_json(  # type: ignore[union-attr]
-        "/api/v1/sessions",
-        {
-            "project": scope.project,
-            "call": call,
-            "data": data if data is not None else {},
-            "parent_session_id": scope.session_id,
-            # A retried call must not start a second child.
-            "idempotency_key": scope.call_key,
-        },
-    )
+    with _told_as(f"pawflow.start({_shown(call)}{'' if data is None else ', ...'})"):
+        reply = scope.server.post_json(  # type: ignore[union-attr]
+            "/api/v1/sessions",
+            {
+                "project": scope.project,
+                "call": call,
+                "data": data if data is not None else {},
+                "parent_session_id": scope.session_id,
+                # A retried call must not start a second child.
+                "idempotency_key": scope.call_key,
+            },
+        )
     session_id: str = reply["session_id"]
     return session_id
 
@@ -144,10 +195,12 @@ def _check_child(scope: Scope, session_id: str) -> None:
 def signal(session_id: str, name: str, payload: Any = None) -> None:
     """Send the signal ``name`` with JSON ``payload`` to the session ``session_id``."""
     scope = require_scope("pawflow.signal")
-    scope.server.post_json(  # type: ignore[union-attr]
-        f"/api/v1/sessions/{_quote(session_id)}/signals",
-        {"name": name, "payload": payload, "sender": scope.session_id},
-    )
+    more = "" if payload is None else ", ..."
+    with _told_as(f"pawflow.signal({_shown(session_id)}, {_shown(name)}{more})"):
+        scope.server.post_json(  # type: ignore[union-attr]
+            f"/api/v1/sessions/{_quote(session_id)}/signals",
+            {"name": name, "payload": payload, "sender": scope.session_id},
+        )
 
 
 def next_signal(
@@ -180,6 +233,34 @@ def http_outcome(
         _json.dumps(json)  # fail here, in the session, if it is not JSON
         payload["json"] = json
     scope = require_scope("pawflow.http_outcome")
-    scope.server.post_json(  # type: ignore[union-attr]
-        f"/api/v1/sessions/{_quote(scope.session_id or '')}/http_outcome", payload
-    )
+    with _told_as(f"pawflow.http_outcome({status!r}, ...)"):
+        scope.server.post_json(  # type: ignore[union-attr]
+            f"/api/v1/sessions/{_quote(scope.session_id or '')}/http_outcome", payload
+        )
+
+
+@activity
+def webhook_url(trigger: str) -> str:
+    """The full public URL of the webhook trigger named ``trigger`` of this
+    session's project, e.g. to send someone a callback link.
+
+    Raises :class:`pawflow.PawflowError` naming the trigger when the project
+    has no such trigger or it is not a webhook trigger.
+    """
+    scope = require_scope("pawflow.webhook_url")
+    call = f"pawflow.webhook_url({_shown(trigger)})"
+    if not isinstance(trigger, str) or not trigger:
+        raise PawflowError(f"{call}: the trigger's name must be a non-empty string")
+    path = f"/api/v1/sessions/{_quote(scope.session_id or '')}/webhooks/{_quote(trigger)}"
+    with _told_as(call):
+        try:
+            reply = scope.server.get_json(path)  # type: ignore[union-attr]
+        except ServerError as err:
+            # The user's mistake, told as such; anything else is the server's failure.
+            if err.status == 404:
+                raise NotFoundError(f"{call}: {err}") from None
+            if err.status == 400:
+                raise PawflowError(f"{call}: {err}") from None
+            raise
+    url: str = reply["url"]
+    return url

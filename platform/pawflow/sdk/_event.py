@@ -17,6 +17,10 @@ class Event:
     ``type`` is the lower-case HTTP method for webhooks; ``data`` holds
     ``method``, ``path``, ``query``, ``headers`` and ``body`` (``text``,
     ``json``, ``form``), readable as keys or attributes.
+
+    ``subscription`` is the id of the subscription an event returned by
+    :func:`pawflow.next_event` came through (the one of several it waited on);
+    None for the event that started the session.
     """
 
     id: str
@@ -24,6 +28,7 @@ class Event:
     trigger: str
     data: AttrDict
     connection: str | None = None  # the connection an integration event came through
+    subscription: str | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Event:
@@ -33,4 +38,5 @@ class Event:
             raw.get("trigger") or "",
             wrap(raw.get("data") or {}),
             raw.get("connection"),
+            raw.get("subscription"),
         )

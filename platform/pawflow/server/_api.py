@@ -20,6 +20,7 @@ from ._state import CONFIG, STORE
 from ._stream import append_log, get_log, stream_log
 from ._subscriptions import add_subscription_routes
 from ._sync import add_sync_routes
+from ._webhook_urls import add_webhook_url_routes
 
 __all__ = ["add_api_routes"]
 
@@ -53,6 +54,7 @@ def add_api_routes(app: web.Application) -> None:
     add_subscription_routes(app)
     add_signal_routes(app)
     add_sync_routes(app)
+    add_webhook_url_routes(app)
 
 
 def _version() -> str:

@@ -65,6 +65,7 @@ _SESSION_ROUTES: dict[tuple[str, str], _Scope] = {
     ("POST", "/api/v1/sessions/{id}/subscriptions"): "own",
     ("GET", "/api/v1/sessions/{id}/subscriptions"): "own",
     ("POST", "/api/v1/sessions/{id}/http_outcome"): "own",
+    ("GET", "/api/v1/sessions/{id}/webhooks/{trigger}"): "own",
     ("DELETE", "/api/v1/subscriptions/{id}"): "subscription",
     ("GET", "/api/v1/events/{id}"): "event",
     ("POST", "/api/v1/sessions"): "child",

@@ -5,11 +5,14 @@ Bounded: a session that never reads what it subscribed to must not grow its
 workflow (and its history, which Temporal caps) without end. What arrives at a
 full inbox is turned away with a notice in the session's log; the event itself
 stays stored on the server.
+
+Events are kept in the order they arrived, whatever their subscription: a
+wait on several subscriptions gets the oldest event of any of them, and leaves
+the others' events queued for a later wait.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 from ._protocol import Request
@@ -22,7 +25,9 @@ _MAX_SEEN = 10_000  # event deliveries remembered to count a redelivery once
 
 class Inbox:
     def __init__(self) -> None:
-        self.events: dict[str, deque[dict[str, Any]]] = {}
+        # (subscription id, event) in the order they arrived; at most MAX_WAITING
+        # of them with the signals, so finding one by scanning costs little.
+        self.events: list[tuple[str, dict[str, Any]]] = []
         self.seen: dict[tuple[str, str], None] = {}  # ordered: the oldest are forgotten first
         self.signals: list[dict[str, Any]] = []
         self.children: dict[str, dict[str, Any]] = {}
@@ -31,7 +36,7 @@ class Inbox:
         self._overflowing = False
 
     def waiting(self) -> int:
-        return sum(len(q) for q in self.events.values()) + len(self.signals)
+        return len(self.events) + len(self.signals)
 
     def _full(self, what: str) -> bool:
         if self.waiting() < MAX_WAITING:
@@ -55,7 +60,7 @@ class Inbox:
         self.seen[key] = None
         if len(self.seen) > _MAX_SEEN:
             del self.seen[next(iter(self.seen))]
-        self.events.setdefault(subscription_id, deque()).append(event)
+        self.events.append((subscription_id, event))
 
     def add_signal(self, name: str, payload: Any, sender: str | None) -> None:
         if not self._full(f"signal {name!r} from {sender or 'the API'}"):
@@ -66,7 +71,11 @@ class Inbox:
         if not self.ready(request):
             return False, None
         if request.kind == "next_event":
-            return True, self.events[request.key].popleft()
+            index = self._event_index(request.key)
+            assert index is not None  # ready() found it
+            subscription, event = self.events.pop(index)
+            # Which of the awaited subscriptions it came from (pawflow.Event.subscription).
+            return True, {**event, "subscription": subscription}
         if request.kind == "next_signal":
             index = self._signal_index(request.key)
             assert index is not None  # ready() found it
@@ -76,10 +85,15 @@ class Inbox:
     def ready(self, request: Request) -> bool:
         """Whether :meth:`take` would find something (without taking it)."""
         if request.kind == "next_event":
-            return bool(self.events.get(request.key))
+            return self._event_index(request.key) is not None
         if request.kind == "next_signal":
             return self._signal_index(request.key) is not None
         return request.kind == "result" and request.key in self.children
+
+    def _event_index(self, subscriptions: str | list[str]) -> int | None:
+        """The oldest event of one of ``subscriptions`` (one id, or a list of them)."""
+        wanted = {subscriptions} if isinstance(subscriptions, str) else set(subscriptions)
+        return next((i for i, (s, _) in enumerate(self.events) if s in wanted), None)
 
     def _signal_index(self, names: list[str]) -> int | None:
         """The first signal with one of ``names`` (any name when empty)."""
@@ -90,7 +104,7 @@ class Inbox:
     # -- carried over when the session continues as new -----------------------------
     def snapshot(self) -> dict[str, Any]:
         return {
-            "events": {k: list(q) for k, q in self.events.items() if q},
+            "queued": [[s, e] for s, e in self.events],
             "seen": [list(k) for k in self.seen],
             "signals": self.signals,
             "children": self.children,
@@ -102,10 +116,11 @@ class Inbox:
         arrived in this run (signals may come before the workflow runs)."""
         events, signals = self.events, self.signals
         seen = {(k[0], k[1]): None for k in carried.get("seen", [])}
-        self.events = {k: deque(v) for k, v in carried.get("events", {}).items()}
-        for subscription, queue in events.items():
-            fresh = [e for e in queue if (subscription, str(e.get("id"))) not in seen]
-            self.events.setdefault(subscription, deque()).extend(fresh)
+        self.events = [(s, e) for s, e in carried.get("queued", [])]
+        # Carried by a run from before arrival order was kept across subscriptions.
+        for subscription, queue in carried.get("events", {}).items():
+            self.events.extend((subscription, e) for e in queue)
+        self.events.extend((s, e) for s, e in events if (s, str(e.get("id"))) not in seen)
         self.seen = seen | self.seen
         self.signals = list(carried.get("signals", [])) + signals
         self.children = {**carried.get("children", {}), **self.children}

@@ -155,6 +155,7 @@ class _Program:
         self._link = link
         self._number = 0
         self._executing = False
+        self._activity = ""  # while executing: the call's name, as the log shows it
         self._stopped: str | None = None
         root = Path(spec.code_root)
         self._code = DeploymentCode(spec.deployment_id, root, _call_hook, self._run_module_code)
@@ -243,7 +244,12 @@ class _Program:
         return answer
 
     def wait(self, kind: str, key: Any, timeout: float | None) -> Any:
-        if not self._scope.durable or self._executing:
+        if self._executing:
+            raise PawflowError(
+                f"pawflow.{kind} cannot wait inside an activity ({self._activity}): an "
+                "activity runs as one call; wait in the code that calls it"
+            )
+        if not self._scope.durable:
             raise PawflowError(f"pawflow.{kind} needs a durable session (not durable: false)")
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be non-negative")
@@ -325,6 +331,7 @@ class _Program:
             value: Any = None
             error: BaseException | None = None
             self._executing = True
+            self._activity = request.function
             self._scope.call_key = f"{self.spec.session_id}/{request.number}"
             try:
                 with _deadline(timeout, request.function):

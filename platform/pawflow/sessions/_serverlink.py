@@ -13,13 +13,26 @@ import threading
 import urllib.parse
 from typing import Any
 
+from ..credentials import SESSION_CREDENTIAL_PREFIX
 from ..errors import ServerError
 
 __all__ = ["ServerLink"]
 
 
 class ServerLink:
-    def __init__(self, server_url: str, token: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        server_url: str,
+        token: str,
+        timeout: float = 30.0,
+        *,
+        name_requests: bool | None = None,
+    ) -> None:
+        """``name_requests``: whether errors start with the request they answer
+        (``GET /api/v1/...: ``). Yes for the worker's own link, where that helps
+        whoever runs it; not for a session's (the default with a session
+        credential), whose errors reach user code and its log: the SDK names the
+        call the user made instead."""
         parsed = urllib.parse.urlsplit(server_url)
         self._https = parsed.scheme == "https"
         self._host = parsed.hostname or "127.0.0.1"
@@ -27,6 +40,9 @@ class ServerLink:
         self._base = parsed.path.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout = timeout
+        if name_requests is None:
+            name_requests = not token.startswith(SESSION_CREDENTIAL_PREFIX)
+        self._name_requests = name_requests
         self._local = threading.local()
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -55,7 +71,8 @@ class ServerLink:
                     raise ServerError(f"cannot reach the Pawflow server: {exc}") from exc
                 continue
             if response.status >= 400:
-                raise ServerError.from_reply(response.status, data, f"{method} {path}: ")
+                context = f"{method} {path}: " if self._name_requests else ""
+                raise ServerError.from_reply(response.status, data, context)
             return data
         raise AssertionError("unreachable")
 

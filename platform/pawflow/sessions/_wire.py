@@ -143,6 +143,10 @@ def _key(kind: Any, key: Any) -> Any:
         if isinstance(key, bool) or not isinstance(key, int | float) or not math.isfinite(key):
             raise BadMessage("a sleep whose length is not a number")
         return float(key)
+    if kind == "next_event" and isinstance(key, list):  # several subscriptions at once
+        if not 0 < len(key) <= 100 or not all(isinstance(k, str) and len(k) <= 200 for k in key):
+            raise BadMessage("a next_event request whose subscriptions are not a list of ids")
+        return key
     if kind in ("next_event", "result"):
         if not isinstance(key, str) or len(key) > 200:
             raise BadMessage(f"a {kind} request without an id")
