@@ -1,7 +1,7 @@
 """What user code imports as ``pawflow``. Kept small and documented."""
 
 from ..errors import PawflowError, SessionFailed, SessionStopped
-from ._activity import Retry, activity, inhibit_activities
+from ._activity import Retry, activity, inhibit_activities, register_no_activity
 from ._attrdict import AttrDict
 from ._connection import connection
 from ._durable import (
@@ -34,6 +34,7 @@ __all__ = [
     "inhibit_activities",
     "next_event",
     "next_signal",
+    "register_no_activity",
     "result",
     "session_id",
     "signal",

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
+from ._noactivity import check_target
 from ._scope import current_scope
 
 __all__ = [
@@ -17,9 +18,11 @@ __all__ = [
     "activity",
     "activity_options",
     "inhibit_activities",
+    "register_no_activity",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 ACTIVITY_MARK = "__pawflow_activity__"
 
@@ -141,3 +144,21 @@ inhibit_activities = _Inhibitor()
 for code that is deterministic although it calls libraries, e.g. parsing
 with a third-party parser. Calls inside still run on replay.
 """
+
+
+def register_no_activity(target: T, /) -> T:
+    """Run calls to ``target`` inline, as if it were your own code: nothing is
+    recorded and they run again on replay.
+
+    ``target`` is a function (or method) or a module: then every function and
+    class defined in it or its submodules, and every function it holds as an
+    attribute. The counterpart of :data:`inhibit_activities` for third-party
+    code that is deterministic, e.g. ``pawflow.register_no_activity(markdown)``.
+    Call it where the module loads or in the handler; it holds for the rest of
+    the session. Outside a session it does nothing. Returns ``target``.
+    """
+    check_target(target)
+    scope = current_scope()
+    if scope is not None:
+        scope.no_activity.add(target)
+    return target

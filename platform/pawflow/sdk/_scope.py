@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import greenlet
 
 from ..errors import PawflowError
+from ._noactivity import NoActivity
 
 __all__ = ["Scope", "ScopedGreenlet", "ServerApi", "current_scope", "require_scope", "vars"]
 
@@ -51,6 +52,7 @@ class Scope:
         self.project = project
         self.server = server
         self.inhibited = 0  # > 0 inside pawflow.inhibit_activities
+        self.no_activity = NoActivity()  # pawflow.register_no_activity
         # Secret values the code has loaded (label → value): recorded results
         # hold a reference in their place, never the value itself.
         self.secrets: dict[str, str] = {}

@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from ..sdk._activity import activity_options
+from ..sdk._noactivity import NoActivity
 
 __all__ = ["CallKind", "classify", "describe"]
 
@@ -76,9 +77,10 @@ def _is_deterministic_module(name: str) -> bool:
     return any(".".join(parts[:i]) in _DETERMINISTIC_MODULES for i in range(1, len(parts) + 1))
 
 
-def classify(fn: Any, project_prefix: str) -> CallKind:
+def classify(fn: Any, project_prefix: str, no_activity: NoActivity | None = None) -> CallKind:
     """Decide how a call to ``fn`` runs inside a session of the project whose
-    modules live under ``project_prefix`` (e.g. ``pawflow_dep_x.``)."""
+    modules live under ``project_prefix`` (e.g. ``pawflow_dep_x.``), where
+    ``no_activity`` holds what the session registered as deterministic."""
     if fn is builtins.print:
         return CallKind.PRINT
     if fn is time.sleep:
@@ -86,36 +88,22 @@ def classify(fn: Any, project_prefix: str) -> CallKind:
     if fn in _INLINE_SPECIALS:
         return CallKind.INLINE
     if isinstance(fn, partial):
-        return classify(fn.func, project_prefix)
+        return classify(fn.func, project_prefix, no_activity)
+    if no_activity and no_activity.covers(fn, _origin(fn)[0]):
+        return CallKind.INLINE
     if activity_options(fn) is not None:
         return CallKind.EXTERNAL
     if isinstance(fn, (type, *_WRAPPER_TYPES)):
         # Building an object (even of a library class) does no I/O by itself;
         # its methods are judged when they are called.
         return CallKind.INLINE
-    if isinstance(fn, types.MethodType):
-        if activity_options(fn.__func__) is not None:
-            return CallKind.EXTERNAL
-        module = getattr(fn.__func__, "__module__", None) or ""
-        name = getattr(fn.__func__, "__qualname__", "")
-    elif isinstance(fn, types.BuiltinFunctionType):
-        owner = fn.__self__
-        if owner is os.environ or isinstance(owner, _BUILTIN_TYPES):
-            return CallKind.INLINE
-        if isinstance(owner, types.ModuleType):
-            module = owner.__name__
-        elif isinstance(owner, type):
-            module = owner.__module__
-        else:
-            module = type(owner).__module__
-        name = fn.__qualname__
-    elif isinstance(fn, types.FunctionType):
-        module = fn.__module__ or ""
-        name = fn.__qualname__
-    else:
-        # Some other callable object: judge it by its class.
-        module = type(fn).__module__
-        name = type(fn).__qualname__
+    if isinstance(fn, types.MethodType) and activity_options(fn.__func__) is not None:
+        return CallKind.EXTERNAL
+    if isinstance(fn, types.BuiltinFunctionType) and (
+        fn.__self__ is os.environ or isinstance(fn.__self__, _BUILTIN_TYPES)
+    ):
+        return CallKind.INLINE
+    module, name = _origin(fn)
     if module.startswith(project_prefix):
         return CallKind.INLINE
     if fn is os.getenv or (isinstance(fn, types.MethodType) and fn.__self__ is os.environ):
@@ -123,6 +111,26 @@ def classify(fn: Any, project_prefix: str) -> CallKind:
     if _is_deterministic_module(module) and not _is_nondeterministic(name):
         return CallKind.INLINE
     return CallKind.EXTERNAL
+
+
+def _origin(fn: Any) -> tuple[str, str]:
+    """(module, qualified name) of where ``fn`` is defined."""
+    if isinstance(fn, types.MethodType):
+        func = fn.__func__
+        return getattr(func, "__module__", None) or "", getattr(func, "__qualname__", "")
+    if isinstance(fn, types.BuiltinFunctionType):
+        owner = fn.__self__
+        if isinstance(owner, types.ModuleType):
+            return owner.__name__, fn.__qualname__
+        if isinstance(owner, type):
+            return owner.__module__, fn.__qualname__
+        return type(owner).__module__, fn.__qualname__
+    if isinstance(fn, types.FunctionType):
+        return fn.__module__ or "", fn.__qualname__
+    # Some other callable object (or a class): judge it by its class.
+    if isinstance(fn, type):
+        return fn.__module__, fn.__qualname__
+    return type(fn).__module__, type(fn).__qualname__
 
 
 def _is_nondeterministic(qualname: str) -> bool:

@@ -16,6 +16,7 @@ import builtins
 import contextlib
 import importlib.machinery
 import importlib.util
+import re
 import sys
 import threading
 import types
@@ -26,11 +27,21 @@ from typing import Any
 from ..manifest import CallTarget
 from ._rewrite import CALL_HOOK, rewrite_module
 
-__all__ = ["DeploymentCode", "namespace_for"]
+__all__ = ["DeploymentCode", "namespace_for", "user_names"]
+
+_NAMESPACE = "pawflow_dep_"
+# A deployment's namespace followed by the dot before a module's name.
+_NAMESPACED = re.compile(re.escape(_NAMESPACE) + r"[A-Za-z0-9_]+\.")
 
 
 def namespace_for(deployment_id: str) -> str:
-    return "pawflow_dep_" + "".join(c if c.isalnum() else "_" for c in deployment_id)
+    return _NAMESPACE + "".join(c if c.isalnum() else "_" for c in deployment_id)
+
+
+def user_names(text: str) -> str:
+    """``text`` with every deployment namespace cut from the names in it, so that
+    messages name modules as the user wrote them: ``program.Box``."""
+    return _NAMESPACED.sub("", text) if _NAMESPACE in text else text
 
 
 class DeploymentCode:
