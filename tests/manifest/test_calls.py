@@ -214,13 +214,28 @@ def test_encoding_declaration_is_honoured(project: ProjectDir) -> None:
         pytest.param(
             "def on_greet(event, context):\n    pass\n",
             "function 'on_greet' (program.py:1) requires 2 arguments (event, context); "
-            "a handler is called with one, the event: def handler(event)",
+            "a handler is called with the event, and with the session id if it asks for it: "
+            "def handler(event) or def handler(event, session_id)",
             id="two-arguments",
+        ),
+        pytest.param(
+            "def on_greet(session_id, event):\n    pass\n",
+            "function 'on_greet' (program.py:1) requires 2 arguments (session_id, event); "
+            "a handler is called with the event, and with the session id if it asks for it: "
+            "def handler(event) or def handler(event, session_id)",
+            id="session-id-first",
+        ),
+        pytest.param(
+            "def on_greet(event, session_id, extra):\n    pass\n",
+            "function 'on_greet' (program.py:1) requires 3 arguments (event, session_id, "
+            "extra); a handler is called with the event, and with the session id if it asks "
+            "for it: def handler(event) or def handler(event, session_id)",
+            id="session-id-and-more",
         ),
         pytest.param(
             "def on_greet(event, *, token):\n    pass\n",
             "function 'on_greet' (program.py:1) has a required keyword-only argument "
-            "'token'; a handler is called with the event only",
+            "'token'; a handler is called with the event only (and session_id if it asks for it)",
             id="keyword-only",
         ),
         pytest.param(
@@ -246,6 +261,10 @@ def test_bad_function(project: ProjectDir, source: str, message: str) -> None:
         "def on_greet(event=None, retries=3):\n    pass\n",
         "def on_greet(*args, **kwargs):\n    pass\n",
         "def on_greet(event, *, verbose=False):\n    pass\n",
+        "def on_greet(event, session_id):\n    pass\n",
+        "def on_greet(event, session_id, /):\n    pass\n",
+        "def on_greet(event, *, session_id):\n    pass\n",
+        "def on_greet(event, retries=3, session_id=None):\n    pass\n",
         "import functools\n\n@functools.cache\ndef on_greet(event):\n    pass\n",
         "async def on_greet(event):\n    pass\n\ndef on_greet(event):\n    pass\n",
     ],

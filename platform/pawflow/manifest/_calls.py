@@ -69,7 +69,8 @@ class CallChecker:
 
     def check(self, target: CallTarget, site: CallSite) -> None:
         """Raise a :class:`ManifestError` unless ``target`` names a plain top-level
-        ``def`` that can be called with one positional argument, the event."""
+        ``def`` that can be called with one positional argument, the event (and
+        the session id, when it names a parameter ``session_id``)."""
         tree = self._parse(target.file, site)
         name, where = target.function, target.file
         binding = _top_level_binding(tree, name)
@@ -159,22 +160,28 @@ def _nested_function(tree: ast.Module, name: str) -> _FunctionNode | None:
     return None
 
 
+# The one parameter a handler may take besides the event (the runner passes it).
+_SESSION_ID = "session_id"
+
+
 def _signature_problem(args: ast.arguments) -> str | None:
-    """Why a function with these parameters cannot be called as ``f(event)``, if it cannot."""
+    """Why a function with these parameters cannot be called as ``f(event)``, or
+    ``f(event, session_id)`` when its second parameter is ``session_id``, if it cannot."""
     positional = [*args.posonlyargs, *args.args]
     required = len(positional) - len(args.defaults)
     if not positional and args.vararg is None:
         return "takes no arguments; a handler takes one, the event: def handler(event)"
-    if required > 1:
+    if required > 1 and not (required == 2 and positional[1].arg == _SESSION_ID):
         names = ", ".join(arg.arg for arg in positional[:required])
         return (
-            f"requires {required} arguments ({names}); a handler is called with one, "
-            "the event: def handler(event)"
+            f"requires {required} arguments ({names}); a handler is called with the event, "
+            "and with the session id if it asks for it: def handler(event) or "
+            "def handler(event, session_id)"
         )
     for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
-        if default is None:
+        if default is None and arg.arg != _SESSION_ID:
             return (
                 f"has a required keyword-only argument {arg.arg!r}; "
-                "a handler is called with the event only"
+                "a handler is called with the event only (and session_id if it asks for it)"
             )
     return None
