@@ -16,6 +16,7 @@ import builtins
 import contextlib
 import importlib.machinery
 import importlib.util
+import inspect
 import re
 import sys
 import threading
@@ -27,7 +28,7 @@ from typing import Any
 from ..manifest import CallTarget
 from ._rewrite import CALL_HOOK, rewrite_module
 
-__all__ = ["DeploymentCode", "namespace_for", "user_names"]
+__all__ = ["DeploymentCode", "handler_arguments", "namespace_for", "user_names"]
 
 _NAMESPACE = "pawflow_dep_"
 # A deployment's namespace followed by the dot before a module's name.
@@ -191,6 +192,34 @@ class DeploymentCode:
         with self._lock:
             for key in [k for k in sys.modules if k == self.namespace or k.startswith(self.prefix)]:
                 del sys.modules[key]
+
+
+def handler_arguments(
+    handler: Callable[..., Any], event: Any, session_id: str
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """How ``handler`` is called: with the event, and the session id when it
+    has a parameter ``session_id`` (``def on_x(event, session_id)``).
+
+    The signature is read through decorators that keep ``__wrapped__``
+    (``functools.wraps``), as ``inspect`` does.
+    """
+    try:
+        parameters = list(inspect.signature(handler).parameters.values())
+    except (TypeError, ValueError):  # no signature to read: the event only
+        return (event,), {}
+    names = [p.name for p in parameters]
+    if "session_id" not in names:
+        return (event,), {}
+    at = names.index("session_id")
+    kind = parameters[at].kind
+    if at == 1 and kind in (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    ):
+        return (event, session_id), {}
+    if kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+        return (event,), {"session_id": session_id}
+    return (event,), {}  # *session_id or **session_id: not the session id
 
 
 def _importable_elsewhere(name: str) -> bool:

@@ -109,7 +109,7 @@ def _rebuild_exception(
             pass
         else:
             if isinstance(exc, cls):
-                return exc  # type: ignore[no-any-return]
+                return exc
     exc = _bare(cls)
     exc.args = args
     return exc

@@ -38,12 +38,13 @@ from ..sdk._scope import Scope, ScopedGreenlet, current_scope
 from ..up._process import die_with_parent
 from . import _wire as wire
 from ._calls import CallKind, classify, describe
-from ._code import DeploymentCode
+from ._capture import module_output
+from ._code import DeploymentCode, handler_arguments
 from ._confine import Confinement, ConfinementFailed, confine
 from ._outcome import decode_outcome, encode_outcome
 from ._protocol import Request
 from ._redact import Redactor
-from ._render import clip, loggable, short_repr, user_traceback
+from ._render import clip, error_line, loggable, short_repr, user_traceback
 from ._serverlink import ServerLink
 from ._wire import encode_request
 
@@ -164,16 +165,17 @@ class _Program:
         self._redactor = Redactor(self._scope.secrets)
 
     def _run_module_code(self, execute: Callable[[], None]) -> None:
-        # Module-level code runs when a module loads: its calls run directly.
-        ScopedGreenlet(
-            lambda: execute(),
-            Scope(
-                self.spec.vars,
-                session_id=self.spec.session_id,
-                project=self.spec.project,
-                server=self._link,
-            ),
-        ).switch()
+        # Module-level code runs when a module loads: its calls run directly,
+        # what it prints goes to the session log.
+        scope = Scope(
+            self.spec.vars,
+            session_id=self.spec.session_id,
+            project=self.spec.project,
+            server=self._link,
+        )
+        scope.no_activity = self._scope.no_activity  # registered at load: for the session
+        with module_output(lambda text: self._send("print", clip(text))):
+            ScopedGreenlet(lambda: execute(), scope).switch()
 
     # -- the program -----------------------------------------------------------------
     def run(self) -> None:
@@ -184,7 +186,13 @@ class _Program:
         try:
             event = self._event()
             handler = self._code.handler(CallTarget.parse(self.spec.call))
-            result = handler(event) if self.spec.durable else self._run_whole(handler, event)
+            args, kwargs = handler_arguments(handler, event, self.spec.session_id)
+            # Called as any call is, so a decorator such as @pawflow.activity counts.
+            result = (
+                self.dispatch(handler, args, kwargs)
+                if self.spec.durable
+                else self._run_whole(lambda: handler(*args, **kwargs))
+            )
         except SessionStopped as exc:
             return Request("failed", error=f"stopped: {exc}", message=f"stopped: {exc}")
         except SystemExit as exc:
@@ -196,14 +204,14 @@ class _Program:
             return Request("failed", error=text, message=text.rsplit("\n", 1)[-1])
         return Request("finished", result=loggable(result))
 
-    def _run_whole(self, handler: Callable[[Event], Any], event: Event) -> Any:
+    def _run_whole(self, handler: Callable[[], Any]) -> Any:
         """``durable: false``: nothing is recorded, so a transient failure
         retries the whole handler."""
         policy = self.spec.retry
         attempt = 1
         while True:
             try:
-                return handler(event)
+                return handler()
             except Exception as exc:
                 if attempt >= policy.max_attempts or not policy.is_transient(exc):
                     raise
@@ -260,7 +268,7 @@ class _Program:
     def dispatch(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        kind = classify(fn, self._code.prefix)
+        kind = classify(fn, self._code.prefix, self._scope.no_activity)
         if kind is CallKind.PRINT:
             return self._print(fn, args, kwargs)
         if (
@@ -307,7 +315,7 @@ class _Program:
             shown = (
                 {"result": loggable(value)}
                 if exception is None
-                else {"error": f"{type(exception).__name__}: {exception}"}
+                else {"error": error_line(exception)}
             )
             self._send("outcome", attempts, ms, shown, blob=data)
         if exception is not None:
