@@ -9,6 +9,7 @@ import pytest
 from pawflow.cli import _commands as commands
 from pawflow.cli import _daemons as daemons
 from pawflow.cli import build_parser
+from pawflow.config import resolve_config
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -18,14 +19,15 @@ def parse(*argv: str) -> argparse.Namespace:
 def test_up_defaults() -> None:
     args = parse("up")
     assert args.func is daemons.cmd_up
-    assert (args.host, args.port, args.temporal, args.workers, args.task_queue) == (
-        "127.0.0.1",
-        9980,
-        None,
-        1,
-        "pawflow-sessions",
-    )
-    assert args.server is None and args.data_dir is None
+    assert args.server is None and args.data_dir is None and args.workers == 1
+    # Flags not given stay None: the effective configuration fills them in.
+    effective = resolve_config(vars(args), "up", env={})
+    assert (
+        effective.host,
+        effective.port,
+        effective.temporal_address,
+        effective.task_queue,
+    ) == ("127.0.0.1", 9980, None, "pawflow-sessions")
 
 
 def test_up_flags() -> None:

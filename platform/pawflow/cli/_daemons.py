@@ -1,4 +1,8 @@
-"""The long-running commands: ``paw up`` and ``paw worker``."""
+"""The long-running commands: ``paw up``, ``paw server`` and ``paw worker``.
+
+All three take their configuration from :func:`pawflow.config.resolve_config`
+(flags, then environment, then the data dir, then defaults).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,13 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 
 from .. import config
-from ..errors import ConfigError, ServerError
+from ..errors import ServerError
 from ._client import ApiClient
 
-__all__ = ["cmd_up", "cmd_worker"]
+__all__ = ["cmd_server", "cmd_up", "cmd_worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -20,34 +25,41 @@ def cmd_up(args: argparse.Namespace) -> int:
     """``paw up``: the whole platform in the foreground."""
     from ..up import UpOptions, run_up
 
+    effective = config.resolve_config(vars(args), "up")
     run_up(
         UpOptions(
-            data_dir=config.resolve_data_dir(args.data_dir),
-            host=args.host,
-            port=args.port,
-            temporal_address=args.temporal,
+            data_dir=effective.data_dir,
+            host=effective.host,
+            port=effective.port,
+            temporal_address=effective.temporal_address,
             workers=args.workers,
-            task_queue=args.task_queue,
-            max_body_bytes=_megabytes(args.max_body_mb, "PAWFLOW_MAX_BODY_MB", default=1),
+            task_queue=effective.task_queue,
+            namespace=effective.namespace,
+            max_body_bytes=effective.max_body_bytes,
+            public_url=effective.public_url,
+            metrics_port=effective.metrics_port,
+            database_url=effective.database_url,
+            temporal_access=effective.temporal_access,
         )
     )
     return 0
 
 
-def _megabytes(flag: int | None, variable: str, *, default: int) -> int:
-    raw = flag if flag is not None else os.environ.get(variable) or default
-    try:
-        megabytes = int(raw)
-    except ValueError:
-        raise ConfigError(f"{variable} must be a whole number of megabytes, not {raw!r}") from None
-    if not 0 < megabytes <= 1024:
-        raise ConfigError(f"{variable} must be between 1 and 1024 megabytes, not {megabytes}")
-    return megabytes << 20
+def cmd_server(args: argparse.Namespace) -> int:
+    """``paw server``: API, webhooks and dispatcher until SIGTERM or SIGINT."""
+    from ..server import run_server, server_config
+
+    effective = config.resolve_config(vars(args), "server")
+    # What the server writes (its SQLite store, tokens) is for its own user only.
+    os.umask(0o077)
+    run_server(server_config(effective), out=sys.stdout)
+    return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """``paw worker``: run sessions for the server until SIGTERM or SIGINT."""
-    server = config.resolve_server(args.server)
+    effective = config.resolve_config(vars(args), "worker")
+    server = effective.server
     token = config.find_worker_token(args.data_dir)
     info = ApiClient(server, token).get("/api/v1/info")
     if not isinstance(info, dict):
@@ -55,23 +67,35 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from ..sessions import WorkerConfig
 
+    def configured(name: str) -> bool:
+        return effective.setting(name).source != "default"
+
     worker_config = WorkerConfig(
         server_url=server,
         token=token,
-        temporal_address=args.temporal or str(info.get("temporal_address") or ""),
-        namespace=str(info.get("namespace") or "default"),
-        task_queue=args.task_queue or str(info.get("task_queue") or ""),
-        data_dir=config.resolve_data_dir(args.data_dir),
+        temporal_address=effective.temporal_address or str(info.get("temporal_address") or ""),
+        namespace=(
+            effective.namespace
+            if configured("temporal_namespace")
+            else str(info.get("namespace") or "default")
+        ),
+        task_queue=(
+            effective.task_queue if configured("task_queue") else str(info.get("task_queue") or "")
+        ),
+        data_dir=effective.data_dir,
         max_cached_sessions=args.max_cached_sessions,
         max_history_events=max(args.max_history_events, 100),
         runner_user=args.runner_user or os.environ.get("PAWFLOW_RUNNER_USER") or None,
+        temporal_access=effective.temporal_access,
+        metrics_port=effective.metrics_port,
     )
     if not worker_config.temporal_address or not worker_config.task_queue:
         raise ServerError(f"the server at {server} did not say where Temporal is")
     logger.info(
-        "worker for %s: Temporal %s, namespace %s, task queue %s",
+        "worker for %s: Temporal %s (%s), namespace %s, task queue %s",
         server,
         worker_config.temporal_address,
+        worker_config.temporal_access.kind,
         worker_config.namespace,
         worker_config.task_queue,
     )

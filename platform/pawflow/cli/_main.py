@@ -13,7 +13,7 @@ from ._parser import build_parser
 
 __all__ = ["main"]
 
-_DAEMONS = ("up", "worker")
+_DAEMONS = ("up", "server", "worker")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 from . import _commands as c
 from . import _daemons as d
 from . import _integrations_cmd as i
+from ._config_cmd import cmd_config_show
 from ._session_cmd import add_session_control_commands
 from ._store_cmd import add_store_commands
 
@@ -46,25 +47,46 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     up = leaf(commands, "up", d.cmd_up, "run the platform here: Temporal, server and workers")
-    up.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    up.add_argument("--port", type=_port, default=9980, help="port to listen on (9980)")
+    _add_listen_flags(up)
     up.add_argument(
-        "--temporal", metavar="HOST:PORT", help="use this Temporal server instead of embedding one"
+        "--temporal",
+        metavar="HOST:PORT",
+        help="use this Temporal server instead of embedding one (PAWFLOW_TEMPORAL_ADDRESS)",
     )
     up.add_argument(
         "--workers", type=_count, default=1, metavar="N", help="worker processes to run (1)"
     )
-    up.add_argument("--task-queue", default="pawflow-sessions", metavar="Q")
-    up.add_argument(
-        "--max-body-mb",
-        type=_count,
-        metavar="MB",
-        help="largest webhook body accepted (PAWFLOW_MAX_BODY_MB; 1); connections take 25",
+    _add_temporal_flags(up)
+
+    server = leaf(
+        commands, "server", d.cmd_server, "run a server: API, webhooks and dispatcher (no workers)"
     )
+    _add_listen_flags(server)
+    server.add_argument(
+        "--temporal",
+        metavar="HOST:PORT",
+        help="the Temporal frontend (PAWFLOW_TEMPORAL_ADDRESS; 127.0.0.1:7233)",
+    )
+    server.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="postgresql://... (PAWFLOW_DATABASE_URL; unset: SQLite in the data dir)",
+    )
+    _add_temporal_flags(server)
 
     worker = leaf(commands, "worker", d.cmd_worker, "run one worker against the server")
-    worker.add_argument("--temporal", metavar="HOST:PORT", help="default: what the server says")
-    worker.add_argument("--task-queue", metavar="Q", help="default: what the server says")
+    worker.add_argument(
+        "--temporal",
+        metavar="HOST:PORT",
+        help="PAWFLOW_TEMPORAL_ADDRESS; default: what the server says",
+    )
+    _add_temporal_flags(worker, queue_help="default: what the server says")
+    worker.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="P",
+        help="serve Temporal's worker metrics (Prometheus) on 127.0.0.1:P",
+    )
     worker.add_argument(
         "--max-cached-sessions",
         type=_count,
@@ -84,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="USER",
         help="as root: the user sessions' programs run as (PAWFLOW_RUNNER_USER; nobody)",
     )
+
+    config_group = grouped("config", "the configuration of servers and workers")
+    show = leaf(
+        config_group,
+        "show",
+        cmd_config_show,
+        "print the effective configuration and where each value comes from (secrets masked)",
+    )
+    _add_json(show)
 
     deploy = leaf(commands, "deploy", c.cmd_deploy, "validate and deploy a project directory")
     deploy.add_argument("dir", metavar="DIR")
@@ -177,6 +208,38 @@ def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
         default=default,
         help="data dir with the API token (else $PAWFLOW_HOME, else ~/.pawflow)",
     )
+
+
+def _add_listen_flags(parser: argparse.ArgumentParser) -> None:
+    """Where a server listens and what it serves; None = not given (see pawflow.config)."""
+    parser.add_argument("--host", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=_port, help="port to listen on (9980)")
+    parser.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="base of webhook URLs, as the outside world reaches this server (PAWFLOW_PUBLIC_URL)",
+    )
+    parser.add_argument(
+        "--max-body-mb",
+        type=_count,
+        metavar="MB",
+        help="largest webhook body accepted (PAWFLOW_MAX_BODY_MB; 1); connections take 25",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="P",
+        help="also serve /metrics without a token on 127.0.0.1:P",
+    )
+
+
+def _add_temporal_flags(
+    parser: argparse.ArgumentParser, queue_help: str = "task queue of sessions (pawflow-sessions)"
+) -> None:
+    parser.add_argument(
+        "--namespace", metavar="NS", help="Temporal namespace (PAWFLOW_TEMPORAL_NAMESPACE; default)"
+    )
+    parser.add_argument("--task-queue", metavar="Q", help=queue_help)
 
 
 def _add_json(parser: argparse.ArgumentParser) -> None:

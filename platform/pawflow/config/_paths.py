@@ -9,12 +9,15 @@ import os
 import secrets
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = [
     "DEFAULT_SERVER",
+    "TOKEN_ENV",
     "TOKEN_FILE",
+    "WORKER_TOKEN_ENV",
     "WORKER_TOKEN_FILE",
+    "ensure_admin_token",
     "ensure_data_dir",
     "ensure_token",
     "ensure_worker_token",
@@ -27,6 +30,7 @@ __all__ = [
 DEFAULT_SERVER = "http://127.0.0.1:9980"
 TOKEN_FILE = "token"  # the admin token: people and the CLI
 WORKER_TOKEN_FILE = "worker-token"  # workers' credential, distinct from the admin one
+TOKEN_ENV = "PAWFLOW_TOKEN"
 WORKER_TOKEN_ENV = "PAWFLOW_WORKER_TOKEN"
 
 
@@ -73,7 +77,7 @@ def ensure_token(data_dir: Path, name: str = TOKEN_FILE) -> str:
 
 def find_token(data_dir_flag: str | None = None) -> str:
     """The token a client sends: ``PAWFLOW_TOKEN``, else the one in the data dir."""
-    return _given_or_stored("PAWFLOW_TOKEN", TOKEN_FILE, "API token", data_dir_flag)
+    return _given_or_stored(TOKEN_ENV, TOKEN_FILE, "API token", data_dir_flag)
 
 
 def find_worker_token(data_dir_flag: str | None = None) -> str:
@@ -86,6 +90,12 @@ def ensure_worker_token(data_dir: Path) -> str:
     """``PAWFLOW_WORKER_TOKEN`` when given (workers elsewhere hold it too), else
     the one in ``data_dir``, made on first use."""
     return _given(WORKER_TOKEN_ENV) or ensure_token(data_dir, WORKER_TOKEN_FILE)
+
+
+def ensure_admin_token(data_dir: Path) -> str:
+    """``PAWFLOW_TOKEN`` when given (several servers share it), else the one in
+    ``data_dir``, made on first use."""
+    return _given(TOKEN_ENV) or ensure_token(data_dir, TOKEN_FILE)
 
 
 def _given(variable: str) -> str:

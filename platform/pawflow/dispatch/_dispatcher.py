@@ -73,8 +73,11 @@ class Dispatcher:
         *,
         max_in_flight: int = 32,
         filter_budget: FilterBudget | None = None,
+        connect_options: dict[str, Any] | None = None,
     ) -> None:
         self._store = store
+        # Client.connect's tls / api_key, for a Temporal cluster that wants them.
+        self._connect_options = dict(connect_options or {})
         self._address = temporal_address
         self._namespace = namespace
         self._task_queue = task_queue
@@ -301,7 +304,10 @@ class Dispatcher:
         if self._client is None:
             try:
                 self._client = await Client.connect(
-                    self._address, namespace=self._namespace, retry_config=_RPC_RETRY
+                    self._address,
+                    namespace=self._namespace,
+                    retry_config=_RPC_RETRY,
+                    **self._connect_options,
                 )
             except Exception as err:
                 self._unavailable(err)

@@ -6,7 +6,15 @@ dispatcher the caller owns.
 """
 
 from ._app import create_app
-from ._config import ServerConfig
-from ._serve import RunningServer, serve
+from ._config import ServerConfig, server_config
+from ._serve import RunningServer, open_configured_store, run_server, serve
 
-__all__ = ["RunningServer", "ServerConfig", "create_app", "serve"]
+__all__ = [
+    "RunningServer",
+    "ServerConfig",
+    "create_app",
+    "open_configured_store",
+    "run_server",
+    "serve",
+    "server_config",
+]

@@ -20,13 +20,16 @@ from ._children import install_child_relay
 from ._config import ServerConfig
 from ._connection_webhooks import CONNECTION_WEBHOOK_ROUTE, handle_connection_webhook
 from ._connections import install_integrations
+from ._health import add_health_routes
 from ._http import ApiError
+from ._metrics import METRICS, ServerMetrics, metrics, metrics_middleware
 from ._state import CONFIG, DISPATCHER, STORE
 from ._stream import NOTIFIER, STREAM_SETTINGS, LogNotifier, StreamSettings
 from ._temporal import TEMPORAL, TemporalLink
 from ._webhooks import handle_webhook
+from ._workers import WORKERS, WorkerRegistry, add_worker_routes
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_metrics_app"]
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +41,21 @@ def create_app(
     integrations: IntegrationRegistry | None = None,
 ) -> web.Application:
     """The Pawflow HTTP application; the caller owns ``store`` and ``dispatcher``."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware])
+    # Metrics outermost: they count the status a client gets, errors included.
+    app = web.Application(middlewares=[metrics_middleware, error_middleware, auth_middleware])
     app[CONFIG] = config
     app[STORE] = store
     app[DISPATCHER] = dispatcher
     app[NOTIFIER] = LogNotifier()
     app[STREAM_SETTINGS] = StreamSettings()
-    app[TEMPORAL] = TemporalLink(config.temporal_address, config.namespace)
+    app[TEMPORAL] = TemporalLink(config.temporal_address, config.namespace, config.temporal_access)
+    app[METRICS] = ServerMetrics()
+    app[WORKERS] = WorkerRegistry()
     install_child_relay(app, store)
-    app.router.add_get("/healthz", healthz)
+    add_health_routes(app)
+    app.router.add_get("/metrics", metrics)  # the admin token (see _auth)
     add_api_routes(app)
+    add_worker_routes(app)
     app.router.add_route("*", "/webhooks/{slug}", handle_webhook)
     # Integrations default to the installed plugins (entry points).
     install_integrations(app, integrations)
@@ -56,8 +64,14 @@ def create_app(
     return app
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
+def create_metrics_app(app: web.Application) -> web.Application:
+    """Just ``/metrics`` of ``app``, without a token: for a loopback-only port."""
+    side = web.Application()
+    side[METRICS] = app[METRICS]
+    side[STORE] = app[STORE]
+    side[WORKERS] = app[WORKERS]
+    side.router.add_get("/metrics", metrics)
+    return side
 
 
 async def _end_streams(app: web.Application) -> None:

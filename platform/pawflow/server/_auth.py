@@ -26,6 +26,9 @@ from ._state import CONFIG, STORE
 __all__ = ["PRINCIPAL", "Principal", "auth_middleware", "principal_of"]
 
 _PROTECTED_PREFIX = "/api/"
+# Outside /api/ but admin-only all the same (a separate loopback port serves
+# the metrics without a token).
+_ADMIN_PATHS = frozenset({"/metrics"})
 _MAX_CREDENTIAL = 512  # longer than any credential we issue
 
 
@@ -51,6 +54,7 @@ _WORKER_ROUTES = frozenset(
         ("GET", "/api/v1/sessions/{id}/transcript"),
         ("POST", "/api/v1/sessions/{id}/transcript"),
         ("POST", "/api/v1/schedules/ticks"),
+        ("POST", "/api/v1/workers/heartbeat"),
     }
 )
 
@@ -169,7 +173,7 @@ async def _check_session_access(
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith(_PROTECTED_PREFIX):
+    if request.path.startswith(_PROTECTED_PREFIX) or request.path in _ADMIN_PATHS:
         principal = await _identify(request)
         method, route = _route(request)
         if principal.kind == "worker" and (method, route) not in _WORKER_ROUTES:

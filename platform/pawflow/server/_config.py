@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ServerConfig"]
+from ..config import EffectiveConfig, TemporalAccess, ensure_admin_token, ensure_worker_token
+from ..errors import ConfigError
+
+__all__ = ["ServerConfig", "server_config"]
 
 
 @dataclass(frozen=True)
@@ -26,3 +29,41 @@ class ServerConfig:
     # Workers' credential (and the key of session credentials); "" lets no
     # worker or session in, only the admin token.
     worker_token: str = ""
+    # TLS or an API key for Temporal (plaintext when empty).
+    temporal_access: TemporalAccess = field(default_factory=TemporalAccess)
+    # postgresql://...; None: SQLite in the data dir.
+    database_url: str | None = field(default=None, repr=False)
+    # Also serve /metrics without a token on 127.0.0.1:metrics_port.
+    metrics_port: int | None = None
+    # How long in-flight requests may take to finish once the server stops.
+    shutdown_seconds: float = 5.0
+
+
+def server_config(effective: EffectiveConfig, *, shutdown_seconds: float = 10.0) -> ServerConfig:
+    """The configuration of ``paw server``; the admin and worker tokens come from
+    the environment, else from the data dir (made there on first start)."""
+    if effective.temporal_address is None:
+        raise AssertionError("resolve_config(role='server') always sets the Temporal address")
+    try:
+        token = ensure_admin_token(effective.data_dir)
+        worker_token = ensure_worker_token(effective.data_dir)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot use the data dir {effective.data_dir}: {err.strerror or err}"
+        ) from None
+    return ServerConfig(
+        data_dir=effective.data_dir,
+        token=token,
+        worker_token=worker_token,
+        temporal_address=effective.temporal_address,
+        host=effective.host,
+        port=effective.port,
+        namespace=effective.namespace,
+        task_queue=effective.task_queue,
+        public_url=effective.public_url,
+        max_body_bytes=effective.max_body_bytes,
+        temporal_access=effective.temporal_access,
+        database_url=effective.database_url,
+        metrics_port=effective.metrics_port,
+        shutdown_seconds=shutdown_seconds,
+    )

@@ -22,6 +22,7 @@ from ._children import CHILD_RELAY
 from ._http import ApiError, find_session, int_param, read_body
 from ._json import record_json
 from ._logrecords import MAX_N, accept_records
+from ._metrics import METRICS
 from ._state import STORE
 from ._subscriptions import end_subscriptions
 
@@ -127,6 +128,7 @@ async def append_log(request: web.Request) -> web.Response:
     except ValueError as err:  # the store's own record checks
         raise ApiError(400, str(err).splitlines()[0]) from None
     request.app[NOTIFIER].notify(r["session_id"] for r in inserted)
+    request.app[METRICS].records_stored(inserted)
     request.app[CHILD_RELAY].records_stored(inserted)
     await end_subscriptions(store, inserted)
     return web.json_response(

@@ -14,6 +14,7 @@ from aiohttp import web
 from temporalio.client import Client
 from temporalio.service import RetryConfig
 
+from ..config import TemporalAccess
 from ..errors import TemporalUnavailable
 
 __all__ = ["TEMPORAL", "TemporalLink"]
@@ -32,9 +33,12 @@ _RPC_RETRY = RetryConfig(
 class TemporalLink:
     """A lazily connected, shared :class:`temporalio.client.Client`."""
 
-    def __init__(self, address: str, namespace: str = "default") -> None:
+    def __init__(
+        self, address: str, namespace: str = "default", access: TemporalAccess | None = None
+    ) -> None:
         self.address = address
         self.namespace = namespace
+        self._access = access or TemporalAccess()
         self._client: Client | None = None
         self._lock = asyncio.Lock()
 
@@ -46,8 +50,8 @@ class TemporalLink:
         async with self._lock:
             if self._client is None:
                 try:
-                    self._client = await Client.connect(
-                        self.address, namespace=self.namespace, retry_config=_RPC_RETRY
+                    self._client = await self._access.connect(
+                        self.address, self.namespace, retry_config=_RPC_RETRY
                     )
                 except Exception as err:
                     log.debug("cannot connect to Temporal at %s: %s", self.address, err)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..config import TemporalAccess
 
 __all__ = ["WorkerConfig"]
 
@@ -23,3 +25,9 @@ class WorkerConfig:
     runner_user: str | None = None
     # History events a session's run may reach before it continues as new.
     max_history_events: int = 10_000
+    # TLS or an API key for Temporal (plaintext when empty).
+    temporal_access: TemporalAccess = field(default_factory=TemporalAccess)
+    # Serve the Temporal SDK's worker metrics (Prometheus) on 127.0.0.1:metrics_port.
+    metrics_port: int | None = None
+    # On SIGTERM: how long running steps may take to finish before they are cancelled.
+    graceful_shutdown_seconds: float = 8.0

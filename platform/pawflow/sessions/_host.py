@@ -442,6 +442,11 @@ class SessionHosts:
         with self._lock:
             return self._hosts.get(run_id)
 
+    def count(self) -> int:
+        """Sessions hosted now (reported in heartbeats)."""
+        with self._lock:
+            return len(self._hosts)
+
     def release_all(self) -> None:
         """Let every runner go (the worker is stopping)."""
         with self._lock:

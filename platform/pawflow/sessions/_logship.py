@@ -84,6 +84,11 @@ class LogShipper:
             self._cond.notify_all()
             return self._emitted
 
+    def backlog(self) -> int:
+        """Records queued and not yet delivered (reported in heartbeats)."""
+        with self._cond:
+            return self._emitted - self._delivered
+
     def ticket(self) -> int:
         """A ticket covering everything emitted so far."""
         with self._cond:

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from ..config import TemporalAccess
 from ..credentials import purpose_key
-from ..errors import TemporalUnavailable
+from ..errors import ConfigError, TemporalUnavailable
 from ..schedules import ScheduleTickActivities, schedule_tick_workflow
 from ..up._process import make_undumpable
 from ._activities import SessionActivities
 from ._codecache import CodeCache
 from ._config import WorkerConfig
 from ._confine import plan_confinement
+from ._heartbeat import Heartbeats
 from ._host import CallJournal, SessionHosts
 from ._logship import LogShipper
 from ._runners import RunnerFactory
@@ -24,7 +29,7 @@ from ._seal import OutcomeSeal
 from ._serverlink import ServerLink
 from ._workflow import SessionRuntime, session_workflow
 
-__all__ = ["connect_temporal", "run_worker"]
+__all__ = ["connect_temporal", "metrics_runtime", "run_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +37,39 @@ log = logging.getLogger(__name__)
 _MAX_ACTIVE_STEPS = 200
 
 
-async def connect_temporal(address: str, namespace: str, timeout: float = 60.0) -> Client:
+_METRICS_HOST = "127.0.0.1"
+
+
+def metrics_runtime(port: int) -> Runtime:
+    """A Temporal runtime exporting the SDK's worker metrics on 127.0.0.1:``port``."""
+    try:
+        return Runtime(
+            telemetry=TelemetryConfig(
+                metrics=PrometheusConfig(bind_address=f"{_METRICS_HOST}:{port}")
+            )
+        )
+    except Exception as err:  # the core reports a port in use as a plain error
+        raise ConfigError(
+            f"cannot serve worker metrics on {_METRICS_HOST}:{port}: {str(err).splitlines()[0]}"
+        ) from None
+
+
+async def connect_temporal(
+    address: str,
+    namespace: str,
+    timeout: float = 60.0,
+    *,
+    access: TemporalAccess | None = None,
+    runtime: Runtime | None = None,
+) -> Client:
     """Connect, retrying while the Temporal server is starting or briefly away."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     delay = 0.1
+    credentials = access or TemporalAccess()
     while True:
         try:
-            return await Client.connect(address, namespace=namespace)
+            return await credentials.connect(address, namespace, runtime=runtime)
         except RuntimeError as exc:
             if loop.time() + delay > deadline:
                 raise TemporalUnavailable(
@@ -73,8 +103,18 @@ async def run_worker(config: WorkerConfig) -> None:
         max_history_events=config.max_history_events,
     )
     await asyncio.to_thread(runtime.runners.warm_up)
-    client = await connect_temporal(config.temporal_address, config.namespace)
+    runtime_metrics = None
+    if config.metrics_port is not None:
+        runtime_metrics = metrics_runtime(config.metrics_port)
+        log.info("worker metrics on http://%s:%d/metrics", _METRICS_HOST, config.metrics_port)
+    client = await connect_temporal(
+        config.temporal_address,
+        config.namespace,
+        access=config.temporal_access,
+        runtime=runtime_metrics,
+    )
     shipper.start()
+    beats = Heartbeats(link, config.task_queue, runtime.hosts.count, shipper.backlog)
     activities = SessionActivities(runtime.hosts, shipper)
     # User code runs in runner processes: workflow tasks only shuffle recorded
     # data, so they never block for long and can share a few threads.
@@ -99,11 +139,18 @@ async def run_worker(config: WorkerConfig) -> None:
             max_concurrent_activities=_MAX_ACTIVE_STEPS,
             max_concurrent_local_activities=_MAX_ACTIVE_STEPS,
             max_cached_workflows=config.max_cached_sessions,
+            # Cancelled (SIGTERM), the worker stops polling and running steps
+            # get this long to finish; what is left is retried on another worker.
+            graceful_shutdown_timeout=timedelta(seconds=config.graceful_shutdown_seconds),
         )
         log.info("worker polling task queue %s on %s", config.task_queue, config.temporal_address)
+        beating = asyncio.create_task(beats.run(), name="pawflow-heartbeat")
         try:
             await worker.run()
         finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
             runtime.hosts.release_all()
             runtime.journal.close()
             shipper.close()

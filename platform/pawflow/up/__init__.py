@@ -4,7 +4,7 @@ Runs an embedded Temporal dev server (persisted in the data dir), the Pawflow
 server in-process, and supervised worker subprocesses; Ctrl-C stops them all.
 """
 
-from ._process import die_with_parent, free_port, run_until_signalled
+from ._process import die_with_parent, free_port, make_undumpable, run_until_signalled
 from ._run import UpOptions, run_up
 from ._supervisor import WorkerSupervisor, worker_command
 from ._temporal import EmbeddedTemporal, TemporalStartError, find_temporal_binary
@@ -17,6 +17,7 @@ __all__ = [
     "die_with_parent",
     "find_temporal_binary",
     "free_port",
+    "make_undumpable",
     "run_until_signalled",
     "run_up",
     "worker_command",

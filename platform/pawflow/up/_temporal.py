@@ -69,6 +69,7 @@ class EmbeddedTemporal:
         *,
         host: str = "127.0.0.1",
         port: int | None = None,
+        ui_port: int | None = None,
         namespace: str = "default",
         start_timeout: float = 30.0,
         stop_timeout: float = 10.0,
@@ -79,6 +80,7 @@ class EmbeddedTemporal:
         self.host = host
         self.namespace = namespace
         self._port = port
+        self.ui_port = ui_port  # None: no Web UI (headless)
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -90,6 +92,11 @@ class EmbeddedTemporal:
         if self._address is None:
             raise RuntimeError("the embedded Temporal server is not running")
         return self._address
+
+    @property
+    def ui_url(self) -> str | None:
+        """The Web UI's URL, None when running headless."""
+        return None if self.ui_port is None else f"http://{self.host}:{self.ui_port}"
 
     @property
     def pid(self) -> int | None:
@@ -141,7 +148,7 @@ class EmbeddedTemporal:
             str(self.binary),
             "server",
             "start-dev",
-            "--headless",
+            *self._ui_flags(),
             "--ip",
             self.host,
             "--port",
@@ -154,6 +161,12 @@ class EmbeddedTemporal:
             "warn",
             *_TUNING,
         ]
+
+    def _ui_flags(self) -> list[str]:
+        if self.ui_port is None:
+            return ["--headless"]
+        # Offline-friendly: the UI must not fetch news from the internet.
+        return ["--ui-ip", self.host, "--ui-port", str(self.ui_port), "--ui-disable-news-fetch"]
 
     async def _start_once(self, port: int) -> str:
         address = f"{self.host}:{port}"

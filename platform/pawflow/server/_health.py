@@ -1,0 +1,76 @@
+"""Health endpoints for load balancers and orchestrators (no token).
+
+``/healthz``: the process is alive and serving. ``/readyz``: it can do its
+work, so the store answers and Temporal is reachable; otherwise a 503 naming
+what is not, so a balancer sends traffic elsewhere meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from aiohttp import web
+
+from ._state import STORE
+from ._temporal import TEMPORAL
+
+__all__ = ["add_health_routes", "healthz", "readyz"]
+
+log = logging.getLogger(__name__)
+
+# A probe must answer well within a balancer's own timeout (often 5 s).
+_CHECK_SECONDS = 2.0
+_PROBE_ID = "readyz-probe"  # a session id that never exists: one indexed lookup
+
+
+def add_health_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    problems = [
+        problem
+        for problem in await asyncio.gather(_store_problem(request), _temporal_problem(request))
+        if problem
+    ]
+    if problems:
+        return web.json_response(
+            {"ok": False, "error": "; ".join(problems)},
+            status=503,
+            headers={"Retry-After": "5"},
+        )
+    return web.json_response({"ok": True})
+
+
+async def _store_problem(request: web.Request) -> str | None:
+    try:
+        await asyncio.wait_for(request.app[STORE].get_session(_PROBE_ID), _CHECK_SECONDS)
+    except TimeoutError:
+        return f"the store did not answer within {_CHECK_SECONDS:.0f} s"
+    except Exception as err:
+        log.warning("readiness: the store failed: %s", err)
+        return "the store is unavailable (see the server log)"
+    return None
+
+
+async def _temporal_problem(request: web.Request) -> str | None:
+    link = request.app[TEMPORAL]
+    try:
+        async with asyncio.timeout(_CHECK_SECONDS):
+            client = await link.client()
+            serving = await client.service_client.check_health(
+                timeout=timedelta(seconds=_CHECK_SECONDS)
+            )
+    except TimeoutError:
+        return f"Temporal at {link.address} did not answer within {_CHECK_SECONDS:.0f} s"
+    except Exception as err:
+        log.debug("readiness: Temporal at %s: %s", link.address, err)
+        return f"Temporal at {link.address} is unreachable"
+    return None if serving else f"Temporal at {link.address} says it is not serving"
