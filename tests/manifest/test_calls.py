@@ -147,6 +147,16 @@ def test_compile_warnings_in_user_source_are_not_errors(project: ProjectDir) -> 
     assert project.load().project.triggers[0].call.function == "on_greet"
 
 
+def test_async_handlers_are_accepted(project: ProjectDir) -> None:
+    # A yield inside a nested function does not make the handler a generator.
+    source = (
+        "import asyncio\n\nasync def on_greet(event):\n    def numbers():\n        yield 1\n"
+        "    await asyncio.sleep(0)\n    return list(numbers())\n"
+    )
+    project.write("program.py", source)
+    assert project.load().project.triggers[0].call.function == "on_greet"
+
+
 def test_encoding_declaration_is_honoured(project: ProjectDir) -> None:
     source = "# -*- coding: latin-1 -*-\ndef on_greet(event):\n    return 'caf\xe9'\n"
     project.write("program.py", source.encode("latin-1"))
@@ -162,10 +172,12 @@ def test_encoding_declaration_is_honoured(project: ProjectDir) -> None:
             id="missing",
         ),
         pytest.param(
-            "import asyncio\n\nasync def on_greet(event):\n    await asyncio.sleep(0)\n",
-            "function 'on_greet' (program.py:3) is 'async def'; handlers are plain "
-            "synchronous functions ('def')",
-            id="async",
+            "async def on_greet(event):\n    async def inner():\n        yield 1\n"
+            "    for x in [1]:\n        yield x\n",
+            "function 'on_greet' (program.py:1) is an async generator ('async def' with "
+            "'yield'); a handler is a function or a coroutine ('def' or 'async def' "
+            "without 'yield')",
+            id="async-generator",
         ),
         pytest.param(
             "class Handlers:\n    def on_greet(self, event):\n        pass\n",
@@ -187,22 +199,22 @@ def test_encoding_declaration_is_honoured(project: ProjectDir) -> None:
         ),
         pytest.param(
             "on_greet = print\n",
-            "'on_greet' (program.py:1) is not a function defined with 'def'",
+            "'on_greet' (program.py:1) is not a function defined with 'def' or 'async def'",
             id="assignment",
         ),
         pytest.param(
             "from os import getcwd as on_greet\n",
-            "'on_greet' (program.py:1) is not a function defined with 'def'",
+            "'on_greet' (program.py:1) is not a function defined with 'def' or 'async def'",
             id="import",
         ),
         pytest.param(
             "class on_greet:\n    def __init__(self, event):\n        pass\n",
-            "'on_greet' (program.py:1) is not a function defined with 'def'",
+            "'on_greet' (program.py:1) is not a function defined with 'def' or 'async def'",
             id="class",
         ),
         pytest.param(
             "def on_greet(event):\n    pass\n\non_greet = None\n",
-            "'on_greet' (program.py:4) is not a function defined with 'def'",
+            "'on_greet' (program.py:4) is not a function defined with 'def' or 'async def'",
             id="rebound-after-def",
         ),
         pytest.param(

@@ -41,7 +41,7 @@ def helper(a, b):
 
 
 async def later(event):
-    pass
+    yield event
 """
 
 
@@ -142,7 +142,7 @@ async def test_start_key_used_by_a_webhook_claims_nothing(client: TestClient[Any
         ({"project": "hello", "call": "missing.py:f"}, 400, "'missing.py' is not in deployment"),
         ({"project": "hello", "call": "program.py:nope"}, 400, "no function 'nope' in program.py"),
         ({"project": "hello", "call": "program.py:helper"}, 400, "requires 2 arguments"),
-        ({"project": "hello", "call": "program.py:later"}, 400, "is 'async def'"),
+        ({"project": "hello", "call": "program.py:later"}, 400, "is an async generator"),
         ({"project": "ghost", "call": "program.py:on_items"}, 404, "no project 'ghost'"),
         (
             {"project": "hello", "call": "program.py:on_items", "parent_session_id": "ses_x"},

@@ -82,14 +82,16 @@ class CallChecker:
                     "top level of its module; handlers must be module-level functions"
                 )
             raise site.error(f"no function {name!r} in {where}")
-        if isinstance(binding, ast.AsyncFunctionDef):
+        if isinstance(binding, ast.AsyncFunctionDef) and _yields(binding):
             raise site.error(
-                f"function {name!r} ({where}:{binding.lineno}) is 'async def'; "
-                "handlers are plain synchronous functions ('def')"
+                f"function {name!r} ({where}:{binding.lineno}) is an async generator "
+                "('async def' with 'yield'); a handler is a function or a coroutine "
+                "('def' or 'async def' without 'yield')"
             )
-        if not isinstance(binding, ast.FunctionDef):
+        if not isinstance(binding, _FunctionNode):
             raise site.error(
-                f"{name!r} ({where}:{binding.lineno}) is not a function defined with 'def'"
+                f"{name!r} ({where}:{binding.lineno}) is not a function defined with "
+                "'def' or 'async def'"
             )
         problem = _signature_problem(binding.args)
         if problem:
@@ -151,6 +153,18 @@ def _binds(stmt: ast.stmt, name: str) -> bool:
         for target in targets
         for node in ast.walk(target)
     )
+
+
+def _yields(function: _FunctionNode) -> bool:
+    """Whether ``function`` itself (not a function inside it) has a ``yield``."""
+    todo: list[ast.AST] = list(function.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Yield | ast.YieldFrom):
+            return True
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            todo.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _nested_function(tree: ast.Module, name: str) -> _FunctionNode | None:

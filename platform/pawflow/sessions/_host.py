@@ -22,6 +22,7 @@ first calls are looked up there before anything is executed.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -166,7 +167,7 @@ class SessionHost:
         self._in_sync = False
         self._check_journal = False
         self.resumed = False  # set by the workflow when its history shows earlier work
-        self._journaling: Future[None] | None = None
+        self._journaling: list[Future[None]] = []  # outcomes being journaled
         self._lock = threading.Lock()  # held by an advance
         # Eviction (below) may come while an advance runs on another thread.
         self._state = threading.Lock()
@@ -283,11 +284,14 @@ class SessionHost:
         earlier = self._journal.load_transcript(self.session_id, self.saved) if self.saved else []
         runner = self._spawn()
         request = self._next_request(runner, None)
-        for exchange in (*earlier, *self.transcript):
-            if not request.same_as(exchange.request):
-                raise _Diverged(exchange.request, request)
-            self._answer(runner, exchange)
-            self._consumed += 1
+        exchanges = [*earlier, *self.transcript]
+        at = 0
+        while at < len(exchanges):
+            replies = _answered_by(request, exchanges, at)
+            for exchange in replies:
+                self._answer(runner, exchange)
+            self._consumed += len(replies)
+            at += len(replies)
             request = self._next_request(runner, None)
         if self.current is not None and not request.same_as(self.current):
             raise _Diverged(self.current, request)
@@ -311,16 +315,89 @@ class SessionHost:
         """Run calls while the program asks for nothing else, within the batch's bounds."""
         until = time.monotonic() + _BATCH_SECONDS
         size = 0
-        while request.kind == "call":
+        while request.kind in ("call", "gather"):
             if calls and (
                 time.monotonic() >= until or len(calls) >= _BATCH_CALLS or size >= _BATCH_BYTES
             ):
                 break
-            done = self._execute(runner, request)
-            calls.append(done)
-            size += len(done.outcome)
-            request = self._next_request(runner, done.prints)
+            if request.kind == "call":
+                done = [self._execute(runner, request)]
+            else:
+                done = self._execute_gather(runner, request)
+            calls.extend(done)
+            size += sum(len(d.outcome) for d in done)
+            request = self._next_request(runner, done[-1].prints)
         return request
+
+    def _execute_gather(self, runner: Runner, request: Request) -> list[CallDone]:
+        """Run a gather's calls at once in the runner; each outcome is journaled
+        as it arrives. Calls found in the journal (they completed before a
+        crash) get their outcome instead, whatever became of the others."""
+        journaled: dict[int, tuple[bytes, dict[str, Any]]] = {}
+        if self._check_journal:
+            for call in request.calls:
+                found = self._journal.get(self.session_id, call.number)
+                if found is not None:
+                    journaled[call.number] = found
+            # A later call can only have run once every call of this one completed.
+            self._check_journal = len(journaled) == len(request.calls)
+        if len(journaled) < len(request.calls):
+            self._journaled()  # earlier outcomes are safe before any of these runs
+        started = time.time()
+        for call in request.calls:
+            if call.number in journaled:
+                sealed = self._seal.open(self.session_id, call.number, journaled[call.number][0])
+                runner.send("result", blob=sealed)
+            else:
+                runner.send("execute")
+        waiting = {c.number: c for c in request.calls if c.number not in journaled}
+        ran: dict[int, tuple[int, float, dict[str, Any], bytes]] = {}
+        prints: list[str] = []
+        if waiting:
+            budget = max(_call_deadline(c)[0] for c in waiting.values())
+            end = time.monotonic() + budget
+            overdue = (
+                f"calls #{min(waiting)} to #{max(waiting)} did not finish within "
+                f"{budget - _CALL_GRACE:g} s (all attempts) and could not be interrupted"
+            )
+        while waiting:
+            left = max(0.0, end - time.monotonic())
+            message = self._receive(runner, prints, "outcome", (left, overdue))
+            if (
+                len(message) != 6
+                or type(message[4]) is not int
+                or not waiting.pop(message[4], None)
+            ):
+                runner.kill()
+                raise RunnerGone("the program's process sent an outcome for no call it was running")
+            number = message[4]
+            attempts, duration, shown, outcome = _outcome_fields((*message[:4], message[5]))
+            sealed = self._seal.seal(self.session_id, number, outcome)
+            self._journaling.append(self._journal.put_soon(self.session_id, number, sealed, shown))
+            ran[number] = (attempts, duration, shown, sealed)
+        self._consumed += len(request.calls)
+        done: list[CallDone] = []
+        for call in request.calls:
+            if call.number in ran:
+                attempts, duration, shown, sealed = ran[call.number]
+            else:
+                sealed, shown = journaled[call.number]
+                attempts, duration = 0, 0.0
+            done.append(
+                CallDone(
+                    call,
+                    base64.b64encode(sealed).decode(),
+                    shown,
+                    attempts=attempts,
+                    duration_ms=duration,
+                    from_journal=call.number in journaled,
+                    started_at=started,
+                    group=request.number,
+                )
+            )
+        # What was printed while the calls ran shows after them all.
+        done[-1] = dataclasses.replace(done[-1], prints=prints)
+        return done
 
     def _execute(self, runner: Runner, request: Request) -> CallDone:
         journaled = None
@@ -339,8 +416,8 @@ class SessionHost:
             message = self._receive(runner, prints, "outcome", _call_deadline(request))
             attempts, duration, shown, outcome = _outcome_fields(message)
             sealed = self._seal.seal(self.session_id, request.number, outcome)
-            self._journaling = self._journal.put_soon(
-                self.session_id, request.number, sealed, shown
+            self._journaling.append(
+                self._journal.put_soon(self.session_id, request.number, sealed, shown)
             )
         self._consumed += 1
         return CallDone(
@@ -356,9 +433,9 @@ class SessionHost:
 
     def _journaled(self) -> None:
         """Wait until the last outcome handed to the journal is stored."""
-        pending, self._journaling = self._journaling, None
-        if pending is not None:
-            pending.result()
+        pending, self._journaling = self._journaling, []
+        for write in pending:
+            write.result()
 
     def _next_request(self, runner: Runner, prints: list[str] | None) -> Request:
         overdue = (
@@ -390,6 +467,24 @@ class SessionHost:
             if message[0] != kind:
                 raise RunnerGone(f"the program's process sent {message[0]!r} out of turn")
             return message
+
+
+def _answered_by(request: Request, exchanges: list[Exchange], at: int) -> list[Exchange]:
+    """The recorded exchanges (from ``at``) that answer a replaying runner's
+    ``request``: one, or one per call of a gather. Raises :class:`_Diverged`
+    unless they are what the program asks now."""
+    first = exchanges[at]
+    if request.kind != "gather" or first.stop is not None:
+        if not request.same_as(first.request):
+            raise _Diverged(first.request, request)
+        return [first]
+    group = exchanges[at : at + len(request.calls)]
+    for call, exchange in zip(request.calls, group, strict=False):
+        if not call.same_as(exchange.request):
+            raise _Diverged(exchange.request, call)
+    if len(group) < len(request.calls):
+        raise _Diverged(Request("finished"), request.calls[len(group)])
+    return group
 
 
 def _outcome_fields(message: tuple[Any, ...]) -> tuple[int, float, dict[str, Any], bytes]:

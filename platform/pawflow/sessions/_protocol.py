@@ -17,10 +17,13 @@ from typing import Any, Literal
 
 __all__ = ["CallDone", "Exchange", "Request", "Step", "StepAction"]
 
-# "call": run external call ``number``; "sleep": a durable timer; "next_event",
-# "next_signal", "result": wait for something to arrive; "finished"/"failed":
-# the program ended (returned, or raised, died or broke a limit).
-RequestKind = Literal["call", "sleep", "next_event", "next_signal", "result", "finished", "failed"]
+# "call": run external call ``number``; "gather": run ``calls`` (calls that
+# tasks of an async handler wait on at once) concurrently; "sleep": a durable
+# timer; "next_event", "next_signal", "result": wait for something to arrive;
+# "finished"/"failed": the program ended (returned, or raised, died or broke a limit).
+RequestKind = Literal[
+    "call", "gather", "sleep", "next_event", "next_signal", "result", "finished", "failed"
+]
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ class Request:
     result: Any = None  # finished: loggable rendering of the return value
     error: str = ""  # failed: the user's traceback or the reason the program died
     message: str = ""  # failed: one line, e.g. "ValueError: boom"
+    # gather: its calls, numbered ``number``, ``number + 1``... in the order the
+    # program's tasks asked for them (asyncio runs ready tasks first in, first out).
+    calls: list[Request] = field(default_factory=list)
 
     @property
     def ended(self) -> bool:
@@ -45,6 +51,8 @@ class Request:
         """How a divergence message names this request."""
         if self.kind == "call":
             return f"call #{self.number} {self.function}"
+        if self.kind == "gather":
+            return "concurrent " + ", ".join(c.describe() for c in self.calls)
         if self.ended:
             return "the end of the program"
         return self.kind.replace("_", " ")
@@ -55,7 +63,9 @@ class Request:
             other.kind,
             other.number,
             other.function,
-        )
+        ) and [(c.number, c.function) for c in self.calls] == [
+            (c.number, c.function) for c in other.calls
+        ]
 
 
 StepAction = Literal["start", "execute", "resume", "stop"]
@@ -75,6 +85,9 @@ class CallDone:
     from_journal: bool = False  # the call had completed before a crash; not run again
     started_at: float = 0.0  # wall clock, for the log
     prints: list[str] = field(default_factory=list)  # printed during and after the call
+    # The number of the first call of the "gather" this call ran in (0: it ran
+    # alone): such calls ran at once, so the log shows them all start first.
+    group: int = 0
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ sends is unpickled by the worker).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import inspect
 import io
 import math
 import os
@@ -23,7 +25,7 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
@@ -37,6 +39,7 @@ from ..sdk._activity import ActivityOptions, Retry, activity_options
 from ..sdk._scope import Scope, ScopedGreenlet, current_scope
 from ..up._process import die_with_parent
 from . import _wire as wire
+from ._aio import DeferredCall, Driver, asyncio_kind, awaits_external, with_call_key
 from ._calls import CallKind, classify, describe
 from ._capture import module_output
 from ._code import DeploymentCode, handler_arguments
@@ -156,6 +159,7 @@ class _Program:
         self._link = link
         self._number = 0
         self._executing = False
+        self._driver: Driver | None = None  # while an async handler (or asyncio.run) runs
         self._activity = ""  # while executing: the call's name, as the log shows it
         self._stopped: str | None = None
         root = Path(spec.code_root)
@@ -193,6 +197,8 @@ class _Program:
                 if self.spec.durable
                 else self._run_whole(lambda: handler(*args, **kwargs))
             )
+            if inspect.iscoroutine(result):
+                result = self._run_async(result)
         except SessionStopped as exc:
             return Request("failed", error=f"stopped: {exc}", message=f"stopped: {exc}")
         except SystemExit as exc:
@@ -211,7 +217,9 @@ class _Program:
         attempt = 1
         while True:
             try:
-                return handler()
+                result = handler()
+                # Nothing is recorded, so a plain event loop will do.
+                return asyncio.run(result) if inspect.iscoroutine(result) else result
             except Exception as exc:
                 if attempt >= policy.max_attempts or not policy.is_transient(exc):
                     raise
@@ -284,9 +292,50 @@ class _Program:
                 raise ValueError("sleep length must be non-negative")
             self.wait("sleep", float(seconds), float(seconds))
             return None
+        machinery = asyncio_kind(fn)
+        if machinery == "inline":
+            return fn(*args, **kwargs)
+        if machinery == "run":
+            return self._run_async(*args)
+        if awaits_external(fn):
+            return self._deferred(fn, args, kwargs)
         return self._call(fn, args, kwargs)
 
     def _call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        request = self._call_request(fn, args, kwargs)
+        options = activity_options(getattr(fn, "__func__", fn)) or ActivityOptions()
+        answer = self._ask(request)
+        executed = answer[0] == "execute"
+        if executed:
+            data, attempts, ms = self._execute(request, fn, args, kwargs, options)
+        else:
+            data = answer[-1]
+        # The program continues with the recorded copy, exactly what a replay gets.
+        _, value, exception = decode_outcome(data, self._scope.secrets)
+        if executed:
+            self._send_outcome(attempts, ms, value, exception, data)
+        if exception is not None:
+            raise exception
+        return value
+
+    def _send_outcome(
+        self,
+        attempts: int,
+        ms: float,
+        value: Any,
+        exception: BaseException | None,
+        data: bytes,
+        *number: int,
+    ) -> None:
+        # Rendered here: the worker cannot unpickle the project's own classes.
+        shown = (
+            {"result": loggable(value)} if exception is None else {"error": error_line(exception)}
+        )
+        self._send("outcome", attempts, ms, shown, *number, blob=data)
+
+    def _call_request(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Request:
         self._number += 1
         target = getattr(fn, "__func__", fn)
         options = activity_options(target) or ActivityOptions()
@@ -302,25 +351,112 @@ class _Program:
             timeout=options.timeout,
             budget=per_attempt * policy.max_attempts + pauses,
         )
-        answer = self._ask(request)
-        executed = answer[0] == "execute"
-        if executed:
-            data, attempts, ms = self._execute(request, fn, args, kwargs, options)
-        else:
-            data = answer[-1]
-        # The program continues with the recorded copy, exactly what a replay gets.
-        _, value, exception = decode_outcome(data, self._scope.secrets)
-        if executed:
-            # Rendered here: the worker cannot unpickle the project's own classes.
-            shown = (
-                {"result": loggable(value)}
-                if exception is None
-                else {"error": error_line(exception)}
+        return request
+
+    # -- async code (see ``_aio``) -------------------------------------------------------
+    def _run_async(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run a coroutine of the program to its end on a session loop."""
+        if self._driver is not None:
+            coro.close()
+            raise RuntimeError("asyncio.run() cannot be called from a running event loop")
+        self._driver = Driver(self._run_group, self._timer, wire.MAX_GATHER)
+        try:
+            return self._driver.run(coro)
+        finally:
+            self._driver = None
+
+    def _timer(self, seconds: float) -> None:
+        self.wait("sleep", seconds, seconds)
+
+    async def _deferred(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """What the program awaits for an external coroutine: the call is made
+        once every task is idle, together with the other calls they wait on."""
+        driver = self._driver
+        if driver is None or asyncio.get_running_loop() is not driver.loop:
+            raise PawflowError(
+                f"{describe(fn, self._code.prefix)} was awaited outside the session's event "
+                "loop: run async code in an async def handler or with asyncio.run"
             )
-            self._send("outcome", attempts, ms, shown, blob=data)
-        if exception is not None:
-            raise exception
-        return value
+        if self._stopped is not None:
+            raise SessionStopped(self._stopped)
+        return await driver.call(fn, args, kwargs)
+
+    def _run_group(self, calls: list[DeferredCall]) -> None:
+        """Ask for the calls the program's tasks wait on (one request), run the
+        ones the worker says to at once, and settle each task's future."""
+        requests = [self._call_request(c.fn, c.args, c.kwargs) for c in calls]
+        grouped = len(requests) > 1
+        request = (
+            Request("gather", number=requests[0].number, calls=requests) if grouped else requests[0]
+        )
+        try:
+            answers = [self._ask(request)]
+            answers += [self._receive() for _ in requests[1:]]
+        except SessionStopped as exc:
+            for call in calls:
+                call.future.set_exception(SessionStopped(str(exc)))
+            return
+        jobs = [
+            self._execute_async(r, c, grouped)
+            for r, c, a in zip(requests, calls, answers, strict=True)
+            if a[0] == "execute"
+        ]
+        assert self._driver is not None
+        self._executing = True
+        try:
+            executed = iter(self._driver.run_concurrently(jobs))
+        finally:
+            self._executing = False
+        for call, answer in zip(calls, answers, strict=True):
+            if answer[0] == "execute":
+                value, exception = next(executed)
+            else:
+                _, value, exception = decode_outcome(answer[-1], self._scope.secrets)
+            if call.future.done():
+                continue
+            if exception is not None:
+                call.future.set_exception(exception)
+            else:
+                call.future.set_result(value)
+
+    async def _execute_async(
+        self, request: Request, call: DeferredCall, grouped: bool
+    ) -> tuple[Any, BaseException | None]:
+        """One external call awaited on the loop's real clock, with its retries;
+        its outcome goes to the worker as soon as it is known."""
+        options = activity_options(getattr(call.fn, "__func__", call.fn)) or ActivityOptions()
+        policy = options.retry or self.spec.retry
+        timeout = options.timeout or self.spec.call_timeout
+        key = f"{self.spec.session_id}/{request.number}"
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            value: Any = None
+            error: BaseException | None = None
+            limit = asyncio.timeout(timeout)
+            try:
+                async with limit:
+                    value = call.fn(*call.args, **call.kwargs)
+                    if inspect.isawaitable(value):
+                        value = await with_call_key(value, self._scope, key)
+            except TimeoutError as exc:
+                error = exc
+                if limit.expired():
+                    error = CallTimedOut(f"{request.function} did not finish within {timeout:g} s")
+            except (Exception, SystemExit, asyncio.CancelledError) as exc:
+                error = exc
+            if error is None or attempt >= policy.max_attempts or not policy.is_transient(error):
+                break
+            await asyncio.sleep(policy.delay(attempt))  # a real pause: the call is in progress
+        duration = round((time.monotonic() - started) * 1000, 3)
+        data = encode_outcome(request.function, value, error, self._scope.secrets)
+        _, value, exception = decode_outcome(data, self._scope.secrets)
+        number = (request.number,) if grouped else ()
+        self._send_outcome(attempt, duration, value, exception, data, *number)
+        return value, exception
 
     def _execute(
         self,

@@ -8,9 +8,14 @@ second frame with the outcome's raw bytes. The worker validates every field
 and bounds every size; a runner that breaks the format is ended.
 
   runner → worker: ["print", text] | ["request", {Request}] |
-                   ["outcome", attempts, ms, {shown}] + outcome bytes
+                   ["outcome", attempts, ms, {shown}] + outcome bytes |
+                   ["outcome", attempts, ms, {shown}, number] + outcome bytes
   worker → runner: ["execute"] | ["result"] + outcome bytes | ["resume", value] |
                    ["stop", reason]
+
+A "gather" request is answered with one "execute" or "result" per call, in
+order (or one "stop"); the runner then runs the calls to execute at once and
+sends each one's outcome, with its number, as it completes.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ MAX_FRAME = 1 << 20
 MAX_OUTCOME = 8 << 20
 _BLOB_KINDS = frozenset({"outcome", "result"})
 _REQUEST_KINDS = frozenset(get_args(RequestKind))
+# The most calls one "gather" runs at once (more wait for the next one).
+MAX_GATHER = 100
 # A JSON escape of a UTF-16 surrogate: what a lone surrogate is sent as.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -122,6 +129,7 @@ def decode_request(raw: Any) -> Request:
         raise BadMessage("a request whose args are not a list of text")
     if not isinstance(kwargs, dict) or not all(isinstance(v, str) for v in kwargs.values()):
         raise BadMessage("a request whose kwargs are not text by name")
+    calls = _calls(kind, number, raw.get("calls"))
     return Request(
         kind,  # type: ignore[arg-type]  # checked against RequestKind above
         number=number,
@@ -134,7 +142,23 @@ def decode_request(raw: Any) -> Request:
         result=raw.get("result"),
         error=_text(raw, "error", 256 * 1024),
         message=_text(raw, "message", 4096),
+        calls=calls,
     )
+
+
+def _calls(kind: Any, number: int, raw: Any) -> list[Request]:
+    """A gather's calls: two or more, numbered on from ``number``."""
+    if kind != "gather":
+        if raw:
+            raise BadMessage(f"a {kind} request with calls")
+        return []
+    if not isinstance(raw, list) or not 2 <= len(raw) <= MAX_GATHER:
+        raise BadMessage(f"a gather request without 2 to {MAX_GATHER} calls")
+    calls = [decode_request(c) for c in raw]
+    for offset, call in enumerate(calls):
+        if call.kind != "call" or call.number != number + offset or number == 0:
+            raise BadMessage("a gather request whose calls are not numbered in order")
+    return calls
 
 
 def _key(kind: Any, key: Any) -> Any:
@@ -167,6 +191,8 @@ def encode_request(request: Request) -> dict[str, Any]:
         value = getattr(request, name)
         if value:
             out[name] = value
+    if request.calls:
+        out["calls"] = [encode_request(c) for c in request.calls]
     return out
 
 

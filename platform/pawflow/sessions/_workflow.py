@@ -30,7 +30,7 @@ from ._host import CallJournal, SessionEnded, SessionHost, SessionHosts
 from ._inbox import Inbox
 from ._input import WORKFLOW_NAME, SessionInput, input_mismatch, input_problem
 from ._logship import LogShipper
-from ._protocol import Exchange, Request, Step, StepAction
+from ._protocol import CallDone, Exchange, Request, Step, StepAction
 from ._runner import RunnerSpec
 from ._runners import RunnerFactory
 from ._seal import OutcomeSeal
@@ -293,9 +293,10 @@ class _Session:
         self._notices()
         if self.inbox.stop_reason is not None and not self.stop_sent:
             return await self._stop(request)
-        if request.kind == "call":
-            # Before the call runs, so that a long call shows while it runs.
-            self.log.emit("call_start", **_call_fields(request))
+        if request.kind in ("call", "gather"):
+            # Before the calls run, so that a long call shows while it runs.
+            for call in request.calls or [request]:
+                self.log.emit("call_start", **_call_fields(call))
             return self._take(None, await self._advance("execute"), announced=True)
         if request.kind in _WAIT_KINDS:
             found, value = await self._wait(request)
@@ -313,7 +314,9 @@ class _Session:
     def _take(self, answered: Exchange | None, step: Step, announced: bool = False) -> Request:
         """Log and record what an advance did; returns the program's next request.
 
-        ``announced``: the step's first call had its ``call_start`` logged already.
+        ``announced``: the step's first call (or gather) had its ``call_start``
+        logged already. The calls of a gather ran at once: all their
+        ``call_start`` records come before their ``call_end`` records.
         """
         for text in step.prints:
             self.log.emit("print", text=text)
@@ -321,7 +324,10 @@ class _Session:
         for index, call in enumerate(step.calls):
             request = call.request
             if index > 0 or not announced:
-                self.log.emit("call_start", at=call.started_at, **_call_fields(request))
+                for member in _starting(step.calls, index):
+                    self.log.emit(
+                        "call_start", at=member.started_at, **_call_fields(member.request)
+                    )
             end: dict[str, Any] = {
                 "seq": request.number,
                 "attempt": call.attempts,
@@ -391,6 +397,17 @@ class _Session:
 def _refused(reason: str) -> Request:
     message = f"refused to run this session: {reason}"
     return Request("failed", error=message, message=message)
+
+
+def _starting(calls: list[CallDone], index: int) -> list[CallDone]:
+    """The calls whose ``call_start`` is logged just before ``calls[index]``
+    ends: that call, or its whole gather if it is the gather's first."""
+    group = calls[index].group
+    if not group:
+        return [calls[index]]
+    if index > 0 and calls[index - 1].group == group:
+        return []
+    return [c for c in calls[index:] if c.group == group]
 
 
 def _call_fields(request: Request) -> dict[str, Any]:
