@@ -49,7 +49,7 @@ def test_up_reuses_its_temporal_port_and_serves_the_web_ui_and_metrics(tmp_path:
     addresses = []
     for _ in range(2):
         with PawUp(data_dir, args=["--workers", "0"]) as up:
-            wait_for(lambda: up.stdout_path.read_text(), 10, 0.05, "the banner")  # noqa: B023
+            wait_for(lambda: up.stdout_path.read_text(), 10, 0.05, "the banner")
             addresses.append(_banner_value(up, "temporal"))
             ui = _banner_value(up, "web UI")
             assert ui.startswith("http://127.0.0.1:")
