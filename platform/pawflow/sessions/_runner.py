@@ -177,7 +177,10 @@ class _Program:
             project=self.spec.project,
             server=self._link,
         )
-        scope.no_activity = self._scope.no_activity  # registered at load: for the session
+        # What is registered or loaded at load time holds for the session: its
+        # secrets are cut from what the module prints, as the handler's are.
+        scope.no_activity = self._scope.no_activity
+        scope.secrets = self._scope.secrets
         with module_output(lambda text: self._send("print", clip(text))):
             ScopedGreenlet(lambda: execute(), scope).switch()
 
