@@ -25,23 +25,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     """``paw up``: the whole platform in the foreground."""
     from ..up import UpOptions, run_up
 
-    effective = config.resolve_config(vars(args), "up")
-    run_up(
-        UpOptions(
-            data_dir=effective.data_dir,
-            host=effective.host,
-            port=effective.port,
-            temporal_address=effective.temporal_address,
-            workers=args.workers,
-            task_queue=effective.task_queue,
-            namespace=effective.namespace,
-            max_body_bytes=effective.max_body_bytes,
-            public_url=effective.public_url,
-            metrics_port=effective.metrics_port,
-            database_url=effective.database_url,
-            temporal_access=effective.temporal_access,
-        )
-    )
+    run_up(UpOptions(config.resolve_config(vars(args), "up"), workers=args.workers))
     return 0
 
 

@@ -39,10 +39,18 @@ class ServerConfig:
     shutdown_seconds: float = 5.0
 
 
-def server_config(effective: EffectiveConfig, *, shutdown_seconds: float = 10.0) -> ServerConfig:
-    """The configuration of ``paw server``; the admin and worker tokens come from
-    the environment, else from the data dir (made there on first start)."""
-    if effective.temporal_address is None:
+def server_config(
+    effective: EffectiveConfig,
+    *,
+    temporal_address: str | None = None,
+    shutdown_seconds: float = 10.0,
+) -> ServerConfig:
+    """The configuration of a server (``paw server``, ``paw up``'s): the admin and
+    worker tokens come from the environment, else from the data dir (made there
+    on first start). ``temporal_address`` overrides the configured one (``paw up``
+    embeds its own)."""
+    address = temporal_address or effective.temporal_address
+    if address is None:
         raise AssertionError("resolve_config(role='server') always sets the Temporal address")
     try:
         token = ensure_admin_token(effective.data_dir)
@@ -55,7 +63,7 @@ def server_config(effective: EffectiveConfig, *, shutdown_seconds: float = 10.0)
         data_dir=effective.data_dir,
         token=token,
         worker_token=worker_token,
-        temporal_address=effective.temporal_address,
+        temporal_address=address,
         host=effective.host,
         port=effective.port,
         namespace=effective.namespace,

@@ -7,12 +7,11 @@ import contextlib
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from .. import config
-from ..config import TemporalAccess
+from ..config import EffectiveConfig
 from ..errors import ConfigError
 from ._ports import PORTS_FILE, temporal_ports
 from ._process import make_undumpable, run_until_signalled
@@ -29,21 +28,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class UpOptions:
-    """What ``paw up`` runs. ``temporal_address=None`` starts the embedded Temporal."""
+    """What ``paw up`` runs: the effective configuration (no Temporal address
+    means the embedded one) and how many workers to supervise."""
 
-    data_dir: Path
-    host: str = "127.0.0.1"
-    port: int = 9980
-    temporal_address: str | None = None
+    config: EffectiveConfig
     workers: int = 1
-    task_queue: str = "pawflow-sessions"
-    namespace: str = "default"
-    max_body_bytes: int = 1 << 20  # plain webhook bodies
-    public_url: str | None = None  # base of webhook URLs (PAWFLOW_PUBLIC_URL)
-    metrics_port: int | None = None  # also /metrics without a token on 127.0.0.1
-    database_url: str | None = field(default=None, repr=False)
-    # TLS or an API key for an external Temporal (temporal_address given).
-    temporal_access: TemporalAccess = field(default_factory=TemporalAccess)
 
 
 def run_up(options: UpOptions, *, out: TextIO | None = None) -> None:
@@ -62,21 +51,20 @@ def run_up(options: UpOptions, *, out: TextIO | None = None) -> None:
 async def _up(options: UpOptions, out: TextIO) -> None:
     # Imported here: the server pulls in aiohttp and temporalio, which other
     # commands never need.
-    from ..server import ServerConfig, serve
+    from ..server import serve, server_config
 
-    data_dir = options.data_dir
+    settings = options.config
+    data_dir = settings.data_dir
     logs = data_dir / "logs"
     try:
         config.ensure_data_dir(data_dir)
         logs.mkdir(parents=True, exist_ok=True)
-        token = config.ensure_admin_token(data_dir)
-        worker_token = config.ensure_worker_token(data_dir)
     except OSError as err:
         raise ConfigError(f"cannot use the data dir {data_dir}: {err.strerror or err}") from None
 
     async with contextlib.AsyncExitStack() as stack:
         ui_url = None
-        if options.temporal_address is None:
+        if settings.temporal_address is None:
             ports = temporal_ports(data_dir)
             temporal = EmbeddedTemporal(
                 find_temporal_binary(),
@@ -84,7 +72,7 @@ async def _up(options: UpOptions, out: TextIO) -> None:
                 logs / "temporal.log",
                 port=ports.port,
                 ui_port=ports.ui_port,
-                namespace=options.namespace,
+                namespace=settings.namespace,
             )
             try:
                 address = await temporal.start()
@@ -97,35 +85,19 @@ async def _up(options: UpOptions, out: TextIO) -> None:
             temporal_note = f"{address} (embedded, log: {temporal.log_file})"
             ui_url = temporal.ui_url
         else:
-            address = options.temporal_address
-            temporal_note = f"{address} ({options.temporal_access.kind})"
+            address = settings.temporal_address
+            temporal_note = f"{address} ({settings.temporal_access.kind})"
 
-        server = await stack.enter_async_context(
-            serve(
-                ServerConfig(
-                    data_dir=data_dir,
-                    token=token,
-                    worker_token=worker_token,
-                    temporal_address=address,
-                    host=options.host,
-                    port=options.port,
-                    namespace=options.namespace,
-                    task_queue=options.task_queue,
-                    max_body_bytes=options.max_body_bytes,
-                    public_url=options.public_url,
-                    metrics_port=options.metrics_port,
-                    database_url=options.database_url,
-                    temporal_access=options.temporal_access,
-                )
-            )
-        )
+        # Ctrl-C should not wait long for in-flight requests on a laptop.
+        server_settings = server_config(settings, temporal_address=address, shutdown_seconds=5.0)
+        server = await stack.enter_async_context(serve(server_settings))
         url: str = server.url
 
         supervisor = WorkerSupervisor(
-            worker_command(url, data_dir, address, options.task_queue),
+            worker_command(url, data_dir, address, settings.task_queue),
             count=options.workers,
             log_dir=logs,
-            env=child_environment(worker_token),
+            env=child_environment(server_settings.worker_token),
         )
         # Registered before start: a failure halfway must still stop the ones spawned.
         stack.push_async_callback(supervisor.stop)
@@ -146,16 +118,17 @@ def _banner(
     flags = []
     if url.rstrip("/") != config.DEFAULT_SERVER:
         flags.append(f"--server {url}")
-    if options.data_dir != config.resolve_data_dir():
-        flags.append(f"--data-dir {options.data_dir}")
+    data_dir = options.config.data_dir
+    if data_dir != config.resolve_data_dir():
+        flags.append(f"--data-dir {data_dir}")
     extra = (" " + " ".join(flags)) if flags else ""
-    workers = f"{options.workers} (logs: {options.data_dir / 'logs'}/worker-N.log)"
+    workers = f"{options.workers} (logs: {data_dir / 'logs'}/worker-N.log)"
     if options.workers == 0:
         workers = "0 (start some with 'paw worker')"
     lines = [
         "Pawflow is up.",
         f"  server    {url}",
-        f"  data dir  {options.data_dir}",
+        f"  data dir  {data_dir}",
         f"  temporal  {temporal_note}",
         *([f"  web UI    {ui_url}"] if ui_url else []),
         f"  workers   {workers}",
