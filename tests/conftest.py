@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from pawflow.storage import SQLiteStore, open_store
+from pawflow.storage import Store, connect_store
 from pawflow.up import EmbeddedTemporal, find_temporal_binary
 from tests.helpers import run_coroutine
+from tests.pg import PostgresCluster, start_postgres
+
+BACKENDS = ("sqlite", "postgresql")
+"""The store's back ends: the ``store`` fixture runs each test against both."""
 
 
 @pytest.fixture(scope="session")
@@ -26,11 +30,62 @@ def temporal_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         run_coroutine(temporal.stop())
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One PostgreSQL server for the whole run, started when a test first needs it."""
+    cluster = start_postgres()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    """A fresh store in the test's data dir (``tmp_path / "data"``)."""
-    s = await open_store(tmp_path / "data" / "pawflow.db")
+def postgres_url(postgres: PostgresCluster) -> Iterator[str]:
+    """A fresh database of its own for the test, with the store's schema."""
+    url = postgres.new_database()
+    try:
+        yield url
+    finally:
+        postgres.drop_database(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """What ``connect_store`` is given: None (SQLite in the data dir) or a fresh
+    PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def store(database_url: str | None, tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh store of each back end (SQLite: in the test's data dir,
+    ``tmp_path / "data"``)."""
+    s = await connect_store(database_url, tmp_path / "data")
     try:
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture
+async def open_again(
+    database_url: str | None, tmp_path: Path
+) -> AsyncIterator[Callable[[], Awaitable[Store]]]:
+    """Opens another store object on the test's database (as another server
+    would); each is closed at the end of the test."""
+    opened: list[Store] = []
+
+    async def open_one() -> Store:
+        s = await connect_store(database_url, tmp_path / "data")
+        opened.append(s)
+        return s
+
+    try:
+        yield open_one
+    finally:
+        for s in opened:
+            await s.close()

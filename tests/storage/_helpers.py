@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 from pawflow.ids import new_id
-from pawflow.storage import DeploymentRecord, NewSession, SQLiteStore
+from pawflow.storage import DeploymentRecord, NewSession, Store
 
 MANIFEST: dict[str, Any] = {
     "version": 1,
@@ -20,9 +20,7 @@ MANIFEST: dict[str, Any] = {
 }
 
 
-async def deploy(
-    store: SQLiteStore, project: str = "demo", code: bytes = b"zip"
-) -> DeploymentRecord:
+async def deploy(store: Store, project: str = "demo", code: bytes = b"zip") -> DeploymentRecord:
     """A new deployment of ``project``, activated."""
     dep = await store.create_deployment(project, MANIFEST, code)
     return await store.activate_deployment(dep.id)
@@ -41,7 +39,7 @@ def new_session(dep: DeploymentRecord, trigger: str = "hook") -> NewSession:
 _seq = itertools.count()
 
 
-async def start_one(store: SQLiteStore, dep: DeploymentRecord, trigger: str = "hook") -> str:
+async def start_one(store: Store, dep: DeploymentRecord, trigger: str = "hook") -> str:
     """Add an event for the deployment's project and match it to one new session."""
     event, _ = await store.add_event(
         project=dep.project, trigger=trigger, type="webhook", data={"n": next(_seq)}

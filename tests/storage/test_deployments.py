@@ -9,12 +9,12 @@ import re
 import pytest
 
 from pawflow.errors import NotFoundError
-from pawflow.storage import SQLiteStore
+from pawflow.storage import Store
 
 from ._helpers import MANIFEST, deploy, start_one, state
 
 
-async def test_create_deployment(store: SQLiteStore) -> None:
+async def test_create_deployment(store: Store) -> None:
     code = b"PK\x03\x04 pretend zip"
     dep = await store.create_deployment("demo", MANIFEST, code)
     assert dep.id.startswith("dep_")
@@ -30,14 +30,14 @@ async def test_create_deployment(store: SQLiteStore) -> None:
     assert project.created_at == dep.created_at
 
 
-async def test_unknown_deployment(store: SQLiteStore) -> None:
+async def test_unknown_deployment(store: Store) -> None:
     assert await store.get_deployment("dep_nope") is None
     assert await store.get_deployment_code("dep_nope") is None
     with pytest.raises(NotFoundError, match="dep_nope"):
         await store.activate_deployment("dep_nope")
 
 
-async def test_projects_and_deployments_are_listed_newest_first(store: SQLiteStore) -> None:
+async def test_projects_and_deployments_are_listed_newest_first(store: Store) -> None:
     a1 = await store.create_deployment("alpha", MANIFEST, b"1")
     b1 = await store.create_deployment("beta", MANIFEST, b"2")
     a2 = await store.create_deployment("alpha", MANIFEST, b"3")
@@ -47,7 +47,7 @@ async def test_projects_and_deployments_are_listed_newest_first(store: SQLiteSto
     assert await store.list_deployments("gamma") == []
 
 
-async def test_activate_first_deployment(store: SQLiteStore) -> None:
+async def test_activate_first_deployment(store: Store) -> None:
     dep = await store.create_deployment("demo", MANIFEST, b"")
     active = await store.activate_deployment(dep.id)
     assert active.state == "active"
@@ -58,7 +58,7 @@ async def test_activate_first_deployment(store: SQLiteStore) -> None:
     assert await store.activate_deployment(dep.id) == active
 
 
-async def test_redeploy_without_sessions_makes_old_inactive(store: SQLiteStore) -> None:
+async def test_redeploy_without_sessions_makes_old_inactive(store: Store) -> None:
     old = await deploy(store)
     new = await deploy(store)
     assert new.state == "active"
@@ -67,14 +67,14 @@ async def test_redeploy_without_sessions_makes_old_inactive(store: SQLiteStore) 
     assert old_now is not None and old_now.state == "inactive"
 
 
-async def test_redeploy_leaves_other_projects_alone(store: SQLiteStore) -> None:
+async def test_redeploy_leaves_other_projects_alone(store: Store) -> None:
     other = await deploy(store, "other")
     await deploy(store)
     await deploy(store)
     assert await store.active_deployment("other") == other
 
 
-async def test_finished_sessions_do_not_hold_a_deployment(store: SQLiteStore) -> None:
+async def test_finished_sessions_do_not_hold_a_deployment(store: Store) -> None:
     old = await deploy(store)
     session_id = await start_one(store, old)
     await store.append_log([state(session_id, 0, "completed")])
@@ -83,7 +83,7 @@ async def test_finished_sessions_do_not_hold_a_deployment(store: SQLiteStore) ->
     assert old_now is not None and old_now.state == "inactive"
 
 
-async def test_draining_until_the_last_session_ends(store: SQLiteStore) -> None:
+async def test_draining_until_the_last_session_ends(store: Store) -> None:
     old = await deploy(store)
     running = await start_one(store, old)
     created = await start_one(store, old)
@@ -108,7 +108,7 @@ async def test_draining_until_the_last_session_ends(store: SQLiteStore) -> None:
     assert await store.active_deployment("demo") == new
 
 
-async def test_draining_deployment_can_be_reactivated(store: SQLiteStore) -> None:
+async def test_draining_deployment_can_be_reactivated(store: Store) -> None:
     old = await deploy(store)
     await start_one(store, old)
     new = await deploy(store)
@@ -119,14 +119,14 @@ async def test_draining_deployment_can_be_reactivated(store: SQLiteStore) -> Non
     assert await store.active_deployment("demo") == again
 
 
-async def test_active_deployment_never_drains(store: SQLiteStore) -> None:
+async def test_active_deployment_never_drains(store: Store) -> None:
     dep = await deploy(store)
     session_id = await start_one(store, dep)
     await store.append_log([state(session_id, 0, "completed")])
     assert await store.active_deployment("demo") == dep
 
 
-async def test_ensure_webhook_is_stable(store: SQLiteStore) -> None:
+async def test_ensure_webhook_is_stable(store: Store) -> None:
     await deploy(store)
     hook = await store.ensure_webhook("demo", "hook")
     assert re.fullmatch(r"[a-z0-9]{24}", hook.slug)
@@ -141,19 +141,19 @@ async def test_ensure_webhook_is_stable(store: SQLiteStore) -> None:
     assert await store.resolve_webhook("nope") is None
 
 
-async def test_ensure_webhook_concurrently_yields_one_slug(store: SQLiteStore) -> None:
+async def test_ensure_webhook_concurrently_yields_one_slug(store: Store) -> None:
     await deploy(store)
     hooks = await asyncio.gather(*(store.ensure_webhook("demo", "hook") for _ in range(20)))
     assert len({h.slug for h in hooks}) == 1
 
 
-async def test_webhook_slugs_differ_across_projects(store: SQLiteStore) -> None:
+async def test_webhook_slugs_differ_across_projects(store: Store) -> None:
     await deploy(store, "a")
     await deploy(store, "b")
     slugs = {(await store.ensure_webhook(p, "hook")).slug for p in ("a", "b")}
     assert len(slugs) == 2
 
 
-async def test_webhook_for_unknown_project(store: SQLiteStore) -> None:
+async def test_webhook_for_unknown_project(store: Store) -> None:
     with pytest.raises(NotFoundError, match="'ghost'"):
         await store.ensure_webhook("ghost", "hook")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pawflow.storage import SQLiteStore
+from pawflow.storage import Store
 
 from ._helpers import deploy
 
 
-async def test_connection_is_stored_and_read_back(store: SQLiteStore) -> None:
+async def test_connection_is_stored_and_read_back(store: Store) -> None:
     await deploy(store)
     event, created = await store.add_event(
         project="demo", trigger=None, type="issues", data={"n": 1}, connection="gh"
@@ -18,7 +18,7 @@ async def test_connection_is_stored_and_read_back(store: SQLiteStore) -> None:
     assert [e.connection for e in await store.list_events("demo")] == ["gh"]
 
 
-async def test_connection_defaults_to_none(store: SQLiteStore) -> None:
+async def test_connection_defaults_to_none(store: Store) -> None:
     await deploy(store)
     event, _ = await store.add_event(project="demo", trigger="hook", type="post", data={})
     stored = await store.get_event(event.id)
@@ -26,7 +26,7 @@ async def test_connection_defaults_to_none(store: SQLiteStore) -> None:
 
 
 async def test_a_duplicate_returns_the_first_event_with_its_connection(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     await deploy(store)
     first, _ = await store.add_event(
@@ -38,7 +38,7 @@ async def test_a_duplicate_returns_the_first_event_with_its_connection(
     assert not created and again == first and again.connection == "gh"
 
 
-async def test_each_connection_has_its_own_keys(store: SQLiteStore) -> None:
+async def test_each_connection_has_its_own_keys(store: Store) -> None:
     await deploy(store)
     first, _ = await store.add_event(
         project="demo", trigger=None, type="t", data={}, connection="gh", idempotency_key="k"

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from pawflow.errors import NotFoundError
-from pawflow.storage import NewSession, SQLiteStore, open_store
+from pawflow.storage import NewSession, Store
 
 from ._helpers import deploy, new_session
 
 
-async def test_add_event(store: SQLiteStore) -> None:
+async def test_add_event(store: Store) -> None:
     await deploy(store)
     event, created = await store.add_event(
         project="demo", trigger="hook", type="webhook", data={"body": {"x": 1}, "s": "é"}
@@ -28,20 +28,20 @@ async def test_add_event(store: SQLiteStore) -> None:
     assert await store.get_event("evt_nope") is None
 
 
-async def test_event_without_trigger(store: SQLiteStore) -> None:
+async def test_event_without_trigger(store: Store) -> None:
     await deploy(store)
     event, _ = await store.add_event(project="demo", trigger=None, type="cron", data={})
     got = await store.get_event(event.id)
     assert got is not None and got.trigger is None
 
 
-async def test_add_event_for_unknown_project(store: SQLiteStore) -> None:
+async def test_add_event_for_unknown_project(store: Store) -> None:
     with pytest.raises(NotFoundError, match="'ghost'"):
         await store.add_event(project="ghost", trigger=None, type="t", data={})
     assert await store.list_events() == []
 
 
-async def test_idempotency_key(store: SQLiteStore) -> None:
+async def test_idempotency_key(store: Store) -> None:
     await deploy(store)
     await deploy(store, "other")
     first, created = await store.add_event(
@@ -66,7 +66,7 @@ async def test_idempotency_key(store: SQLiteStore) -> None:
 
 
 async def test_duplicate_of_a_dispatched_event_returns_it_as_it_is_now(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     await deploy(store)
     first, _ = await store.add_event(
@@ -80,7 +80,7 @@ async def test_duplicate_of_a_dispatched_event_returns_it_as_it_is_now(
     assert again.id == first.id and again.state == "unmatched"
 
 
-async def test_fifty_concurrent_duplicates_write_one_row(store: SQLiteStore) -> None:
+async def test_fifty_concurrent_duplicates_write_one_row(store: Store) -> None:
     await deploy(store)
     results = await asyncio.gather(
         *(
@@ -96,12 +96,14 @@ async def test_fifty_concurrent_duplicates_write_one_row(store: SQLiteStore) -> 
     assert len(await store.pending_events()) == 1
 
 
-async def test_concurrent_duplicates_from_two_processes_worth_of_stores(db_path: Path) -> None:
-    # Two stores on one file are two connections and two writer threads: only the
-    # UNIQUE constraint (and the busy timeout) can keep this to one row.
-    a = await open_store(db_path)
-    b = await open_store(db_path)
-    try:
+async def test_concurrent_duplicates_from_two_processes_worth_of_stores(
+    open_again: Callable[[], Awaitable[Store]],
+) -> None:
+    # Two stores on one database are two servers: only the UNIQUE constraint
+    # (and SQLite's busy timeout) can keep this to one row.
+    a = await open_again()
+    b = await open_again()
+    if True:
         await deploy(a)
         results = await asyncio.gather(
             *(
@@ -113,12 +115,9 @@ async def test_concurrent_duplicates_from_two_processes_worth_of_stores(db_path:
         assert sum(created for _, created in results) == 1
         assert len({event.id for event, _ in results}) == 1
         assert len(await b.list_events()) == 1
-    finally:
-        await a.close()
-        await b.close()
 
 
-async def test_pending_events_oldest_first_with_limit(store: SQLiteStore) -> None:
+async def test_pending_events_oldest_first_with_limit(store: Store) -> None:
     await deploy(store)
     ids = [
         (await store.add_event(project="demo", trigger=None, type="t", data={"i": i}))[0].id
@@ -131,7 +130,7 @@ async def test_pending_events_oldest_first_with_limit(store: SQLiteStore) -> Non
     assert await store.pending_events(limit=0) == []
 
 
-async def test_list_events_newest_first_filtered_and_limited(store: SQLiteStore) -> None:
+async def test_list_events_newest_first_filtered_and_limited(store: Store) -> None:
     await deploy(store, "a")
     await deploy(store, "b")
     added = []
@@ -148,7 +147,7 @@ async def test_list_events_newest_first_filtered_and_limited(store: SQLiteStore)
     assert await store.list_events("c") == []
 
 
-async def test_match_event_creates_sessions(store: SQLiteStore) -> None:
+async def test_match_event_creates_sessions(store: Store) -> None:
     dep = await deploy(store)
     event, _ = await store.add_event(project="demo", trigger="hook", type="webhook", data={})
     wanted = [new_session(dep), new_session(dep, "other")]
@@ -171,7 +170,7 @@ async def test_match_event_creates_sessions(store: SQLiteStore) -> None:
     assert await store.pending_events() == []
 
 
-async def test_match_event_is_idempotent(store: SQLiteStore) -> None:
+async def test_match_event_is_idempotent(store: Store) -> None:
     dep = await deploy(store)
     event, _ = await store.add_event(project="demo", trigger="hook", type="webhook", data={})
     first = await store.match_event(event.id, [new_session(dep), new_session(dep)])
@@ -184,7 +183,7 @@ async def test_match_event_is_idempotent(store: SQLiteStore) -> None:
     assert got is not None and got.state == "dispatched"
 
 
-async def test_match_event_without_sessions_is_unmatched(store: SQLiteStore) -> None:
+async def test_match_event_without_sessions_is_unmatched(store: Store) -> None:
     dep = await deploy(store)
     event, _ = await store.add_event(project="demo", trigger="nothing", type="webhook", data={})
     assert await store.match_event(event.id, []) == []
@@ -195,12 +194,12 @@ async def test_match_event_without_sessions_is_unmatched(store: SQLiteStore) -> 
     assert await store.list_sessions() == []
 
 
-async def test_match_unknown_event(store: SQLiteStore) -> None:
+async def test_match_unknown_event(store: Store) -> None:
     with pytest.raises(NotFoundError, match="evt_nope"):
         await store.match_event("evt_nope", [])
 
 
-async def test_match_with_bad_sessions_writes_nothing(store: SQLiteStore) -> None:
+async def test_match_with_bad_sessions_writes_nothing(store: Store) -> None:
     dep = await deploy(store)
     other = await deploy(store, "other")
     event, _ = await store.add_event(project="demo", trigger="hook", type="webhook", data={})
@@ -216,7 +215,7 @@ async def test_match_with_bad_sessions_writes_nothing(store: SQLiteStore) -> Non
     assert got is not None and got.state == "pending"
 
 
-async def test_two_thousand_events(store: SQLiteStore) -> None:
+async def test_two_thousand_events(store: Store) -> None:
     await deploy(store)
     for batch in range(20):
         results = await asyncio.gather(

@@ -8,17 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from pawflow.errors import NotFoundError, StorageUnavailable
-from pawflow.storage import SQLiteStore, open_store
+from pawflow.storage import Store, open_store
 from tests.storage._helpers import deploy
 
 
-async def _add(store: SQLiteStore, project: str, n: int, key: str | None = None) -> Any:
+async def _add(store: Store, project: str, n: int, key: str | None = None) -> Any:
     return await store.add_event(
         project=project, trigger="hook", type="post", data={"n": n}, idempotency_key=key
     )
 
 
-async def test_concurrent_writes_each_get_their_own_outcome(store: SQLiteStore) -> None:
+async def test_concurrent_writes_each_get_their_own_outcome(store: Store) -> None:
     await deploy(store)
     jobs = []
     for n in range(120):

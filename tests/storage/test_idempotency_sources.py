@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from pawflow.storage import (
-    SQLiteStore,
+    Store,
     connection_source,
     open_store,
     schedule_source,
     webhook_source,
 )
-from pawflow.storage._migrations import _EVENT_SOURCES, MIGRATIONS, migrate
+from pawflow.storage._migrations import _EVENT_SOURCES_SQLITE, MIGRATIONS, PerDialect, migrate
 
 from ._helpers import MANIFEST, deploy
 
@@ -23,7 +23,7 @@ TICK_KEY = "schedule:demo:nightly:2024-05-01T03:00:00Z"
 
 
 async def _add(
-    store: SQLiteStore,
+    store: Store,
     trigger: str | None,
     key: str,
     source: str | None,
@@ -42,7 +42,7 @@ async def _add(
     return event.id, created
 
 
-async def test_a_key_claims_nothing_in_other_sources(store: SQLiteStore) -> None:
+async def test_a_key_claims_nothing_in_other_sources(store: Store) -> None:
     await deploy(store)
     claimed, _ = await _add(store, "hook", TICK_KEY, webhook_source("hook"))
     tick, created = await _add(store, "nightly", TICK_KEY, schedule_source("nightly"))
@@ -52,7 +52,7 @@ async def test_a_key_claims_nothing_in_other_sources(store: SQLiteStore) -> None
     assert await _add(store, "nightly", TICK_KEY, schedule_source("nightly")) == (tick, False)
 
 
-async def test_the_default_source_is_the_connection_else_the_trigger(store: SQLiteStore) -> None:
+async def test_the_default_source_is_the_connection_else_the_trigger(store: Store) -> None:
     await deploy(store)
     hook, _ = await _add(store, "hook", "k", None)
     gh, _ = await _add(store, None, "k", None, "gh")
@@ -70,7 +70,12 @@ def _old_store(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA foreign_keys = ON")
-    migrate(conn, path, MIGRATIONS[: MIGRATIONS.index(_EVENT_SOURCES)])
+    (sources,) = [
+        i
+        for i, m in enumerate(MIGRATIONS)
+        if isinstance(m, PerDialect) and m.sqlite == _EVENT_SOURCES_SQLITE
+    ]
+    migrate(conn, path, MIGRATIONS[:sources])
     conn.execute("INSERT INTO projects VALUES ('demo', 1.0)")
     conn.execute(
         "INSERT INTO deployments VALUES ('dep_1', 'demo', 'active', 1.0, ?, 'sha')",

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from pawflow.storage import SQLiteStore, open_store
+from pawflow.storage import Store
 
 from ._helpers import deploy, start_one, state
 
 
-async def test_a_journaled_call_is_read_back_as_written(store: SQLiteStore) -> None:
+async def test_a_journaled_call_is_read_back_as_written(store: Store) -> None:
     sid = await start_one(store, await deploy(store))
     await store.journal_call(sid, 1, b"\x80\x04first", {"result": "1"})
     assert await store.journaled_call(sid, 1) == (b"\x80\x04first", {"result": "1"})
@@ -20,7 +20,7 @@ async def test_a_journaled_call_is_read_back_as_written(store: SQLiteStore) -> N
     assert await store.journaled_call("ses_other", 1) is None
 
 
-async def test_the_first_write_of_a_call_wins(store: SQLiteStore) -> None:
+async def test_the_first_write_of_a_call_wins(store: Store) -> None:
     # Two workers can both finish the same call (one taking over from the other);
     # the session must go on with one outcome, the one a takeover may already have read.
     sid = await start_one(store, await deploy(store))
@@ -29,7 +29,7 @@ async def test_the_first_write_of_a_call_wins(store: SQLiteStore) -> None:
     assert await store.journaled_call(sid, 3) == (b"first", {"result": "'first'"})
 
 
-async def test_calls_are_kept_per_session_and_number(store: SQLiteStore) -> None:
+async def test_calls_are_kept_per_session_and_number(store: Store) -> None:
     dep = await deploy(store)
     a, b = await start_one(store, dep), await start_one(store, dep)
     await store.journal_call(a, 1, b"a1", {})
@@ -40,9 +40,7 @@ async def test_calls_are_kept_per_session_and_number(store: SQLiteStore) -> None
 
 
 @pytest.mark.parametrize("end", ["completed", "error", "stopped"])
-async def test_the_journal_of_a_session_is_dropped_when_it_ends(
-    store: SQLiteStore, end: str
-) -> None:
+async def test_the_journal_of_a_session_is_dropped_when_it_ends(store: Store, end: str) -> None:
     dep = await deploy(store)
     ending, going_on = await start_one(store, dep), await start_one(store, dep)
     await store.append_log([state(ending, 0, "running"), state(going_on, 0, "running")])
@@ -59,7 +57,7 @@ async def test_the_journal_of_a_session_is_dropped_when_it_ends(
 
 
 async def test_a_state_that_does_not_end_the_session_keeps_its_journal(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     sid = await start_one(store, await deploy(store))
     await store.journal_call(sid, 1, b"one", {})
@@ -67,13 +65,12 @@ async def test_a_state_that_does_not_end_the_session_keeps_its_journal(
     assert await store.journaled_call(sid, 1) == (b"one", {})
 
 
-async def test_the_journal_survives_a_reopened_store(store: SQLiteStore, db_path: Path) -> None:
+async def test_the_journal_survives_a_reopened_store(
+    store: Store, open_again: Callable[[], Awaitable[Store]]
+) -> None:
     # A takeover may follow a restart of the server, not only of the worker.
     sid = await start_one(store, await deploy(store))
     await store.journal_call(sid, 1, b"kept", {"result": "'kept'"})
     await store.close()
-    reopened = await open_store(db_path)
-    try:
-        assert await reopened.journaled_call(sid, 1) == (b"kept", {"result": "'kept'"})
-    finally:
-        await reopened.close()
+    reopened = await open_again()
+    assert await reopened.journaled_call(sid, 1) == (b"kept", {"result": "'kept'"})

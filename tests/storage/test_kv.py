@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from pawflow.errors import NotFoundError
-from pawflow.storage import KV_OPS, KVError, SQLiteStore, open_store
+from pawflow.storage import KV_OPS, KVError, Store
 
 from ._helpers import deploy
 
 
-async def test_set_get_list_delete(store: SQLiteStore) -> None:
+async def test_set_get_list_delete(store: Store) -> None:
     await deploy(store, "a")
     await deploy(store, "b")
     assert await store.kv_get("a", "k") is None
@@ -34,7 +34,7 @@ async def test_set_get_list_delete(store: SQLiteStore) -> None:
     assert await store.kv_get("a", "k") is None
 
 
-async def test_list_by_prefix_in_key_order(store: SQLiteStore) -> None:
+async def test_list_by_prefix_in_key_order(store: Store) -> None:
     await deploy(store)
     for key in ["user/2", "user/10", "users", "user/1", "order/1", "usér/1", "user%"]:
         await store.kv_set("demo", key, key.upper())
@@ -57,7 +57,7 @@ async def test_list_by_prefix_in_key_order(store: SQLiteStore) -> None:
     assert await store.kv_list("demo", "zzz") == []
 
 
-async def test_unknown_project(store: SQLiteStore) -> None:
+async def test_unknown_project(store: Store) -> None:
     with pytest.raises(NotFoundError, match="no project 'ghost'"):
         await store.kv_set("ghost", "k", 1)
     with pytest.raises(NotFoundError):
@@ -78,34 +78,34 @@ async def test_unknown_project(store: SQLiteStore) -> None:
         (5, "must be a string"),
     ],
 )
-async def test_bad_keys(store: SQLiteStore, key: object, problem: str) -> None:
+async def test_bad_keys(store: Store, key: object, problem: str) -> None:
     await deploy(store)
     with pytest.raises(KVError, match=problem):
         await store.kv_set("demo", key, 1)  # type: ignore[arg-type]
     assert await store.kv_list("demo") == []
 
 
-async def test_longest_key_is_fine(store: SQLiteStore) -> None:
+async def test_longest_key_is_fine(store: Store) -> None:
     await deploy(store)
     await store.kv_set("demo", "k" * 256, 1)
     assert (await store.kv_get("demo", "k" * 256)) is not None
 
 
 @pytest.mark.parametrize("value", [object(), {1, 2}, float("nan"), float("inf"), b"bytes"])
-async def test_values_must_be_json(store: SQLiteStore, value: object) -> None:
+async def test_values_must_be_json(store: Store, value: object) -> None:
     await deploy(store)
     with pytest.raises(KVError, match="not JSON-serialisable"):
         await store.kv_set("demo", "k", value)
     assert await store.kv_get("demo", "k") is None
 
 
-async def test_value_size_limit(store: SQLiteStore) -> None:
+async def test_value_size_limit(store: Store) -> None:
     await deploy(store)
     with pytest.raises(KVError, match="larger than"):
         await store.kv_set("demo", "k", "x" * (1 << 20))
 
 
-async def test_add(store: SQLiteStore) -> None:
+async def test_add(store: Store) -> None:
     await deploy(store)
     assert (await store.kv_mutate("demo", "n", "add")).value == 1  # missing counts as 0
     assert (await store.kv_mutate("demo", "n", "add", 41)).value == 42
@@ -122,7 +122,7 @@ async def test_add(store: SQLiteStore) -> None:
     assert (await store.kv_get("demo", "n")).value == 39.5  # type: ignore[union-attr]
 
 
-async def test_append_merge_set_default(store: SQLiteStore) -> None:
+async def test_append_merge_set_default(store: Store) -> None:
     await deploy(store)
     await store.kv_mutate("demo", "list", "append", {"a": 1})
     assert (await store.kv_mutate("demo", "list", "append", 2)).value == [{"a": 1}, 2]
@@ -141,14 +141,14 @@ async def test_append_merge_set_default(store: SQLiteStore) -> None:
     assert (await store.kv_mutate("demo", "d", "set_default", "second")).value == "first"
 
 
-async def test_unknown_op(store: SQLiteStore) -> None:
+async def test_unknown_op(store: Store) -> None:
     await deploy(store)
     with pytest.raises(KVError, match="unknown operation 'multiply'; use one of: add, append"):
         await store.kv_mutate("demo", "n", "multiply", 2)
     assert KV_OPS == ("add", "append", "merge", "set_default")
 
 
-async def test_check_and_set(store: SQLiteStore) -> None:
+async def test_check_and_set(store: Store) -> None:
     await deploy(store)
     # expected None: the key must not exist yet.
     swapped, entry = await store.kv_check_and_set("demo", "lock", None, "me")
@@ -178,7 +178,7 @@ async def test_check_and_set(store: SQLiteStore) -> None:
     ],
 )
 async def test_check_and_set_compares_as_json(
-    store: SQLiteStore, stored: object, expected: object, equal: bool
+    store: Store, stored: object, expected: object, equal: bool
 ) -> None:
     await deploy(store)
     await store.kv_set("demo", "k", stored)
@@ -187,17 +187,14 @@ async def test_check_and_set_compares_as_json(
 
 
 async def test_concurrent_adds_from_two_processes_lose_nothing(
-    store: SQLiteStore, db_path: Path
+    store: Store, open_again: Callable[[], Awaitable[Store]]
 ) -> None:
-    """Two store instances on one file stand for two server processes."""
+    """Two store instances on one database stand for two server processes."""
     await deploy(store)
-    other = await open_store(db_path)
-    try:
-        await asyncio.gather(
-            *(s.kv_mutate("demo", "count", "add", 1) for _ in range(50) for s in (store, other)),
-            *(s.kv_mutate("demo", "seen", "append", i) for i in range(20) for s in (store, other)),
-        )
-    finally:
-        await other.close()
+    other = await open_again()
+    await asyncio.gather(
+        *(s.kv_mutate("demo", "count", "add", 1) for _ in range(50) for s in (store, other)),
+        *(s.kv_mutate("demo", "seen", "append", i) for i in range(20) for s in (store, other)),
+    )
     assert (await store.kv_get("demo", "count")).value == 100  # type: ignore[union-attr]
     assert len((await store.kv_get("demo", "seen")).value) == 40  # type: ignore[union-attr]

@@ -56,9 +56,11 @@ async def test_migrations_on_an_existing_empty_file(db_path: Path) -> None:
         await store.close()
 
 
-async def test_connection_pragmas(store: SQLiteStore) -> None:
-    def read() -> tuple[int, int, int, str]:
-        conn = store._db._conn
+async def test_connection_pragmas(sqlite_store: SQLiteStore) -> None:
+    store = sqlite_store
+
+    def read(db: object) -> tuple[int, int, int, str]:
+        conn = store._db._sqlite
         return (
             conn.execute("PRAGMA synchronous").fetchone()[0],
             conn.execute("PRAGMA foreign_keys").fetchone()[0],
@@ -221,6 +223,7 @@ async def test_close_lets_submitted_work_finish(db_path: Path) -> None:
         await store.close()
 
 
-async def test_sqlite_store_satisfies_the_protocol(store: SQLiteStore) -> None:
+async def test_sqlite_store_satisfies_the_protocol(sqlite_store: SQLiteStore) -> None:
+    store = sqlite_store
     as_protocol: Store = store  # mypy checks the structural match here
     assert as_protocol is store

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from pawflow.errors import NotFoundError
-from pawflow.storage import MANUAL_EVENT_TYPE, SQLiteStore
+from pawflow.storage import MANUAL_EVENT_TYPE, Store
 
 from ._helpers import deploy, printed, start_one, state
 
 
-async def test_manual_session_is_created_ready_to_start(store: SQLiteStore) -> None:
+async def test_manual_session_is_created_ready_to_start(store: Store) -> None:
     dep = await deploy(store)
     session, event, created = await store.start_manual_session(
         project="demo", deployment_id=dep.id, call="jobs.py:run", data={"x": 1}
@@ -27,7 +27,7 @@ async def test_manual_session_is_created_ready_to_start(store: SQLiteStore) -> N
     assert await store.pending_events() == []
 
 
-async def test_manual_session_idempotency(store: SQLiteStore) -> None:
+async def test_manual_session_idempotency(store: Store) -> None:
     dep = await deploy(store)
     first, event, created = await store.start_manual_session(
         project="demo", deployment_id=dep.id, call="a.py:f", data={}, idempotency_key="k1"
@@ -41,7 +41,7 @@ async def test_manual_session_idempotency(store: SQLiteStore) -> None:
     assert len(await store.list_sessions()) == 1
 
 
-async def test_manual_and_child_starts_have_keys_of_their_own(store: SQLiteStore) -> None:
+async def test_manual_and_child_starts_have_keys_of_their_own(store: Store) -> None:
     dep = await deploy(store)
     # A key a webhook caller sent first claims nothing for manual starts.
     hook_event, _ = await store.add_event(
@@ -71,7 +71,7 @@ async def test_manual_and_child_starts_have_keys_of_their_own(store: SQLiteStore
     assert manual.id not in {child_id for child_id, _ in children}
 
 
-async def test_manual_session_checks(store: SQLiteStore) -> None:
+async def test_manual_session_checks(store: Store) -> None:
     dep = await deploy(store)
     other = await deploy(store, "other")
     with pytest.raises(NotFoundError, match="no project 'ghost'"):
@@ -98,7 +98,7 @@ async def test_manual_session_checks(store: SQLiteStore) -> None:
     assert await store.list_events() == []
 
 
-async def test_restart_copies_event_deployment_and_call(store: SQLiteStore) -> None:
+async def test_restart_copies_event_deployment_and_call(store: Store) -> None:
     dep = await deploy(store)
     old_id = await start_one(store, dep)
     await store.append_log([state(old_id, 0, "running"), state(old_id, 1, "error", error="x")])
@@ -116,7 +116,7 @@ async def test_restart_copies_event_deployment_and_call(store: SQLiteStore) -> N
         await store.restart_session("ses_nope")
 
 
-async def test_record_stop(store: SQLiteStore) -> None:
+async def test_record_stop(store: Store) -> None:
     dep = await deploy(store)
     sid = await start_one(store, dep)
     await store.append_log([state(sid, 0, "running"), printed(sid, 1, "hi")])
@@ -132,7 +132,7 @@ async def test_record_stop(store: SQLiteStore) -> None:
         await store.record_stop("ses_nope", "x")
 
 
-async def test_record_stop_before_start_cancels_the_start(store: SQLiteStore) -> None:
+async def test_record_stop_before_start_cancels_the_start(store: Store) -> None:
     dep = await deploy(store)
     sid = await start_one(store, dep)
     record = await store.record_stop(sid, "never mind")
@@ -140,7 +140,7 @@ async def test_record_stop_before_start_cancels_the_start(store: SQLiteStore) ->
     assert await store.sessions_to_start() == []
 
 
-async def test_untold_children(store: SQLiteStore) -> None:
+async def test_untold_children(store: Store) -> None:
     dep = await deploy(store)
     parent = await start_one(store, dep)
     done, _, _ = await store.start_manual_session(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from pawflow.errors import NotFoundError
-from pawflow.storage import SQLiteStore
+from pawflow.storage import Store
 
 from ._helpers import deploy, new_session, printed, start_one, state
 
 
-async def test_sessions_to_start_and_mark_started(store: SQLiteStore) -> None:
+async def test_sessions_to_start_and_mark_started(store: Store) -> None:
     dep = await deploy(store)
     ids = [await start_one(store, dep) for _ in range(4)]
     assert [s.id for s in await store.sessions_to_start()] == ids
@@ -22,12 +22,12 @@ async def test_sessions_to_start_and_mark_started(store: SQLiteStore) -> None:
     assert started is not None and not started.start_pending and started.state == "created"
 
 
-async def test_mark_started_unknown(store: SQLiteStore) -> None:
+async def test_mark_started_unknown(store: Store) -> None:
     with pytest.raises(NotFoundError, match="ses_nope"):
         await store.mark_started("ses_nope")
 
 
-async def test_a_state_report_ends_start_pending(store: SQLiteStore) -> None:
+async def test_a_state_report_ends_start_pending(store: Store) -> None:
     dep = await deploy(store)
     ran = await start_one(store, dep)
     stopped_early = await start_one(store, dep)
@@ -36,11 +36,11 @@ async def test_a_state_report_ends_start_pending(store: SQLiteStore) -> None:
     assert [s.id for s in await store.sessions_to_start()] == [waiting]
 
 
-async def test_get_session_unknown(store: SQLiteStore) -> None:
+async def test_get_session_unknown(store: Store) -> None:
     assert await store.get_session("ses_nope") is None
 
 
-async def test_list_sessions_filters_combine(store: SQLiteStore) -> None:
+async def test_list_sessions_filters_combine(store: Store) -> None:
     a = await deploy(store, "a")
     b = await deploy(store, "b")
     event, _ = await store.add_event(project="a", trigger="hook", type="webhook", data={})
@@ -69,7 +69,7 @@ async def test_list_sessions_filters_combine(store: SQLiteStore) -> None:
     assert await ids(project="a", limit=1) == [a_other]
 
 
-async def test_states_move_forward_only(store: SQLiteStore) -> None:
+async def test_states_move_forward_only(store: Store) -> None:
     dep = await deploy(store)
     sid = await start_one(store, dep)
 
@@ -92,7 +92,7 @@ async def test_states_move_forward_only(store: SQLiteStore) -> None:
     assert [r["n"] for r in await store.get_log(sid)] == [0, 1, 2, 3, 4, 5]
 
 
-async def test_created_straight_to_completed(store: SQLiteStore) -> None:
+async def test_created_straight_to_completed(store: Store) -> None:
     dep = await deploy(store)
     sid = await start_one(store, dep)
     await store.append_log([state(sid, 0, "completed", at=42.0)])
@@ -101,7 +101,7 @@ async def test_created_straight_to_completed(store: SQLiteStore) -> None:
     assert (s.state, s.ended_at, s.error) == ("completed", 42.0, None)
 
 
-async def test_unknown_state_value_is_logged_but_ignored(store: SQLiteStore) -> None:
+async def test_unknown_state_value_is_logged_but_ignored(store: Store) -> None:
     dep = await deploy(store)
     sid = await start_one(store, dep)
     inserted = await store.append_log([state(sid, 0, "exploded")])
@@ -110,7 +110,7 @@ async def test_unknown_state_value_is_logged_but_ignored(store: SQLiteStore) -> 
     assert s is not None and s.state == "created"
 
 
-async def test_append_log_returns_only_new_records(store: SQLiteStore) -> None:
+async def test_append_log_returns_only_new_records(store: Store) -> None:
     dep = await deploy(store)
     sid = await start_one(store, dep)
     first = [printed(sid, 0, "a"), printed(sid, 1, "b")]
@@ -127,7 +127,7 @@ async def test_append_log_returns_only_new_records(store: SQLiteStore) -> None:
     assert [r["text"] for r in await store.get_log(sid)] == ["a", "b", "c", "d"]
 
 
-async def test_a_redelivered_terminal_record_changes_nothing(store: SQLiteStore) -> None:
+async def test_a_redelivered_terminal_record_changes_nothing(store: Store) -> None:
     old = await deploy(store)
     sid = await start_one(store, old)
     await store.append_log([state(sid, 0, "completed", at=5.0)])
@@ -136,7 +136,7 @@ async def test_a_redelivered_terminal_record_changes_nothing(store: SQLiteStore)
     assert s is not None and (s.state, s.ended_at, s.error) == ("completed", 5.0, None)
 
 
-async def test_records_for_unknown_sessions_are_kept(store: SQLiteStore) -> None:
+async def test_records_for_unknown_sessions_are_kept(store: Store) -> None:
     dep = await deploy(store)
     sid = await start_one(store, dep)
     batch = [state("ses_ghost", 0, "completed"), state(sid, 0, "running")]
@@ -146,7 +146,7 @@ async def test_records_for_unknown_sessions_are_kept(store: SQLiteStore) -> None
     assert s is not None and s.state == "running"
 
 
-async def test_invalid_records_write_nothing(store: SQLiteStore) -> None:
+async def test_invalid_records_write_nothing(store: Store) -> None:
     good = printed("ses_x", 0, "ok")
     for bad in (
         {"n": 1, "time": 1.0, "type": "print"},
@@ -163,7 +163,7 @@ async def test_invalid_records_write_nothing(store: SQLiteStore) -> None:
     assert await store.get_log("ses_x") == []
 
 
-async def test_get_log_order_and_after(store: SQLiteStore) -> None:
+async def test_get_log_order_and_after(store: Store) -> None:
     records = [printed("ses_a", seq, f"line {seq}", at=100.0 + seq) for seq in (4, 0, 2, 10, 1, 3)]
     await store.append_log(records)
     await store.append_log([printed("ses_b", 0, "other session")])
@@ -182,7 +182,7 @@ async def test_get_log_order_and_after(store: SQLiteStore) -> None:
     }
 
 
-async def test_log_keeps_arbitrary_json_fields(store: SQLiteStore) -> None:
+async def test_log_keeps_arbitrary_json_fields(store: Store) -> None:
     record = {
         "session_id": "ses_j",
         "n": 0,

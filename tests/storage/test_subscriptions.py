@@ -10,19 +10,19 @@ from pawflow.errors import NotFoundError
 from pawflow.storage import (
     MAX_SUBSCRIPTIONS_PER_SESSION,
     HttpOutcome,
-    SQLiteStore,
+    Store,
     TooManySubscriptions,
 )
 
 from ._helpers import deploy, printed, start_one, state
 
 
-async def _event(store: SQLiteStore, trigger: str = "hook", project: str = "demo") -> str:
+async def _event(store: Store, trigger: str = "hook", project: str = "demo") -> str:
     event, _ = await store.add_event(project=project, trigger=trigger, type="post", data={})
     return event.id
 
 
-async def test_a_subscription_is_kept_listed_and_deleted(store: SQLiteStore) -> None:
+async def test_a_subscription_is_kept_listed_and_deleted(store: Store) -> None:
     dep = await deploy(store)
     session_id = await start_one(store, dep)
     sub = await store.add_subscription(session_id, "hook", "data.n > 1")
@@ -44,13 +44,13 @@ async def test_a_subscription_is_kept_listed_and_deleted(store: SQLiteStore) -> 
     assert await store.list_subscriptions(session_id) == []
 
 
-async def test_subscribing_an_unknown_session_fails(store: SQLiteStore) -> None:
+async def test_subscribing_an_unknown_session_fails(store: Store) -> None:
     with pytest.raises(NotFoundError):
         await store.add_subscription("ses_nope", "hook", None)
 
 
 async def test_a_session_holds_at_most_the_cap_of_live_subscriptions(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     dep = await deploy(store)
     session_id, other_id = await start_one(store, dep), await start_one(store, dep)
@@ -80,7 +80,7 @@ async def test_a_session_holds_at_most_the_cap_of_live_subscriptions(
 
 
 async def test_subscriptions_for_an_event_are_older_ones_of_its_sources(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     dep = await deploy(store)
     other_dep = await deploy(store, project="other")
@@ -100,7 +100,7 @@ async def test_subscriptions_for_an_event_are_older_ones_of_its_sources(
     assert await store.subscriptions_for("demo", [], after.created_at) == []
 
 
-async def test_deliveries_are_an_idempotent_ordered_outbox(store: SQLiteStore) -> None:
+async def test_deliveries_are_an_idempotent_ordered_outbox(store: Store) -> None:
     dep = await deploy(store)
     session_id = await start_one(store, dep)
     first = await store.add_subscription(session_id, "hook", None)
@@ -136,7 +136,7 @@ async def test_deliveries_are_an_idempotent_ordered_outbox(store: SQLiteStore) -
     ]
 
 
-async def test_deliveries_of_an_unknown_event_fail(store: SQLiteStore) -> None:
+async def test_deliveries_of_an_unknown_event_fail(store: Store) -> None:
     dep = await deploy(store)
     sub = await store.add_subscription(await start_one(store, dep), "hook", None)
     with pytest.raises(NotFoundError):
@@ -144,7 +144,7 @@ async def test_deliveries_of_an_unknown_event_fail(store: SQLiteStore) -> None:
     assert await store.add_deliveries("evt_nope", []) == 0
 
 
-async def test_the_first_http_outcome_of_a_session_counts(store: SQLiteStore) -> None:
+async def test_the_first_http_outcome_of_a_session_counts(store: Store) -> None:
     dep = await deploy(store)
     session_id = await start_one(store, dep)
     assert await store.get_http_outcome(session_id) is None
@@ -161,7 +161,7 @@ async def test_the_first_http_outcome_of_a_session_counts(store: SQLiteStore) ->
         await store.set_http_outcome("ses_nope", text)
 
 
-async def test_session_result_is_that_of_the_final_state(store: SQLiteStore) -> None:
+async def test_session_result_is_that_of_the_final_state(store: Store) -> None:
     dep = await deploy(store)
     session_id = await start_one(store, dep)
     assert await store.session_result(session_id) is None

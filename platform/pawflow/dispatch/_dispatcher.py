@@ -4,6 +4,13 @@ Every step reads its work from the store and records its progress there, so the
 relay can stop at any moment (crash, Temporal outage) and resume from the store.
 Starting a workflow twice is harmless (its id is the session id), which is what
 makes "start, then mark started" safe to repeat.
+
+Several servers may share one database: each matches only the events it has
+claimed (``Store.claim_events``), so an event's filters run once and its
+sessions are made once; a claim lapses after ``claim_seconds``, so the events
+of a server that died mid-dispatch are taken over by another. Matching itself
+is idempotent in the store, so a claim that lapsed while its server was merely
+slow makes no second session either.
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ _MAX_AT_ONCE = 4  # events dispatch() handles at a time; more wait for a pass
 # How long a pass waits for its events to be matched before it goes on to start
 # the sessions of those that are: normal filters take milliseconds.
 _PASS_WAIT = 0.5
+# How long a claimed event is this server's alone. Matching takes far less
+# (filters have a budget of about a second); a server that died holds its
+# events this long at most.
+CLAIM_SECONDS = 30.0
 # The client's own retries only need to ride out a blip: outages are handled by
 # this loop, which keeps matching new events meanwhile (the default retries
 # would hold a pass for about ten seconds).
@@ -74,8 +85,12 @@ class Dispatcher:
         max_in_flight: int = 32,
         filter_budget: FilterBudget | None = None,
         connect_options: dict[str, Any] | None = None,
+        claim_seconds: float = CLAIM_SECONDS,
     ) -> None:
         self._store = store
+        # Who claims events in the store: this dispatcher, for as long as it runs.
+        self._owner = new_id("dsp")
+        self._claim_seconds = claim_seconds
         # Client.connect's tls / api_key, for a Temporal cluster that wants them.
         self._connect_options = dict(connect_options or {})
         self._address = temporal_address
@@ -142,7 +157,8 @@ class Dispatcher:
         # Not on cancellation (stop()): a wake-up racing the loop's own
         # cancellation can make asyncio.wait_for swallow it on Python 3.11.
         try:
-            sessions = await self._match(event, {})
+            # Claimed first: another server's pass may have it already.
+            sessions = await self._match(event, {}, claim=True)
             client = await self._connect() if sessions else None
             if client is not None and sessions:
                 by_deployment: dict[str, Manifest | None] = {}
@@ -188,7 +204,12 @@ class Dispatcher:
         while True:
             # Not those being matched: their data may be large, and read again
             # on every pass, it would take the server's time for nothing.
-            batch = await self._store.pending_events(_BATCH, exclude=self._matching | seen)
+            batch = await self._store.claim_events(
+                self._owner,
+                lease_seconds=self._claim_seconds,
+                limit=_BATCH,
+                exclude=self._matching | seen,
+            )
             todo = [e for e in batch if e.id not in seen and e.id not in self._matching]
             seen.update(e.id for e in todo)
             # Each event is matched in a task of its own: one whose filters take
@@ -225,17 +246,33 @@ class Dispatcher:
         self,
         event: EventRecord,
         manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None],
+        *,
+        claim: bool = False,
     ) -> list[SessionRecord] | None:
         """The event's sessions, created (None when that failed, or someone
-        else is matching the event: it stays pending until matched)."""
+        else is matching the event: it stays pending until matched).
+        ``claim``: claim the event first (a pass's events are claimed already)."""
         if event.id in self._matching:
             return None
         self._matching.add(event.id)
-        turn: _Turn | None = None
+        # Its place in line is taken before the first wait, in the order events
+        # were handed over: the store's answers (from a pool of connections)
+        # may come back in any order.
+        place = self._turns.take(event.project)
+        turn: _Turn | None = place
         try:
+            if claim and not await self._store.claim_events(
+                self._owner, lease_seconds=self._claim_seconds, only=event.id
+            ):
+                place.pass_on()
+                turn = None
+                return None
             subscriptions = await self._subscriptions.candidates(event)
-            if subscriptions:
-                turn = self._turns.take(event.project)
+            if not subscriptions:
+                # Nothing to deliver in order: the line moves past it as soon
+                # as the events before it are through.
+                place.pass_on()
+                turn = None
             active = await self._active(event, manifests)
             project = active[1].project if active is not None else None
             found = await self._matcher.match(event, project, subscriptions)
@@ -265,7 +302,7 @@ class Dispatcher:
             return None
         finally:
             if turn is not None:
-                turn.done()
+                turn.pass_on()
             self._matching.discard(event.id)
         if created:
             log.debug("event %s -> session %s", event.id, created[0].id)
@@ -470,6 +507,14 @@ class _Turn:
     def done(self) -> None:
         if not self.mine.done():
             self.mine.set_result(None)
+
+    def pass_on(self) -> None:
+        """Done, once the events before it are: the event leaves the line
+        without letting a later one overtake an earlier."""
+        if self._before is None or self._before.done():
+            self.done()
+        else:
+            self._before.add_done_callback(lambda _: self.done())
 
 
 class _Turns:

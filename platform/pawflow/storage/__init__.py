@@ -1,12 +1,15 @@
 """Durable state: projects, deployments, webhooks, events, sessions and their logs.
 
-Callers use the :class:`Store` protocol; :func:`open_store` returns the SQLite
-implementation (the default, a file in the data dir).
+Callers use the :class:`Store` protocol; :func:`connect_store` opens the one
+the configuration names: SQLite (the default, a file in the data dir, also
+:func:`open_store`) or PostgreSQL (several servers on one database).
 """
 
 from ._base import LogRecord, Store
+from ._connect import DB_FILE, connect_store
 from ._control import MANUAL_EVENT_TYPE
 from ._kv import KV_OPS, MAX_KEY_CHARS, KVError
+from ._postgres import PostgresStore, open_postgres_store
 from ._records import (
     TERMINAL_SESSION_STATES,
     ChildNotice,
@@ -37,6 +40,7 @@ from ._sqlite import SQLiteStore, open_store
 from ._subscriptions import MAX_SUBSCRIPTIONS_PER_SESSION, TooManySubscriptions
 
 __all__ = [
+    "DB_FILE",
     "KV_OPS",
     "MANUAL_EVENT_TYPE",
     "MANUAL_SOURCE",
@@ -55,6 +59,7 @@ __all__ = [
     "KVError",
     "LogRecord",
     "NewSession",
+    "PostgresStore",
     "ProjectRecord",
     "SQLiteStore",
     "SessionRecord",
@@ -65,7 +70,9 @@ __all__ = [
     "VarRecord",
     "WebhookRecord",
     "child_source",
+    "connect_store",
     "connection_source",
+    "open_postgres_store",
     "open_store",
     "schedule_source",
     "webhook_source",

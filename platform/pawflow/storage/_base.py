@@ -1,8 +1,9 @@
-"""The store interface. Callers depend on this protocol only, never on SQLite."""
+"""The store interface. Callers depend on this protocol only, never on a back end."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from ._records import (
@@ -93,6 +94,22 @@ class Store(Protocol):
         """Oldest first, leaving out the events whose ids are in ``exclude``."""
         ...
 
+    async def claim_events(
+        self,
+        owner: str,
+        *,
+        lease_seconds: float,
+        limit: int = 100,
+        exclude: Collection[str] = (),
+        only: str | None = None,
+    ) -> list[EventRecord]:
+        """Like :meth:`pending_events`, but only events no other ``owner`` holds a
+        live claim on, and each returned one is now claimed by ``owner`` for
+        ``lease_seconds`` (renewing its own claims). Servers sharing a database
+        each match only what they claimed; a claim of a server that died runs
+        out and the event is taken by another. ``only``: just that event."""
+        ...
+
     async def match_event(
         self,
         event_id: str,
@@ -143,6 +160,13 @@ class Store(Protocol):
 
     async def get_log(self, session_id: str, after: int = -1) -> list[LogRecord]:
         """Records with n > after, in n order."""
+        ...
+
+    def watch_log(self, session_id: str, wake: Callable[[], None]) -> AbstractContextManager[None]:
+        """While the block runs, ``wake`` is called (on the event loop) when records
+        of ``session_id`` are appended through another store object on the same
+        database, as far as the back end can tell promptly (PostgreSQL: LISTEN/
+        NOTIFY; SQLite: never, so readers re-read the store now and then)."""
         ...
 
     # -- call journal ------------------------------------------------------------

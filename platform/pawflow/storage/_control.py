@@ -9,8 +9,8 @@ workflow like any other session, calling the session's own ``call``.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -26,6 +26,7 @@ from ._records import (
     SessionState,
 )
 from ._sources import MANUAL_SOURCE, child_source
+from ._sql import Connection, Row
 
 __all__ = ["MANUAL_EVENT_TYPE", "SessionControlQueries"]
 
@@ -35,21 +36,21 @@ MANUAL_EVENT_TYPE = "manual"
 class SessionControlQueries:
     """The session-control queries of :class:`~pawflow.storage._db.Database` (a mixin)."""
 
-    _conn: sqlite3.Connection
+    _conn: Connection
 
     if TYPE_CHECKING:
 
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _write(self) -> AbstractContextManager[Connection]: ...
 
         def _require_project(self, project: str) -> None: ...
 
         def _sessions_of_event(self, event_id: str) -> list[SessionRecord]: ...
 
-        def _keyed_event(
-            self, project: str, source: str, key: str | None
-        ) -> sqlite3.Row | None: ...
+        def _keyed_event(self, project: str, source: str, key: str | None) -> Row | None: ...
 
         def _apply_state(self, record: LogRecord) -> None: ...
+
+        def _notify_log(self, session_ids: Iterable[str]) -> None: ...
 
         def get_event(self, event_id: str) -> EventRecord | None: ...
 
@@ -188,6 +189,7 @@ class SessionControlQueries:
                 (session_id, record["n"], record["time"], json.dumps(record)),
             )
             self._apply_state(record)
+            self._notify_log([session_id])
         return record
 
     def untold_children(self, limit: int) -> list[ChildNotice]:

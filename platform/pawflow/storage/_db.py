@@ -1,10 +1,12 @@
-"""The SQL behind :class:`~pawflow.storage.SQLiteStore`, as plain blocking methods.
+"""The SQL of the store, as plain blocking methods shared by both back ends.
 
-Everything here runs on the store's single database thread; the async wrapper in
-``_sqlite.py`` is the only caller. The connection is in autocommit mode and every
-write happens inside an explicit ``BEGIN IMMEDIATE`` transaction: taking the write
-lock up front means a read-then-write (idempotency checks, state moves) can
-never be interleaved with another writer, even one in a different process.
+A :class:`Database` is one connection and runs on one thread at a time (SQLite:
+the store's database thread; PostgreSQL: a thread of its pool). The connection
+is in autocommit mode and every write happens inside an explicit transaction
+begun by the dialect (``_sql.py``): SQLite's ``BEGIN IMMEDIATE`` takes the
+write lock up front, PostgreSQL's SERIALIZABLE fails (and the store runs again)
+whatever another writer interleaved, so a read-then-write (idempotency checks,
+state moves) is as if it ran alone, even against other processes.
 """
 
 from __future__ import annotations
@@ -14,21 +16,18 @@ import json
 import logging
 import math
 import secrets
-import sqlite3
 import string
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, cast
 
-from ..errors import ConfigError, NotFoundError
+from ..errors import NotFoundError
 from ..ids import new_id
 from ._base import LogRecord
 from ._control import SessionControlQueries
 from ._group import savepoint
 from ._kv import KeyValueQueries
-from ._migrations import migrate
 from ._records import (
     TERMINAL_SESSION_STATES,
     DeploymentRecord,
@@ -42,6 +41,7 @@ from ._records import (
     WebhookRecord,
 )
 from ._sources import default_source
+from ._sql import Connection, Dialect, Row
 from ._subscriptions import SubscriptionQueries
 from ._vars import VarQueries
 
@@ -84,66 +84,19 @@ def _new_slug() -> str:
 
 
 class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQueries):
-    """One SQLite connection and the queries of the store. Not thread-safe by design:
-    it must only ever be used from the thread that opened it."""
+    """One connection and the queries of the store. Not thread-safe by design:
+    one thread at a time uses it."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection, dialect: Dialect) -> None:
         self._conn = conn
-        self._grouped = False  # inside group(): each write is a savepoint
-        self._full_sync = True
-
-    @classmethod
-    def open(cls, path: Path) -> Database:
-        """Create the file (and its directory) if needed, configure, migrate."""
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot create the store directory {path.parent}: {exc}") from None
-        try:
-            # isolation_level=None: the module's implicit transactions would begin
-            # lazily and commit behind our back; we delimit every one ourselves.
-            conn = sqlite3.connect(path, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise ConfigError(f"cannot open the store {path}: {exc}") from None
-        try:
-            conn.execute("PRAGMA busy_timeout = 5000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            # FULL: an event acknowledged to a webhook caller must survive power loss.
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            migrate(conn, path)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise ConfigError(f"cannot open the store {path}: {exc}") from None
-        except BaseException:
-            conn.close()
-            raise
-        conn.row_factory = sqlite3.Row
-        return cls(conn)
+        self._dialect = dialect
+        self._grouped = False  # inside a group commit (SQLite): each write is a savepoint
 
     def close(self) -> None:
         self._conn.close()
 
-    def sync_fully(self, full: bool) -> None:
-        if full != self._full_sync:
-            self._conn.execute(f"PRAGMA synchronous = {'FULL' if full else 'NORMAL'}")
-            self._full_sync = full
-
     @contextmanager
-    def group(self) -> Iterator[None]:
-        """One transaction (and one sync to disk) around several operations."""
-        with self._transaction():
-            self._grouped = True
-            try:
-                yield
-            finally:
-                self._grouped = False
-
-    def group_intact(self) -> bool:
-        return self._conn.in_transaction
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[Connection]:
         if self._grouped:
             with savepoint(self._conn):
                 yield self._conn
@@ -153,11 +106,11 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute(self._dialect.begin)
         try:
             yield
         except BaseException:
-            # SQLite may have rolled back already (a full disk, an I/O error).
+            # It may be rolled back already (SQLite: a full disk, an I/O error).
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
@@ -169,10 +122,10 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
                 self._conn.execute("ROLLBACK")
             raise
 
-    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        return cast("sqlite3.Row | None", self._conn.execute(sql, params).fetchone())
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
+        return cast("Row | None", self._conn.execute(sql, params).fetchone())
 
-    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
         return self._conn.execute(sql, params).fetchall()
 
     # -- projects and deployments ----------------------------------------------------
@@ -288,17 +241,14 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
             self._require_project(project)
             while True:
                 slug = _new_slug()
-                try:
-                    db.execute(
-                        "INSERT INTO webhooks (slug, project, trigger_name) VALUES (?, ?, ?)",
-                        (slug, project, trigger),
-                    )
-                except sqlite3.IntegrityError:
-                    # 36**24 slugs: a collision is astronomically rare, but cheap to survive.
-                    if self._one("SELECT 1 FROM webhooks WHERE slug = ?", (slug,)) is None:
-                        raise
-                    continue
-                return WebhookRecord(slug=slug, project=project, trigger=trigger)
+                cursor = db.execute(
+                    "INSERT INTO webhooks (slug, project, trigger_name) VALUES (?, ?, ?) "
+                    "ON CONFLICT (slug) DO NOTHING",
+                    (slug, project, trigger),
+                )
+                # 36**24 slugs: a collision is astronomically rare, but cheap to survive.
+                if cursor.rowcount == 1:
+                    return WebhookRecord(slug=slug, project=project, trigger=trigger)
 
     def resolve_webhook(self, slug: str) -> WebhookRecord | None:
         row = self._one("SELECT slug, project, trigger_name FROM webhooks WHERE slug = ?", (slug,))
@@ -366,7 +316,7 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
             raise RuntimeError("idempotency conflict without a matching event")
         return _event(row), False
 
-    def _keyed_event(self, project: str, source: str, key: str | None) -> sqlite3.Row | None:
+    def _keyed_event(self, project: str, source: str, key: str | None) -> Row | None:
         """The event holding ``key`` in the namespace ``source`` of ``project``."""
         return self._one(
             f"SELECT {_EVENT_READ} FROM events "
@@ -377,10 +327,43 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
     def pending_events(self, limit: int, exclude: Sequence[str] = ()) -> list[EventRecord]:
         rows = self._all(
             f"SELECT {_EVENT_READ} FROM events WHERE state = 'pending' "
-            "AND id NOT IN (SELECT value FROM json_each(?)) "
+            f"AND id NOT IN ({self._dialect.json_values}) "
             "ORDER BY created_at, id LIMIT ?",
             (json.dumps(list(exclude)), _limit(limit)),
         )
+        return [_event(r) for r in rows]
+
+    def claim_events(
+        self,
+        owner: str,
+        lease_seconds: float,
+        limit: int,
+        exclude: Sequence[str] = (),
+        only: str | None = None,
+    ) -> list[EventRecord]:
+        now = time.time()
+        only_clause = "" if only is None else "AND id = ? "
+        with self._write() as db:
+            # Locked (PostgreSQL) so that concurrent claimers pass each other
+            # by; the claim written below is what keeps them apart afterwards.
+            rows = self._all(
+                f"SELECT {_EVENT_READ} FROM events WHERE state = 'pending' "
+                "AND (claim_until IS NULL OR claim_until < ? OR claimed_by = ?) "
+                f"AND id NOT IN ({self._dialect.json_values}) {only_clause}"
+                f"ORDER BY created_at, id LIMIT ?{self._dialect.skip_locked}",
+                (
+                    now,
+                    owner,
+                    json.dumps(list(exclude)),
+                    *(() if only is None else (only,)),
+                    _limit(limit),
+                ),
+            )
+            if rows:
+                db.executemany(
+                    "UPDATE events SET claimed_by = ?, claim_until = ? WHERE id = ?",
+                    [(owner, now + lease_seconds, r["id"]) for r in rows],
+                )
         return [_event(r) for r in rows]
 
     def match_event(
@@ -517,7 +500,13 @@ class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQ
                 inserted.append(record)
                 if record["type"] == "state":
                     self._apply_state(record)
+            self._notify_log(r["session_id"] for r in inserted)
         return inserted
+
+    def _notify_log(self, session_ids: Iterable[str]) -> None:
+        if self._dialect.notify_log:
+            for session_id in sorted(set(session_ids)):
+                self._conn.execute(self._dialect.notify_log, (session_id,))
 
     def _apply_state(self, record: LogRecord) -> None:
         new_state = record.get("state")
@@ -655,7 +644,7 @@ def _log_row(record: LogRecord) -> tuple[str, int, float, str, str]:
     return session_id, n, float(at), kind, _dumps(record)
 
 
-def _deployment(row: sqlite3.Row) -> DeploymentRecord:
+def _deployment(row: Row) -> DeploymentRecord:
     return DeploymentRecord(
         id=row["id"],
         project=row["project"],
@@ -666,7 +655,7 @@ def _deployment(row: sqlite3.Row) -> DeploymentRecord:
     )
 
 
-def _event(row: sqlite3.Row) -> EventRecord:
+def _event(row: Row) -> EventRecord:
     return EventRecord(
         id=row["id"],
         project=row["project"],
@@ -681,7 +670,7 @@ def _event(row: sqlite3.Row) -> EventRecord:
     )
 
 
-def _session(row: sqlite3.Row) -> SessionRecord:
+def _session(row: Row) -> SessionRecord:
     return SessionRecord(
         id=row["id"],
         project=row["project"],

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+
+from ._sql import Connection
 
 __all__ = ["GroupCommitExecutor", "Groupable", "savepoint"]
 
@@ -171,7 +172,7 @@ def _run(future: Future[Any], fn: Callable[[], Any]) -> None:
 
 
 @contextlib.contextmanager
-def savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+def savepoint(conn: Connection) -> Iterator[None]:
     """A nested transaction inside a group: undone alone when its block fails."""
     conn.execute("SAVEPOINT op")
     try:

@@ -1,8 +1,8 @@
 """The per-project key-value store: values, keys and the atomic operations.
 
-Every read-modify-write runs in one ``BEGIN IMMEDIATE`` transaction on the
-store's database thread, so concurrent sessions (even in other server
-processes) never lose an update.
+Every read-modify-write runs in one write transaction (``BEGIN IMMEDIATE`` on
+SQLite, SERIALIZABLE on PostgreSQL), so concurrent sessions (even in other
+server processes) never lose an update.
 
 Atomic operations (``op`` of :meth:`KeyValueQueries.kv_mutate`), each returning
 the value stored afterwards:
@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import time
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PawflowError
 from ._records import KVEntry
+from ._sql import Connection, Row
 
 __all__ = [
     "KV_OPS",
@@ -143,16 +143,16 @@ class KeyValueQueries:
     """The key-value queries of :class:`~pawflow.storage._db.Database` (a mixin: it
     uses the database's connection, write transactions and project check)."""
 
-    _conn: sqlite3.Connection
+    _conn: Connection
 
     if TYPE_CHECKING:
 
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _write(self) -> AbstractContextManager[Connection]: ...
 
         def _require_project(self, project: str) -> None: ...
 
-    def _kv_row(self, project: str, key: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._conn.execute(
+    def _kv_row(self, project: str, key: str) -> Row | None:
+        row: Row | None = self._conn.execute(
             "SELECT key, value, updated_at FROM kv_store WHERE project = ? AND key = ?",
             (project, key),
         ).fetchone()
@@ -231,5 +231,5 @@ class KeyValueQueries:
             return True, self._kv_put(project, key, text)
 
 
-def _entry(row: sqlite3.Row) -> KVEntry:
+def _entry(row: Row) -> KVEntry:
     return KVEntry(key=row["key"], value=json.loads(row["value"]), updated_at=row["updated_at"])

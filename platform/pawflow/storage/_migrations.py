@@ -1,24 +1,30 @@
-"""The store's schema, as an ordered list of migrations.
+"""The store's schema, as one ordered list of migrations for both back ends.
 
-``PRAGMA user_version`` holds how many migrations a database has applied. A
-migration is never edited once released: schema changes are new entries
-appended to :data:`MIGRATIONS`.
+A database records how many migrations it has applied: SQLite in ``PRAGMA
+user_version``, PostgreSQL in the one-row table ``pawflow_schema``. A migration
+is never edited once released: schema changes are new entries appended to
+:data:`MIGRATIONS`.
 
-The SQL stays portable so a PostgreSQL store can share the same shape: TEXT ids,
-REAL times (Unix seconds, UTC), JSON as TEXT, INTEGER 0/1 booleans, no
-SQLite-only column types. ``trigger`` and ``call`` are SQL keywords, hence the
-``trigger_name`` and ``call_target`` columns.
+The SQL stays portable: TEXT ids, REAL times (Unix seconds, UTC), JSON as TEXT,
+INTEGER 0/1 booleans, BLOB bytes; the dialect (``_sql.py``) spells those types
+for PostgreSQL (DOUBLE PRECISION, BIGINT, BYTEA). The one step SQLite cannot
+take the portable way (dropping a table constraint) has a :class:`PerDialect`
+entry. ``trigger`` and ``call`` are SQL keywords, hence the ``trigger_name``
+and ``call_target`` columns.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from ..errors import ConfigError
+from ._sql import SQLITE, Connection, Dialect
 
-__all__ = ["MIGRATIONS", "migrate", "split_statements"]
+__all__ = ["MIGRATIONS", "PerDialect", "migrate", "split_statements"]
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +205,7 @@ CREATE TABLE http_outcomes (
 );
 """
 
-_EVENT_SOURCES = """
+_EVENT_SOURCES_SQLITE = """
 -- Idempotency keys are namespaced by the source that chose them (see
 -- storage/_sources.py): the same key from two webhook triggers, a schedule or a
 -- connection is two events. SQLite cannot drop a table constraint, so the table
@@ -269,7 +275,39 @@ CREATE TABLE transcripts (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (
+# PostgreSQL drops the constraint in place. No PostgreSQL database predates
+# this step (the PostgreSQL store came later and migrates an empty database
+# through every step at once), so there are no events to give a source.
+_EVENT_SOURCES_POSTGRESQL = """
+ALTER TABLE events ADD COLUMN idempotency_source TEXT NOT NULL DEFAULT '';
+ALTER TABLE events DROP CONSTRAINT events_project_idempotency_key_key;
+ALTER TABLE events ADD CONSTRAINT events_project_idempotency_source_idempotency_key_key
+    UNIQUE (project, idempotency_source, idempotency_key);
+"""
+
+_EVENT_CLAIMS = """
+-- Which server is matching a pending event, and until when: several servers
+-- share one database, and each event must be matched by one of them. A claim
+-- past its time (its server died) is free for another to take.
+ALTER TABLE events ADD COLUMN claimed_by TEXT;
+ALTER TABLE events ADD COLUMN claim_until REAL;
+"""
+
+
+@dataclass(frozen=True)
+class PerDialect:
+    """A migration step spelled differently for each back end."""
+
+    sqlite: str
+    postgresql: str
+
+    def script(self, dialect: Dialect) -> str:
+        return str(getattr(self, dialect.name))
+
+
+Migration = str | PerDialect
+
+MIGRATIONS: tuple[Migration, ...] = (
     _V1,
     _CALL_JOURNAL,
     _KV_STORE,
@@ -277,11 +315,12 @@ MIGRATIONS: tuple[str, ...] = (
     _VARS,
     _EVENT_CONNECTIONS,
     _SUBSCRIPTIONS,
-    _EVENT_SOURCES,
+    PerDialect(sqlite=_EVENT_SOURCES_SQLITE, postgresql=_EVENT_SOURCES_POSTGRESQL),
     _EVENT_MATCHES,
     _TRANSCRIPTS,
+    _EVENT_CLAIMS,
 )
-"""Migration ``i`` takes a database from ``user_version`` ``i`` to ``i + 1``."""
+"""Migration ``i`` takes a database from schema version ``i`` to ``i + 1``."""
 
 
 def split_statements(script: str) -> list[str]:
@@ -306,40 +345,82 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-def migrate(conn: sqlite3.Connection, path: Path, migrations: tuple[str, ...] = MIGRATIONS) -> int:
+def migrate(
+    conn: Connection,
+    where: object,
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+    dialect: Dialect = SQLITE,
+) -> int:
     """Bring the database up to ``len(migrations)``; returns the resulting version.
+    ``where`` names the database in messages (never with a password).
 
-    ``conn`` must be in autocommit mode (``isolation_level=None``). Each migration
-    runs in its own ``BEGIN IMMEDIATE`` transaction together with the version
-    bump, so a crash leaves the database at a whole version, and a second process
-    migrating the same file at the same time waits, then finds the work done.
+    ``conn`` must be in autocommit mode. Each migration runs in its own
+    transaction together with the version bump, so a crash leaves the database
+    at a whole version. Several processes migrating at once do not race: on
+    SQLite each step takes the write lock and re-reads the version under it;
+    on PostgreSQL an advisory lock is held around the whole run, so the others
+    wait, then find the work done.
     """
     known = len(migrations)
-    current = _user_version(conn)
-    if current > known:
-        raise ConfigError(
-            f"database {path} has schema version {current}, but this version of Pawflow "
-            f"only knows up to {known}; upgrade Pawflow to open it"
-        )
-    while current < known:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Re-read under the write lock: another process may have migrated meanwhile.
-            current = _user_version(conn)
-            if current < known:
-                for statement in split_statements(migrations[current]):
-                    conn.execute(statement)
-                current += 1
-                # PRAGMA takes no parameters; current is an int we computed.
-                conn.execute(f"PRAGMA user_version = {current:d}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        log.info("store %s migrated to schema version %d", path, current)
+    with _migration_lock(conn, dialect):
+        current = _schema_version(conn, dialect)
+        if current > known:
+            raise ConfigError(
+                f"database {where} has schema version {current}, but this version of Pawflow "
+                f"only knows up to {known}; upgrade Pawflow to open it"
+            )
+        while current < known:
+            conn.execute(dialect.begin)
+            try:
+                # Re-read under the write lock: another process may have migrated meanwhile.
+                current = _schema_version(conn, dialect)
+                if current < known:
+                    step = migrations[current]
+                    script = step if isinstance(step, str) else step.script(dialect)
+                    for statement in split_statements(dialect.ddl(script)):
+                        conn.execute(statement)
+                    current += 1
+                    _set_schema_version(conn, dialect, current)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            log.info("store %s migrated to schema version %d", where, current)
     return current
 
 
-def _user_version(conn: sqlite3.Connection) -> int:
-    row = conn.execute("PRAGMA user_version").fetchone()
+# Any constant will do, as long as nothing else takes the same advisory lock.
+_PG_MIGRATION_LOCK = 0x70617766  # "pawf"
+
+
+@contextmanager
+def _migration_lock(conn: Connection, dialect: Dialect) -> Iterator[None]:
+    if dialect.name != "postgresql":
+        yield  # each step's BEGIN IMMEDIATE is the lock
+        return
+    conn.execute("SELECT pg_advisory_lock(?)", (_PG_MIGRATION_LOCK,))
+    try:
+        # Under the lock: two first servers must not both create the table.
+        conn.execute("CREATE TABLE IF NOT EXISTS pawflow_schema (version BIGINT NOT NULL)")
+        if conn.execute("SELECT version FROM pawflow_schema").fetchone() is None:
+            conn.execute("INSERT INTO pawflow_schema (version) VALUES (0)")
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(?)", (_PG_MIGRATION_LOCK,))
+
+
+def _schema_version(conn: Connection, dialect: Dialect) -> int:
+    if dialect.name == "postgresql":
+        row = conn.execute("SELECT version FROM pawflow_schema").fetchone()
+    else:
+        row = conn.execute("PRAGMA user_version").fetchone()
     return int(row[0])
+
+
+def _set_schema_version(conn: Connection, dialect: Dialect, version: int) -> None:
+    if dialect.name == "postgresql":
+        conn.execute("UPDATE pawflow_schema SET version = ?", (version,))
+    else:
+        # PRAGMA takes no parameters; version is an int we computed.
+        conn.execute(f"PRAGMA user_version = {version:d}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -27,6 +26,7 @@ from ._records import (
     SessionRecord,
     SubscriptionRecord,
 )
+from ._sql import Connection, Row
 
 __all__ = ["MAX_SUBSCRIPTIONS_PER_SESSION", "SubscriptionQueries", "TooManySubscriptions"]
 
@@ -45,11 +45,11 @@ class SubscriptionQueries:
     """The subscription and HTTP-outcome queries of
     :class:`~pawflow.storage._db.Database` (a mixin)."""
 
-    _conn: sqlite3.Connection
+    _conn: Connection
 
     if TYPE_CHECKING:
 
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _write(self) -> AbstractContextManager[Connection]: ...
 
         def get_event(self, event_id: str) -> EventRecord | None: ...
 
@@ -241,7 +241,7 @@ class SubscriptionQueries:
         return session.state, None, session.error
 
 
-def _subscription(row: sqlite3.Row) -> SubscriptionRecord:
+def _subscription(row: Row) -> SubscriptionRecord:
     return SubscriptionRecord(
         id=row["id"],
         session_id=row["session_id"],

@@ -1,21 +1,20 @@
 """Vars set with ``paw var set`` and the webhook slugs of connections.
 
-A mixin of :class:`~pawflow.storage._db.Database`: the queries run on the store's
-database thread, writes in its ``BEGIN IMMEDIATE`` transactions. Values are
-stored as given; sealing secrets is the server's job, so the store never holds
-the key.
+A mixin of :class:`~pawflow.storage._db.Database`: writes run in its write
+transactions. Values are stored as given; sealing secrets is the server's job,
+so the store never holds the key.
 """
 
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import string
 import time
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from ._records import ConnectionWebhookRecord, VarRecord
+from ._sql import Connection
 
 __all__ = ["VarQueries"]
 
@@ -27,11 +26,11 @@ _SLUG_ALPHABET = string.ascii_lowercase + string.digits
 class VarQueries:
     """The var and connection-webhook queries of the database (a mixin)."""
 
-    _conn: sqlite3.Connection
+    _conn: Connection
 
     if TYPE_CHECKING:
 
-        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _write(self) -> AbstractContextManager[Connection]: ...
 
         def _require_project(self, project: str) -> None: ...
 
