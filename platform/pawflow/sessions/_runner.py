@@ -442,9 +442,13 @@ class _Program:
             limit = asyncio.timeout(timeout)
             try:
                 async with limit:
-                    value = call.fn(*call.args, **call.kwargs)
-                    if inspect.isawaitable(value):
-                        value = await with_call_key(value, self._scope, key)
+                    made = call.fn(*call.args, **call.kwargs)
+                    # (Never recorded itself: a failed await leaves no value.)
+                    value = (
+                        await with_call_key(made, self._scope, key)
+                        if inspect.isawaitable(made)
+                        else made
+                    )
             except TimeoutError as exc:
                 error = exc
                 if limit.expired():
