@@ -155,10 +155,7 @@ class DatabaseStore:
         exclude: Collection[str] = (),
         only: str | None = None,
     ) -> list[EventRecord]:
-        """See :meth:`pawflow.storage.Store.claim_events`."""Pending events that no other owner holds a live claim on, oldest first,
-        now claimed by ``owner`` for ``lease_seconds`` (its own claims are
-        renewed). ``exclude`` as for :meth:`pending_events`; ``only``: just that
-        event, if it can be claimed."""
+        """See :meth:`pawflow.storage.Store.claim_events`."""
         # Need not wait for the disk: a claim lost in a crash is one the
         # crashed server held anyway, and matching is idempotent.
         return await self._run_light(
