@@ -17,7 +17,7 @@ from aiohttp import web
 from ..config import PUBLIC_URL_HINT, is_wildcard, listen_url, reachable_host
 from ..dispatch import Dispatcher
 from ..errors import ConfigError
-from ..storage import Store, open_store
+from ..storage import Store, connect_store
 from ._app import create_app, create_metrics_app
 from ._config import ServerConfig
 
@@ -25,7 +25,6 @@ __all__ = ["RunningServer", "open_configured_store", "run_server", "serve"]
 
 log = logging.getLogger(__name__)
 
-DB_FILE = "pawflow.db"
 _METRICS_HOST = "127.0.0.1"  # the token-free metrics port is never reachable from outside
 
 
@@ -42,12 +41,7 @@ class RunningServer:
 
 async def open_configured_store(config: ServerConfig) -> Store:
     """The store the configuration names: SQLite in the data dir, or PostgreSQL."""
-    if config.database_url is not None:
-        raise ConfigError(
-            "PAWFLOW_DATABASE_URL is set, but this build stores only in SQLite; "
-            "unset it to use the data dir"
-        )
-    return await open_store(config.data_dir / DB_FILE)
+    return await connect_store(config.database_url, config.data_dir)
 
 
 @asynccontextmanager

@@ -2,7 +2,10 @@
 
 Live delivery has two paths: records appended through this server wake the
 streams of their session at once (:class:`LogNotifier`); records stored by
-another server instance are found by re-reading the store every second.
+another server on the same database wake them through the store
+(``Store.watch_log``: PostgreSQL's LISTEN/NOTIFY). Every stream also re-reads
+the store every second, which is how records of another process reach it on
+SQLite, and a safety net otherwise.
 """
 
 from __future__ import annotations
@@ -159,7 +162,7 @@ async def stream_log(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     last_write = loop.time()
     try:
-        with notifier.listen(session_id) as wakeup:
+        with notifier.listen(session_id) as wakeup, store.watch_log(session_id, wakeup.set):
             while not notifier.closed:
                 wakeup.clear()
                 # Read the state before the log: every record stored before a
