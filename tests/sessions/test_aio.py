@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pawflow.errors import PawflowError
 from pawflow.sessions._aio import DeferredCall, Driver, asyncio_kind, awaits_external
 from pawflow.sessions._protocol import Request
 from pawflow.sessions._wire import MAX_GATHER, BadMessage, decode_request, encode_request
@@ -145,3 +146,11 @@ def test_tasks_left_running_are_cancelled_when_the_handler_returns() -> None:
 
     result, worker = _drive(program)
     assert (result, cleaned, worker.timers) == ("done", ["BYE"], [])
+
+
+def test_tasks_that_can_never_wake_end_the_program_with_a_clear_error() -> None:
+    async def program(driver: Driver) -> None:
+        await asyncio.Event().wait()
+
+    with pytest.raises(PawflowError, match="every task waits, and no call, timer or I/O"):
+        _drive(program)

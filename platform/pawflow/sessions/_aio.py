@@ -33,11 +33,13 @@ import collections
 import contextlib
 import functools
 import inspect
+import selectors
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import PawflowError
 from ..sdk._scope import Scope
 
 __all__ = [
@@ -62,6 +64,7 @@ class SessionLoop(asyncio.SelectorEventLoop):
 
     _ready: collections.deque[asyncio.Handle]
     _scheduled: list[asyncio.TimerHandle]
+    _selector: selectors.BaseSelector
 
     def __init__(self) -> None:
         super().__init__()
@@ -96,6 +99,10 @@ class SessionLoop(asyncio.SelectorEventLoop):
     def next_timer(self) -> float | None:
         """When the earliest live timer of the running clock is due."""
         return min((t.when() for t in self._scheduled if not t.cancelled()), default=None)
+
+    def watches_io(self) -> bool:
+        """Whether any file is watched besides the loop's own wake-up pipe."""
+        return len(self._selector.get_map()) > 1
 
     def step(self, *, block: bool = False) -> None:
         """One iteration: ready callbacks and due timers; with ``block``, first
@@ -190,9 +197,12 @@ class Driver:
                 self._sleep(max(0.0, when - loop.session_time))
                 loop.session_time = max(loop.session_time, when)
                 continue
-            # Nothing durable to wait for: only I/O or another thread can wake a
-            # task now (a program whose tasks wait for each other stays here
-            # until limits.wall_seconds ends it).
+            if not loop.watches_io():
+                raise PawflowError(
+                    "the async handler cannot go on: every task waits, and no call, "
+                    "timer or I/O is pending that could wake one"
+                )
+            # Nothing durable to wait for: only I/O (or a thread) can wake a task.
             loop.step(block=True)
 
     def run_concurrently(self, jobs: list[Coroutine[Any, Any, Any]]) -> list[Any]:
