@@ -75,13 +75,9 @@ async def sync_schedules(
     for name, trigger in wanted.items():
         sid = schedule_id(project, name)
         schedule = _schedule(project, trigger, task_queue)
-        try:
-            await client.create_schedule(sid, schedule, rpc_timeout=_RPC_TIMEOUT)
+        if await _create_or_update(client, sid, schedule):
             created.append(name)
-        except ScheduleAlreadyRunningError:
-            await client.get_schedule_handle(sid).update(
-                _Replace(schedule), rpc_timeout=_RPC_TIMEOUT
-            )
+        else:
             updated.append(name)
     known = set(await _listed_triggers(client, project))
     if previous is not None:
@@ -107,6 +103,27 @@ async def sync_schedules(
             deleted or "none",
         )
     return changes
+
+
+async def _create_or_update(client: Client, sid: str, schedule: Schedule) -> bool:
+    """Make the schedule ``sid`` this one; whether it was created. Another server
+    may sync the same project at the same moment (servers share the work): a
+    schedule it created is updated, one it deleted in between is created again."""
+    for _ in range(3):
+        try:
+            await client.create_schedule(sid, schedule, rpc_timeout=_RPC_TIMEOUT)
+            return True
+        except ScheduleAlreadyRunningError:
+            pass
+        try:
+            await client.get_schedule_handle(sid).update(
+                _Replace(schedule), rpc_timeout=_RPC_TIMEOUT
+            )
+            return False
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+    raise RuntimeError(f"schedule {sid} kept appearing and disappearing while being synced")
 
 
 def _schedule(project: str, trigger: Trigger, task_queue: str) -> Schedule:
