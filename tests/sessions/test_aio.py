@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from pawflow.errors import PawflowError
 from pawflow.sessions._aio import DeferredCall, Driver, asyncio_kind, awaits_external
 from pawflow.sessions._protocol import Request
+from pawflow.sessions._rewrite import rewrite_module
 from pawflow.sessions._wire import MAX_GATHER, BadMessage, decode_request, encode_request
 
 
@@ -154,3 +156,10 @@ def test_tasks_that_can_never_wake_end_the_program_with_a_clear_error() -> None:
 
     with pytest.raises(PawflowError, match="every task waits, and no call, timer or I/O"):
         _drive(program)
+
+
+def test_awaited_calls_in_async_bodies_go_through_the_hook() -> None:
+    source = "async def handler(event):\n    async with x() as y:\n        return await f(1)\n"
+    text = ast.unparse(rewrite_module(source, "program.py"))
+    assert "return await __pawflow_call__(f, 1)" in text
+    assert "async with __pawflow_call__(x) as y" in text

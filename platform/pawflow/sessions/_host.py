@@ -16,7 +16,10 @@ local-activity results reach history only when the workflow task completes.
 So that a crash in between never runs a completed call twice, each outcome is
 also written to the server's call journal -- while the program goes on to its
 next request, but always before its next call runs -- and a fresh runner's
-first calls are looked up there before anything is executed.
+first calls are looked up there before anything is executed. The calls of a
+gather (an async program's tasks waiting on several at once) run together:
+each is journaled as it completes, and after a crash each one is looked up,
+so only the interrupted ones run again.
 """
 
 from __future__ import annotations

@@ -8,6 +8,11 @@ its callable and arguments live, and its pickled outcome goes back) or a
 recorded outcome (a replay). Whatever the program does to its process --
 loop, exit, crash, eat memory -- stays in this process.
 
+An ``async def`` handler (or ``asyncio.run`` in a sync one) runs on a loop the
+runner drives (see ``_aio``): the external calls its tasks await together go
+as one "gather" request and run concurrently here, each outcome sent back as
+it completes.
+
 Messages on the connection: see ``_wire`` (framed JSON; nothing the runner
 sends is unpickled by the worker).
 """
