@@ -27,7 +27,7 @@ from tests.faults._repeats import Receipt, call_numbers, recorded_calls, tally_e
 from tests.helpers import http_json, wait_for
 
 SESSIONS = 3
-HOLD = 4.0  # seconds the fake holds the second and third call of each session
+HOLD = 6.0  # seconds the fake holds the second and third call of each session
 
 PROGRAM = """
 import asyncio
