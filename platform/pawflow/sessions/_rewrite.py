@@ -2,11 +2,13 @@
 
 Every call inside a function body, ``f(a, b=1)``, becomes
 ``__pawflow_call__(f, a, b=1)``; the runtime then decides whether ``f`` runs
-inline or as a recorded activity. In ``async def`` bodies ``await f(a)`` becomes
-``await __pawflow_call__(f, a)``: for an external coroutine function the hook
-returns a coroutine of its own, so the awaiting is what makes the call. Module-level and class-level code (imports,
+inline or as a recorded activity. Module-level and class-level code (imports,
 decorators, defaults of top-level functions) runs once when the module loads and
 is never rewritten.
+
+In ``async def`` bodies ``await f(a)`` becomes ``await __pawflow_call__(f, a)``:
+for an external coroutine function the hook returns a coroutine of its own, so
+the awaiting is what makes the call.
 """
 
 from __future__ import annotations
