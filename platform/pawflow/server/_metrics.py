@@ -3,7 +3,8 @@
 Each application has a registry of its own (no process-wide one), so several
 servers in one process (tests) never mix their counts. Counters move as
 requests and log records arrive; gauges that describe the store (how far
-dispatch lags) are read from it when ``/metrics`` is scraped.
+dispatch lags, which workers are alive) are read from it when ``/metrics`` is
+scraped.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from prometheus_client import (
 from ..storage import LogRecord, Store
 from ._keys import WEBHOOK_PREFIX
 from ._state import STORE
-from ._workers import WORKERS, WorkerRegistry
+from ._workers import ALIVE_SECONDS, WORKERS, WorkerRegistry
 
 __all__ = ["METRICS", "ServerMetrics", "metrics", "metrics_middleware"]
 
@@ -110,7 +111,9 @@ class ServerMetrics:
             registry=r,
         )
         self.workers = Gauge(
-            "pawflow_workers", "Workers whose heartbeat reached this server lately", registry=r
+            "pawflow_workers",
+            f"Workers alive: a heartbeat reached any server within the last {ALIVE_SECONDS:g} s",
+            registry=r,
         )
         self.worker_sessions = Gauge(
             "pawflow_worker_sessions_running",
@@ -151,13 +154,14 @@ class ServerMetrics:
         self.dispatch_lag.set(max(now - events[0].created_at, 0.0) if events else 0.0)
         sessions = await store.sessions_to_start(limit=1)
         self.start_lag.set(max(now - sessions[0].created_at, 0.0) if sessions else 0.0)
-        alive = workers.alive()
+        # Read from the store, so every server exports the same workers.
+        alive = await workers.alive(store, now)
         self.workers.set(len(alive))
         for gauge in (self.worker_sessions, self.worker_log_backlog):
             gauge.clear()  # workers that went away must not linger
-        for beat in alive:
-            self.worker_sessions.labels(beat.id).set(beat.sessions_running)
-            self.worker_log_backlog.labels(beat.id).set(beat.log_backlog)
+        for worker in alive:
+            self.worker_sessions.labels(worker.id).set(worker.sessions_running)
+            self.worker_log_backlog.labels(worker.id).set(worker.log_backlog)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

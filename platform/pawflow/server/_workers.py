@@ -1,27 +1,29 @@
 """Workers' heartbeats: who runs sessions, where, and how far behind they are.
 
-Each worker posts a heartbeat every few seconds; a server keeps the last one
-of each worker in memory. Servers are stateless, so behind a load balancer
-each one knows the workers whose heartbeats reached it lately; a worker's
-beats spread over all of them, so each sees every live worker within a few
-intervals.
+Each worker posts a heartbeat every few seconds to whichever server the load
+balancer picks; the server writes it to the store (one row per worker), so
+every server on the database lists the same workers and exports the same
+worker metrics. A worker is alive while its last beat is recent
+(:data:`ALIVE_SECONDS`); rows of workers unseen for a day are deleted.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from aiohttp import web
 
+from ..storage import MAX_WORKERS, Store, WorkerRecord
 from ._body import read_json_object
 from ._http import ApiError
+from ._state import STORE
 
 __all__ = [
+    "ALIVE_SECONDS",
     "HEARTBEAT_FIELDS",
     "WORKERS",
-    "Heartbeat",
     "WorkerRegistry",
     "add_worker_routes",
 ]
@@ -32,52 +34,58 @@ HEARTBEAT_FIELDS = frozenset(
         "host",
         "pid",
         "task_queue",
+        "version",
         "started_at",
         "sessions_running",
         "log_backlog",
     }
 )
-_ALIVE_SECONDS = 60.0  # several missed beats (workers beat every 10 s)
-_MAX_WORKERS = 10_000
+ALIVE_SECONDS = 30.0
+"""A worker is alive while its last beat is this recent: three beats of 10 s."""
+_FORGET_SECONDS = 24 * 3600.0
 _ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
 _MAX_TEXT = 255
 _MAX_BODY = 16 * 1024
 
 
-@dataclass(frozen=True)
-class Heartbeat:
-    """A worker's last report, and when this server received it."""
-
-    id: str
-    host: str
-    pid: int
-    task_queue: str
-    started_at: float
-    sessions_running: int
-    log_backlog: int
-    last_seen: float
-
-
 class WorkerRegistry:
-    """The last heartbeat of each worker (bounded: the stalest are forgotten)."""
+    """Workers' heartbeats in the store, as one server writes and reads them.
 
-    def __init__(self, alive_seconds: float = _ALIVE_SECONDS) -> None:
-        self._beats: dict[str, Heartbeat] = {}
+    The store keeps one row per worker id, but the ids are the workers' to
+    choose: so that made-up ones cannot grow the table without end, a beat
+    from an id this server has not stored lately first prunes the table to
+    :data:`~pawflow.storage.MAX_WORKERS` rows seen within a day. Steady beats
+    cost one statement each.
+    """
+
+    def __init__(
+        self, alive_seconds: float = ALIVE_SECONDS, max_workers: int = MAX_WORKERS
+    ) -> None:
         self._alive_seconds = alive_seconds
+        self._max_workers = max_workers
+        self._stored: set[str] = set()  # ids this server wrote lately (bounded)
 
-    def record(self, beat: Heartbeat) -> None:
-        self._beats.pop(beat.id, None)  # re-inserted last: the dict stays oldest first
-        self._beats[beat.id] = beat
-        while len(self._beats) > _MAX_WORKERS:
-            del self._beats[next(iter(self._beats))]
+    def is_alive(self, worker: WorkerRecord, now: float) -> bool:
+        return now - worker.last_seen <= self._alive_seconds
 
-    def all(self) -> list[Heartbeat]:
-        return sorted(self._beats.values(), key=lambda b: b.id)
+    async def record(self, store: Store, worker: WorkerRecord) -> None:
+        if worker.id not in self._stored:
+            # Room for this one: another server may add its own meanwhile,
+            # so the bound holds give or take a few rows.
+            await store.prune_workers(worker.last_seen - _FORGET_SECONDS, self._max_workers - 1)
+            if len(self._stored) >= self._max_workers:
+                self._stored.clear()
+            self._stored.add(worker.id)
+        await store.record_worker(worker)
 
-    def alive(self, now: float | None = None) -> list[Heartbeat]:
-        """Workers heard from within the last minute."""
-        at = time.time() if now is None else now
-        return [b for b in self.all() if at - b.last_seen <= self._alive_seconds]
+    async def all(self, store: Store, now: float) -> list[WorkerRecord]:
+        """Every worker seen within a day, by id (older rows are deleted)."""
+        await store.prune_workers(now - _FORGET_SECONDS, self._max_workers)
+        return await store.list_workers(now - _FORGET_SECONDS, self._max_workers)
+
+    async def alive(self, store: Store, now: float) -> list[WorkerRecord]:
+        """The live workers, by id; reads only, for metrics scraped often."""
+        return await store.list_workers(now - self._alive_seconds, self._max_workers)
 
 
 WORKERS = web.AppKey("workers", WorkerRegistry)
@@ -93,25 +101,28 @@ async def heartbeat(request: web.Request) -> web.Response:
     worker_id = payload.get("id")
     if not isinstance(worker_id, str) or not _ID.match(worker_id):
         raise ApiError(400, "id must be 1 to 200 letters, digits or _.:@-")
-    beat = Heartbeat(
+    worker = WorkerRecord(
         id=worker_id,
         host=_text(payload, "host"),
         pid=_count(payload, "pid"),
         task_queue=_text(payload, "task_queue"),
+        version=_text(payload, "version"),
         started_at=_seconds(payload, "started_at"),
+        last_seen=time.time(),
         sessions_running=_count(payload, "sessions_running"),
         log_backlog=_count(payload, "log_backlog"),
-        last_seen=time.time(),
     )
-    request.app[WORKERS].record(beat)
+    await request.app[WORKERS].record(request.app[STORE], worker)
     return web.json_response({"ok": True})
 
 
 async def list_workers(request: web.Request) -> web.Response:
+    """``GET /api/v1/workers``: the same answer from every server on the database."""
     registry = request.app[WORKERS]
-    alive = {b.id for b in registry.alive()}
+    now = time.time()
+    workers = await registry.all(request.app[STORE], now)
     return web.json_response(
-        {"workers": [{**asdict(b), "alive": b.id in alive} for b in registry.all()]}
+        {"workers": [{**asdict(w), "alive": registry.is_alive(w, now)} for w in workers]}
     )
 
 

@@ -7,6 +7,7 @@ as metrics (sessions running, log records not yet delivered).
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
 import os
 import re
@@ -53,6 +54,7 @@ class Heartbeats:
             "host": socket.gethostname()[:255],
             "pid": os.getpid(),
             "task_queue": task_queue,
+            "version": _version(),
             "started_at": time.time(),
         }
 
@@ -78,3 +80,11 @@ class Heartbeats:
                     log.info("heartbeats reach the server again")
                 failing = False
             await asyncio.sleep(self._interval)  # the beat's own period, not a wait for state
+
+
+def _version() -> str:
+    """The installed Pawflow's version: a fleet in mid-upgrade shows which is which."""
+    try:
+        return importlib.metadata.version("pawflow")[:255]
+    except importlib.metadata.PackageNotFoundError:
+        return ""

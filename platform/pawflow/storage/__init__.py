@@ -38,6 +38,7 @@ from ._sources import (
 )
 from ._sqlite import SQLiteStore, open_store
 from ._subscriptions import MAX_SUBSCRIPTIONS_PER_SESSION, TooManySubscriptions
+from ._workers import MAX_WORKERS, WorkerRecord
 
 __all__ = [
     "DB_FILE",
@@ -46,6 +47,7 @@ __all__ = [
     "MANUAL_SOURCE",
     "MAX_KEY_CHARS",
     "MAX_SUBSCRIPTIONS_PER_SESSION",
+    "MAX_WORKERS",
     "TERMINAL_SESSION_STATES",
     "ChildNotice",
     "ConnectionWebhookRecord",
@@ -69,6 +71,7 @@ __all__ = [
     "TooManySubscriptions",
     "VarRecord",
     "WebhookRecord",
+    "WorkerRecord",
     "child_source",
     "connect_store",
     "connection_source",

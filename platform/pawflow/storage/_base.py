@@ -21,6 +21,7 @@ from ._records import (
     VarRecord,
     WebhookRecord,
 )
+from ._workers import MAX_WORKERS, WorkerRecord
 
 # A session log record is plain JSON data:
 #   {"session_id": str, "n": int, "time": float, "type": str, ...type-specific fields}
@@ -333,4 +334,23 @@ class Store(Protocol):
 
     async def session_result(self, session_id: str) -> tuple[str, Any, str | None] | None:
         """(state, result, error) of an ended session; None while it runs or if unknown."""
+        ...
+
+    # -- workers' heartbeats ---------------------------------------------------------
+    async def record_worker(self, worker: WorkerRecord) -> None:
+        """Create or replace the row of ``worker.id`` with this heartbeat (one
+        statement; it need not reach the disk, the next beat repeats it). Every
+        store object on the database sees it: any server lists any worker."""
+        ...
+
+    async def prune_workers(self, seen_before: float, keep: int = MAX_WORKERS) -> int:
+        """Delete the workers last seen before ``seen_before``, then all but the
+        ``keep`` (at least 1) most recently seen (ties are kept); returns how
+        many rows went."""
+        ...
+
+    async def list_workers(
+        self, seen_since: float = 0.0, limit: int = MAX_WORKERS
+    ) -> list[WorkerRecord]:
+        """Up to ``limit`` workers last seen at or after ``seen_since``, by id."""
         ...

@@ -44,6 +44,7 @@ from ._sources import default_source
 from ._sql import Connection, Dialect, Row
 from ._subscriptions import SubscriptionQueries
 from ._vars import VarQueries
+from ._workers import WorkerQueries
 
 __all__ = ["Database"]
 
@@ -83,7 +84,9 @@ def _new_slug() -> str:
     return "".join(secrets.choice(_SLUG_ALPHABET) for _ in range(SLUG_LENGTH))
 
 
-class Database(KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQueries):
+class Database(
+    KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQueries, WorkerQueries
+):
     """One connection and the queries of the store. Not thread-safe by design:
     one thread at a time uses it."""
 

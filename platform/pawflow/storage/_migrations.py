@@ -293,6 +293,23 @@ ALTER TABLE events ADD COLUMN claimed_by TEXT;
 ALTER TABLE events ADD COLUMN claim_until REAL;
 """
 
+_WORKERS = """
+-- The last heartbeat of each worker, so that every server on the database
+-- lists the same workers; rows of workers unseen for long are deleted.
+CREATE TABLE workers (
+    id                TEXT PRIMARY KEY,
+    host              TEXT NOT NULL,
+    pid               INTEGER NOT NULL,
+    task_queue        TEXT NOT NULL,
+    version           TEXT NOT NULL,
+    started_at        REAL NOT NULL,
+    last_seen         REAL NOT NULL,
+    sessions_running  INTEGER NOT NULL,
+    log_backlog       INTEGER NOT NULL
+);
+CREATE INDEX workers_by_last_seen ON workers (last_seen);
+"""
+
 
 @dataclass(frozen=True)
 class PerDialect:
@@ -319,6 +336,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _EVENT_MATCHES,
     _TRANSCRIPTS,
     _EVENT_CLAIMS,
+    _WORKERS,
 )
 """Migration ``i`` takes a database from schema version ``i`` to ``i + 1``."""
 

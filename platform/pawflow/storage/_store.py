@@ -30,6 +30,7 @@ from ._records import (
     VarRecord,
     WebhookRecord,
 )
+from ._workers import MAX_WORKERS, WorkerRecord
 
 __all__ = ["DatabaseStore"]
 
@@ -429,6 +430,23 @@ class DatabaseStore:
     async def session_result(self, session_id: str) -> tuple[str, Any, str | None] | None:
         """(state, result, error) of an ended session; None while it runs or if unknown."""
         return await self._run(Database.session_result, session_id)
+
+    # -- workers' heartbeats -----------------------------------------------------------
+    async def record_worker(self, worker: WorkerRecord) -> None:
+        """See :meth:`pawflow.storage.Store.record_worker`."""
+        # Need not wait for the disk: a beat lost in a crash is sent again in seconds.
+        await self._run_light(Database.record_worker, worker)
+
+    async def prune_workers(self, seen_before: float, keep: int = MAX_WORKERS) -> int:
+        """See :meth:`pawflow.storage.Store.prune_workers`."""
+        # Need not wait for the disk either: a deletion lost is made again next time.
+        return await self._run_light(Database.prune_workers, seen_before, keep)
+
+    async def list_workers(
+        self, seen_since: float = 0.0, limit: int = MAX_WORKERS
+    ) -> list[WorkerRecord]:
+        """See :meth:`pawflow.storage.Store.list_workers`."""
+        return await self._run(Database.list_workers, seen_since, limit)
 
 
 def _call(fn: Callable[..., T], args: tuple[Any, ...], db: Database) -> T:
