@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._context import Plan
-from bench._run import MEASURES, RESULTS_DIR, run_bench
+from bench._run import MEASURES, NOT_QUICK, RESULTS_DIR, run_bench
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the bench does")
     args = parser.parse_args(argv)
     only = frozenset(MEASURES)
+    if args.quick and not args.only:
+        only -= NOT_QUICK
+        print(
+            f"--quick leaves out {', '.join(sorted(NOT_QUICK))} "
+            "(PostgreSQL and several workers); name them with --only to run them",
+            file=sys.stderr,
+        )
     if args.only:
         only = frozenset(m.strip() for m in args.only.split(",") if m.strip())
         unknown = sorted(only - set(MEASURES))

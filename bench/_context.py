@@ -49,6 +49,8 @@ class Plan:
     # bodies at most.
     flood_seconds: float
     flood_bodies: int
+    # scale_1_2_4_workers: the window of each run (1, 2 and 4 workers).
+    scale_seconds: float
     # Items a throughput run may have unfinished at once: enough to keep every
     # stage busy, few enough that the backlog drains in seconds.
     backlog: int = 64
@@ -70,6 +72,7 @@ class Plan:
                 settle_seconds=5.0,
                 flood_seconds=10.0,
                 flood_bodies=30,
+                scale_seconds=10.0,
             )
         return cls(
             quick=False,
@@ -85,6 +88,7 @@ class Plan:
             settle_seconds=60.0,
             flood_seconds=20.0,
             flood_bodies=60,
+            scale_seconds=30.0,
         )
 
 

@@ -39,18 +39,37 @@ from ._projects import (
     write_project,
 )
 from ._report import Result, format_table, write_results
+from ._scale import (
+    ingest_postgresql,
+    ingest_postgresql_results,
+    scale_results,
+    scale_workers,
+)
 from ._stack import Stack, StackError
 from ._start_latency import start_latency_baseline, start_latency_pawflow, start_latency_results
 from ._throughput import throughput_baseline, throughput_pawflow, throughput_results
 
-__all__ = ["MEASURES", "RESULTS_DIR", "run_bench"]
+__all__ = ["MEASURES", "NOT_QUICK", "RESULTS_DIR", "run_bench"]
 
 log = logging.getLogger(__name__)
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 # The measures, in the order they run; --only picks some of them.
-MEASURES = ("footprint", "ingest", "flood", "overhead", "to_start", "e2e", "idle")
+MEASURES = (
+    "footprint",
+    "ingest",
+    "ingest_postgresql",
+    "flood",
+    "scale_1_2_4_workers",
+    "overhead",
+    "to_start",
+    "e2e",
+    "idle",
+)
+# Left out of --quick unless named with --only: each starts PostgreSQL and
+# servers of its own, which the three minutes of the quick set cannot hold.
+NOT_QUICK = frozenset({"ingest_postgresql", "scale_1_2_4_workers"})
 
 T = TypeVar("T")
 
@@ -233,12 +252,22 @@ async def _measure(
         )
         # Its dispatcher would go on starting workflows for the backlog.
         await stack.stop_server(side.server)
+    if "ingest_postgresql" in only:
+        got["ingest_postgresql"] = await run.measure(
+            "ingest_rate_postgresql", ingest_postgresql(stack, plan, await stack.client())
+        )
     if sides.flood is not None:
         got["flood"] = await run.measure(
             "webhook_ack_p99_under_filter_flood", filter_flood(sides.flood, plan)
         )
         # Its filter processes would go on grinding through the flood.
         await stack.stop_server(sides.flood.server)
+    if "scale_1_2_4_workers" in only:
+        # Before the paired measures: their sides sit idle meanwhile (the idle
+        # measure leaves thousands of sessions asleep until the run ends).
+        got["scale"] = await run.measure(
+            "scale_1_2_4_workers", scale_workers(stack, plan, await stack.client())
+        )
     if sides.paw is None or sides.raw is None:
         return
     if "overhead" in only:
@@ -269,7 +298,9 @@ def _results(plan: Plan, got: dict[str, Any]) -> list[tuple[str, Result]]:
             "ingest",
             ingest_results(plan.clients, got.get("ack"), got.get("ack_c1"), got.get("ingest")),
         ),
+        ("ingest_postgresql", ingest_postgresql_results(plan, got.get("ingest_postgresql"))),
         ("flood", flood_results(got.get("flood"))),
+        ("scale_1_2_4_workers", scale_results(plan, got.get("scale"))),
         ("to_start", start_latency_results(plan, got.get("paw_to_start"), got.get("raw_to_start"))),
         ("e2e", throughput_results(plan, got.get("paw_e2e"), got.get("raw_e2e"))),
         ("idle", idle_results(plan, got.get("paw_idle"), got.get("raw_idle"))),

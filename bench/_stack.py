@@ -24,6 +24,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from tests.pg import PostgresCluster, start_postgres
 
 from pawflow.up import EmbeddedTemporal, find_temporal_binary, free_port
 
@@ -118,6 +119,7 @@ class Stack:
             find_temporal_binary(), root / "temporal" / "temporal.db", root / "temporal.log"
         )
         self._client: Client | None = None
+        self._postgres: PostgresCluster | None = None
         self._servers: list[PawServer] = []
         self._baseline_workers: list[subprocess.Popen[bytes]] = []
 
@@ -148,22 +150,56 @@ class Stack:
                 *(self.children.stop(proc) for proc in self._baseline_workers),
             )
         finally:
-            await self.temporal.stop()
+            try:
+                await self.temporal.stop()
+            finally:
+                if self._postgres is not None:
+                    await asyncio.to_thread(self._postgres.stop)
+
+    async def database(self) -> str:
+        """The URL of a fresh, migrated database on the run's PostgreSQL server,
+        which is started the first time (the tests' throwaway cluster: a temp
+        dir, a loopback port, fsync off; see ``tests/pg.py``)."""
+        if self._postgres is None:
+            try:
+                self._postgres = await asyncio.to_thread(start_postgres)
+            except RuntimeError as err:
+                raise StackError(str(err).splitlines()[0]) from err
+        return await asyncio.to_thread(self._postgres.new_database)
+
+    @property
+    def postgres_pid(self) -> int:
+        """The postmaster's pid (0 while none runs): its backends are its children."""
+        if self._postgres is None:
+            return 0
+        try:
+            pid_file = self._postgres.directory / "data" / "postmaster.pid"
+            return int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return 0
 
     # -- Pawflow servers --------------------------------------------------------------
-    async def start_server(self, name: str, task_queue: str) -> PawServer:
-        """``paw up --workers 0`` on the run's Temporal server, data in ``root/name``."""
+    async def start_server(
+        self, name: str, task_queue: str, database_url: str | None = None
+    ) -> PawServer:
+        """``paw up --workers 0`` on the run's Temporal server, data in ``root/name``;
+        with ``database_url``, ``paw server`` on that PostgreSQL database instead
+        (production mode: its configuration from the environment)."""
         data_dir = self.root / name
         data_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
+        common = ["--temporal", self.temporal_address, "--task-queue", task_queue,
+                  "--port", str(port)]  # fmt: skip
+        if database_url is None:
+            args = ["up", "--workers", "0", "--data-dir", str(data_dir), *common]
+            env = paw_env()
+        else:
+            args = ["server", *common]
+            env = paw_env(PAWFLOW_HOME=str(data_dir), PAWFLOW_DATABASE_URL=database_url)
         proc = self.children.start(
-            [sys.executable, "-m", "pawflow.cli", "up", "--workers", "0",
-             "--temporal", self.temporal_address, "--task-queue", task_queue,
-             "--data-dir", str(data_dir), "--port", str(port)],
-            log_file=data_dir / "server.log",
-            env=paw_env(),
-        )  # fmt: skip
+            [sys.executable, "-m", "pawflow.cli", *args], log_file=data_dir / "server.log", env=env
+        )
         try:
             await wait_healthy(url, proc, data_dir / "server.log")
             token = (data_dir / "token").read_text().strip()
