@@ -4,6 +4,8 @@ and counted in the metrics, by every server on the database."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
+import os
 import time
 from typing import Any
 
@@ -12,6 +14,8 @@ from aiohttp.test_utils import TestClient
 from pawflow.dispatch import Dispatcher
 from pawflow.server import ServerConfig, create_app
 from pawflow.server._workers import WORKERS, WorkerRegistry
+from pawflow.sessions._heartbeat import Heartbeats
+from pawflow.sessions._serverlink import ServerLink
 from pawflow.storage import Store, WorkerRecord, connect_store
 
 from ._helpers import AUTH
@@ -142,3 +146,17 @@ async def test_a_heartbeat_out_of_bounds_is_refused_in_one_line(
     del older["version"]
     assert (await client.post("/api/v1/workers/heartbeat", json=older, headers=WORKER)).ok
     assert [w.version for w in await store.list_workers()] == [""]
+
+
+async def test_what_a_worker_sends_is_taken_and_stored(
+    config: ServerConfig, store: Store, aiohttp_client: ClientFactory
+) -> None:
+    client = await _client(config, store, aiohttp_client)
+    link = ServerLink(str(client.make_url("")), WORKER_TOKEN)  # never used: no beat loop here
+    beats = Heartbeats(link, "sessions-q", lambda: 2, lambda: 40)
+    reply = await client.post("/api/v1/workers/heartbeat", json=beats.payload(), headers=WORKER)
+    assert reply.status == 200, await reply.text()
+    (worker,) = await store.list_workers()
+    assert (worker.id, worker.pid, worker.task_queue) == (beats.id, os.getpid(), "sessions-q")
+    assert (worker.sessions_running, worker.log_backlog) == (2, 40)
+    assert worker.version == importlib.metadata.version("pawflow")

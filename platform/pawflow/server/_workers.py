@@ -61,6 +61,8 @@ class WorkerRegistry:
     def __init__(
         self, alive_seconds: float = ALIVE_SECONDS, max_workers: int = MAX_WORKERS
     ) -> None:
+        if max_workers < 2:
+            raise ValueError(f"max_workers must be at least 2, not {max_workers}")
         self._alive_seconds = alive_seconds
         self._max_workers = max_workers
         self._stored: set[str] = set()  # ids this server wrote lately (bounded)
