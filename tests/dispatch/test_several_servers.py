@@ -5,10 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-import pytest
-
 from pawflow.dispatch import Dispatcher
-from pawflow.storage import PostgresStore, Store
+from pawflow.storage import Store
 from tests.helpers import free_port, wait_for
 from tests.storage._helpers import deploy
 
@@ -16,10 +14,6 @@ from tests.storage._helpers import deploy
 async def test_two_dispatchers_make_each_events_session_once(
     store: Store, open_again: Callable[[], Awaitable[Store]]
 ) -> None:
-    if not isinstance(store, PostgresStore):
-        # Two SQLite stores in one process (two group-commit threads on one
-        # file) intermittently stall this test; two servers mean PostgreSQL.
-        pytest.skip("several servers share PostgreSQL")
     await deploy(store)
     other = await open_again()
     # A server that claimed two events and died: they wait for its lease.

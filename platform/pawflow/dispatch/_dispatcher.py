@@ -129,8 +129,9 @@ class Dispatcher:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Waited for, not awaited: a CancelledError here must be the
+            # caller's own (it is not swallowed), not the loop's.
+            await asyncio.wait([task])
         for fast in [*self._dispatching, *self._background]:
             fast.cancel()
         await asyncio.gather(*self._dispatching, *self._background, return_exceptions=True)
@@ -154,8 +155,7 @@ class Dispatcher:
         task.add_done_callback(self._dispatching.discard)
 
     async def _dispatch_now(self, event: EventRecord) -> None:
-        # Not on cancellation (stop()): a wake-up racing the loop's own
-        # cancellation can make asyncio.wait_for swallow it on Python 3.11.
+        # Not on cancellation (stop()): a loop being stopped needs no wake-up.
         try:
             # Claimed first: another server's pass may have it already.
             sessions = await self._match(event, {}, claim=True)
@@ -187,8 +187,7 @@ class Dispatcher:
             backoff_left = self._retry_at - time.monotonic()
             if backoff_left > 0:
                 timeout = min(timeout, backoff_left)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            await _idle(self._wakeup, timeout)
 
     async def _pass(self) -> None:
         await self._match_pending_events()
@@ -489,6 +488,19 @@ class Dispatcher:
             log.error("%s: %s", message, err)
         else:
             log.error("%s", message, exc_info=err)
+
+
+async def _idle(wakeup: asyncio.Event, timeout: float) -> None:
+    """Wait until ``wakeup`` is set or ``timeout`` seconds pass.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it returns normally when the
+    task is cancelled in the same loop iteration as the event is set (a
+    ``wake()`` racing ``stop()``), so the loop would never end and ``stop()``
+    would wait for it forever. ``asyncio.timeout`` passes a cancellation on.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await wakeup.wait()
 
 
 class _Turn:
