@@ -113,7 +113,15 @@ class GroupCommitExecutor(Executor):
                     break
                 batch.append(more)
             if self._db is not None:
-                self._db.sync_fully(any(work.durable for work in batch))
+                try:
+                    self._db.sync_fully(any(work.durable for work in batch))
+                except Exception as exc:
+                    # Every caller hears of it; the thread, which all of them
+                    # need, lives on.
+                    for work in batch:
+                        if work.future.set_running_or_notify_cancel():
+                            work.future.set_exception(exc)
+                    continue
             if len(batch) == 1 or self._db is None:
                 for work in batch:
                     if work.future.set_running_or_notify_cancel():
@@ -142,8 +150,11 @@ class GroupCommitExecutor(Executor):
                         outcomes.append((False, exc))
         except _GroupLost:
             pass
-        except Exception as exc:  # the commit failed: nothing of the group is stored
-            outcomes = [(False, exc)] * len(outcomes)
+        except Exception as exc:
+            # BEGIN (another process held the write lock past the busy
+            # timeout) or COMMIT failed: nothing of the group is stored, and
+            # every caller, including those whose operation never ran, hears so.
+            outcomes = [(False, exc)] * len(live)
         for (_, future), (ok, value) in zip(live, outcomes, strict=False):
             if ok:
                 future.set_result(value)

@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# How long a write waits for another process (another server on the same file)
+# to release the write lock before it fails.
+BUSY_SECONDS = 5.0
+
 
 async def open_store(path: Path) -> SQLiteStore:
     """Open (creating it and its directory if needed) the SQLite store at ``path``
@@ -71,7 +75,7 @@ class SQLiteDatabase(Database):
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open the store {path}: {exc}") from None
         try:
-            conn.execute("PRAGMA busy_timeout = 5000")
+            conn.execute(f"PRAGMA busy_timeout = {round(BUSY_SECONDS * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             # FULL: an event acknowledged to a webhook caller must survive power loss.
             conn.execute("PRAGMA synchronous = FULL")
@@ -126,9 +130,15 @@ class SQLiteStore(DatabaseStore):
                 self._executor.submit_work(durable, functools.partial(work, self._db))
             )
         except sqlite3.Error as err:
-            if getattr(err, "sqlite_errorname", "").startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+            name = getattr(err, "sqlite_errorname", "")
+            if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
                 raise StorageUnavailable(
                     f"the store cannot write ({err}): its disk is full or failing"
+                ) from err
+            if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+                raise StorageUnavailable(
+                    f"the store {self.path} stayed locked by another process "
+                    f"for over {BUSY_SECONDS:g} s ({err})"
                 ) from err
             raise
 
