@@ -1,13 +1,15 @@
 """Schedule triggers on Temporal Schedules.
 
 :func:`sync_schedules` creates, updates and deletes a project's schedules on
-deploy. Each schedule starts :data:`schedule_tick_workflow`, whose one activity
+deploy; :func:`converge_schedules` makes them those of the deployment active
+in the end, whatever deploys raced. Each schedule starts
+:data:`schedule_tick_workflow`, whose one activity
 (:class:`ScheduleTickActivities`, registered in the worker) posts the tick to
 the server as an event, so ticks go through the same matching as every other
 event.
 """
 
-from ._sync import ScheduleChanges, schedule_id, sync_schedules
+from ._sync import ScheduleChanges, converge_schedules, schedule_id, sync_schedules
 from ._tick import (
     SCHEDULE_EVENT_TYPE,
     TICK_ACTIVITY,
@@ -29,6 +31,7 @@ __all__ = [
     "ScheduleTick",
     "ScheduleTickActivities",
     "TickRequest",
+    "converge_schedules",
     "format_time",
     "schedule_id",
     "schedule_tick_workflow",

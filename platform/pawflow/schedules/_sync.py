@@ -4,6 +4,14 @@ One schedule per schedule trigger, id ``pawflow:{project}:{trigger}``. Its
 action starts :data:`~pawflow.schedules._tick.schedule_tick_workflow`, which
 hands the tick to the server; whether the tick starts a session is decided
 there, against the deployment active at that moment.
+
+Two deploys of one project may land on two servers at once, and their syncs
+interleave: whichever writes a schedule last wins, not the deployment that is
+active. :func:`converge_schedules` settles it: it syncs the deployment active
+now, then reads the active deployment again, and syncs again if it changed.
+A sync's writes all come before its second read; so a sync of a deployment
+that is no longer active is always followed by one of the deployment that
+replaced it, by the server that activated it or by the one that went stale.
 """
 
 from __future__ import annotations
@@ -28,13 +36,18 @@ from temporalio.client import ScheduleSpec as TemporalScheduleSpec
 from temporalio.service import RPCError, RPCStatusCode
 
 from ..manifest import Manifest, Trigger
+from ..storage import DeploymentRecord, Store
 from ._tick import TICK_WORKFLOW, ScheduleTick
 
-__all__ = ["ScheduleChanges", "schedule_id", "sync_schedules"]
+__all__ = ["ScheduleChanges", "converge_schedules", "schedule_id", "sync_schedules"]
 
 log = logging.getLogger(__name__)
 
 _RPC_TIMEOUT = timedelta(seconds=10)
+# Syncs in a row that each saw another deployment activated meanwhile. Each
+# activation is a deploy whose own server converges too: past this, the last
+# of them finishes the job.
+_MAX_ROUNDS = 10
 
 
 def schedule_id(project: str, trigger: str) -> str:
@@ -57,7 +70,7 @@ async def sync_schedules(
     manifest: Manifest | None,
     task_queue: str,
     *,
-    previous: Manifest | None = None,
+    previous: Manifest | Iterable[Manifest] | None = None,
 ) -> ScheduleChanges:
     """Create or update one Temporal Schedule per schedule trigger of ``manifest``
     and delete the project's schedules of triggers it no longer has (all of them
@@ -65,7 +78,8 @@ async def sync_schedules(
 
     Schedules to delete are found by listing the namespace's schedules (ids
     ``pawflow:{project}:...``) and, because that listing may lag behind a schedule
-    created moments ago, also from ``previous`` (the manifest being replaced).
+    created moments ago, also from ``previous`` (the manifest being replaced, or
+    every manifest whose schedules may have been written lately).
     Idempotent; raises the client's ``RPCError`` when Temporal fails, leaving
     whatever was already done in place (running it again completes the job).
     """
@@ -80,8 +94,8 @@ async def sync_schedules(
         else:
             updated.append(name)
     known = set(await _listed_triggers(client, project))
-    if previous is not None:
-        known.update(t.name for t in previous.project.triggers if t.schedule)
+    for earlier in [previous] if isinstance(previous, Manifest) else previous or ():
+        known.update(t.name for t in earlier.project.triggers if t.schedule)
     deleted: list[str] = []
     for name in sorted(known - wanted.keys()):
         try:
@@ -103,6 +117,49 @@ async def sync_schedules(
             deleted or "none",
         )
     return changes
+
+
+async def converge_schedules(
+    client: Client,
+    store: Store,
+    project: str,
+    task_queue: str,
+    *,
+    previous: Iterable[Manifest] = (),
+) -> DeploymentRecord | None:
+    """Sync the schedules of the project's active deployment (none when it has
+    none), again while another deployment became active during the sync;
+    returns the deployment synced last.
+
+    ``previous``: manifests whose schedules may have been written lately (by
+    this server or another), so that schedules the namespace's listing does
+    not show yet are deleted too. Raises like :func:`sync_schedules`.
+    """
+    written = list(previous)
+    active = await store.active_deployment(project)
+    for _ in range(_MAX_ROUNDS):
+        manifest = None if active is None else Manifest.from_dict(active.manifest)
+        await sync_schedules(client, project, manifest, task_queue, previous=written)
+        now = await store.active_deployment(project)
+        if _same(now, active):
+            return active
+        log.info(
+            "deployment %s of %s became active while its schedules were synced; syncing again",
+            None if now is None else now.id,
+            project,
+        )
+        if manifest is not None:
+            written.append(manifest)
+        active = now
+    log.warning(
+        "schedules of %s: the active deployment kept changing; the last deploy syncs them",
+        project,
+    )
+    return active
+
+
+def _same(a: DeploymentRecord | None, b: DeploymentRecord | None) -> bool:
+    return (None if a is None else a.id) == (None if b is None else b.id)
 
 
 async def _create_or_update(client: Client, sid: str, schedule: Schedule) -> bool:

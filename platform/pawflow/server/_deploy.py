@@ -24,7 +24,7 @@ from ..manifest import MANIFEST_FILE, Manifest, load_project
 from ._connections import check_connections, deployed_connections
 from ._http import ApiError, base_url, read_body
 from ._keys import INTEGRATIONS
-from ._schedules import sync_deploy_schedules
+from ._schedules import converge_deploy_schedules, sync_deploy_schedules
 from ._state import CONFIG, STORE
 
 __all__ = [
@@ -73,6 +73,7 @@ async def deploy(request: web.Request) -> web.Response:
             webhooks[trigger.name] = f"{base}/webhooks/{hook.slug}"
     connections = await deployed_connections(request, project, manifest)
     await store.activate_deployment(deployment.id)
+    await converge_deploy_schedules(request, project)
     return web.json_response(
         {
             "project": project,

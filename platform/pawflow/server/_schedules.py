@@ -9,6 +9,11 @@ harmless because a tick is matched against the deployment active when it
 arrives (a schedule whose trigger is not active starts nothing), and deploying
 again finishes the job. Deploys that involve no schedule (neither the new nor
 the active manifest has one) never contact Temporal.
+
+Once the deployment is active, :func:`converge_deploy_schedules` syncs again,
+against whatever deployment is active by then: another server may have
+deployed the same project at the same moment, and its sync may have landed
+after this one (see ``pawflow.schedules``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ from temporalio.service import RPCError
 
 from ..errors import TemporalUnavailable
 from ..manifest import Manifest
-from ..schedules import SCHEDULE_EVENT_TYPE, TICKS_PATH, format_time, sync_schedules
+from ..schedules import (
+    SCHEDULE_EVENT_TYPE,
+    TICKS_PATH,
+    converge_schedules,
+    format_time,
+    sync_schedules,
+)
 from ..storage import schedule_source
 from ..temporal_errors import is_unavailable
 from ._body import parse_json
@@ -30,11 +41,19 @@ from ._http import ApiError, read_body
 from ._state import CONFIG, DISPATCHER, STORE
 from ._temporal import TEMPORAL
 
-__all__ = ["add_schedule_routes", "post_tick", "sync_deploy_schedules"]
+__all__ = [
+    "add_schedule_routes",
+    "converge_deploy_schedules",
+    "post_tick",
+    "sync_deploy_schedules",
+]
 
 log = logging.getLogger(__name__)
 
 _MAX_TICK_BYTES = 4096
+# Deployments of a project whose schedules may still be in Temporal after a
+# race (written by a deploy that lost it): the newest this many.
+_RECENT_DEPLOYMENTS = 20
 
 
 def add_schedule_routes(app: web.Application) -> None:
@@ -63,6 +82,25 @@ async def sync_deploy_schedules(request: web.Request, manifest: Manifest) -> Non
                 502, f"Temporal refused to update the project's schedules: {err}"
             ) from None
         raise _unavailable(config.temporal_address, err) from None
+
+
+async def converge_deploy_schedules(request: web.Request, project: str) -> None:
+    """Make the project's schedules those of its active deployment, whatever
+    other deploys raced this one. Called once this deploy's deployment is
+    active, so it changes nothing the reply says: when Temporal fails now, the
+    failure is logged (the schedules were synced before activation; only a race
+    in this very moment is left unsettled, until the next deploy)."""
+    store = request.app[STORE]
+    recent = (await store.list_deployments(project))[:_RECENT_DEPLOYMENTS]
+    manifests = [Manifest.from_dict(d.manifest) for d in recent]
+    if not any(_has_schedules(m) for m in manifests):
+        return  # no schedule in play: Temporal is not needed
+    config = request.app[CONFIG]
+    try:
+        client = await request.app[TEMPORAL].client()
+        await converge_schedules(client, store, project, config.task_queue, previous=manifests)
+    except (TemporalUnavailable, RPCError) as err:
+        log.error("schedules of %s may lag behind its active deployment: %s", project, err)
 
 
 def _has_schedules(manifest: Manifest | None) -> bool:
