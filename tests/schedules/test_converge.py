@@ -4,10 +4,13 @@ those of the deployment that is active, whichever sync writes last."""
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
+import zipfile
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from temporalio.client import (
     Client,
     CreateScheduleInput,
@@ -22,6 +25,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from pawflow.manifest import CallTarget, Manifest, Project, ScheduleSpec, Trigger
 from pawflow.schedules import converge_schedules, schedule_id, sync_schedules
 from pawflow.storage import DeploymentRecord, Store
+
+from .conftest import AUTH, ServerFactory
 
 CALL = CallTarget("program.py", "tick")
 QUEUE = "converge-test"
@@ -122,3 +127,51 @@ async def test_the_stale_sync_landing_last_is_followed_by_the_active_ones(
     finally:
         hold.released.set()
         await sync_schedules(temporal, project, None, QUEUE, previous=manifests)
+
+
+async def test_two_servers_deploying_at_once_leave_the_active_deployments_schedules(
+    server: ServerFactory, temporal: Client, temporal_address: str, store: Store
+) -> None:
+    project = f"p{uuid.uuid4().hex[:10]}"
+    one, two = await server(temporal_address), await server(temporal_address)
+    try:
+        for first, second in ((one, two), (two, one)):
+            replies = await asyncio.gather(
+                _deploy(first, _yaml(project, "a", 1)), _deploy(second, _yaml(project, "b", 2))
+            )
+            assert [status for status, _ in replies] == [201, 201]
+            active = await store.active_deployment(project)
+            assert active is not None
+            a_won = active.id == replies[0][1]["deployment_id"]
+            assert await _schedules(temporal, project) == (
+                {"a": {0}, "both": {1}} if a_won else {"b": {0}, "both": {2}}
+            )
+    finally:
+        await sync_schedules(
+            temporal,
+            project,
+            None,
+            QUEUE,
+            previous=[_manifest(project, "a", 1), _manifest(project, "b", 2)],
+        )
+
+
+def _yaml(project: str, own: str, hour: int) -> str:
+    return (
+        f"version: 1\nproject:\n  name: {project}\n  triggers:\n"
+        f"    - name: {own}\n      schedule: '@daily'\n      call: program.py:tick\n"
+        f"    - name: both\n      schedule: '0 {hour} * * *'\n      call: program.py:tick\n"
+    )
+
+
+async def _deploy(client: TestClient[Any, Any], manifest: str) -> tuple[int, dict[str, Any]]:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("pawflow.yaml", manifest)
+        zf.writestr("program.py", "def tick(event):\n    print(event)\n")
+    resp = await client.post(
+        "/api/v1/deployments",
+        data=buf.getvalue(),
+        headers={**AUTH, "Content-Type": "application/zip"},
+    )
+    return resp.status, await resp.json()
