@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from aiohttp.test_utils import TestClient
 
 from pawflow.ids import new_id
 from pawflow.secrets import SecretBox, SecretKeyError, load_secret_box
-from pawflow.storage import NewSession, SQLiteStore
+from pawflow.storage import DB_FILE, NewSession, SQLiteStore
 from tests.fakes.github import FakeGitHub
 from tests.fakes.slack import FakeSlack
 
@@ -53,7 +54,7 @@ def test_secret_box_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 async def test_secret_vars_are_encrypted_and_never_listed(
-    client: Client, store: SQLiteStore, tmp_path: Path
+    client: Client, database_url: str | None, tmp_path: Path
 ) -> None:
     status, body = await set_var(client, "triage", "token", TOKEN_VALUE, connection="gh")
     assert status == 200 and body["var"]["value"] is None and body["var"]["secret"]
@@ -68,8 +69,16 @@ async def test_secret_vars_are_encrypted_and_never_listed(
     only_gh = await client.get("/api/v1/projects/triage/vars?connection=gh", headers=AUTH)
     assert [v["name"] for v in (await only_gh.json())["vars"]] == ["token"]
     # At rest: ciphertext only.
-    raw = sqlite3.connect(store.path).execute("SELECT value FROM vars").fetchall()
-    assert all(TOKEN_VALUE not in row[0] for row in raw)
+    raw = _stored_rows(database_url, tmp_path, "SELECT value FROM vars")
+    assert raw and all(TOKEN_VALUE not in row[0] for row in raw)
+
+
+def _stored_rows(database_url: str | None, tmp_path: Path, sql: str) -> list[Any]:
+    """What the database itself holds, read past the store."""
+    if database_url is None:
+        return sqlite3.connect(tmp_path / "data" / DB_FILE).execute(sql).fetchall()
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(sql).fetchall()
 
 
 async def test_var_requests_are_checked(client: Client, tmp_path: Path) -> None:
