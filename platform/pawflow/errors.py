@@ -88,8 +88,9 @@ class UnrecordableResult(PawflowError, TypeError):
 
 
 class StorageUnavailable(PawflowError):
-    """The store cannot write: its disk is full or failing. Nothing of the
-    operation was stored; it can be retried once there is room again."""
+    """The store cannot write now: its disk is full or failing, its database
+    is unreachable or locked. Nothing of the operation was stored; it can be
+    retried once the condition is gone."""
 
 
 class TemporalUnavailable(PawflowError, ConnectionError):

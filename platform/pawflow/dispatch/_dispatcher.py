@@ -16,7 +16,6 @@ slow makes no second session either.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import logging
@@ -33,6 +32,7 @@ from ..manifest import Manifest
 from ..sessions._input import SessionInput, start_session
 from ..storage import DeploymentRecord, EventRecord, NewSession, SessionRecord, Store
 from ..temporal_errors import is_unavailable
+from ..waiting import wait_until_set
 from ._matching import TriggerMatcher
 from ._subscriptions import SubscriptionRelay
 
@@ -187,7 +187,7 @@ class Dispatcher:
             backoff_left = self._retry_at - time.monotonic()
             if backoff_left > 0:
                 timeout = min(timeout, backoff_left)
-            await _idle(self._wakeup, timeout)
+            await wait_until_set(self._wakeup, timeout)
 
     async def _pass(self) -> None:
         await self._match_pending_events()
@@ -488,19 +488,6 @@ class Dispatcher:
             log.error("%s: %s", message, err)
         else:
             log.error("%s", message, exc_info=err)
-
-
-async def _idle(wakeup: asyncio.Event, timeout: float) -> None:
-    """Wait until ``wakeup`` is set or ``timeout`` seconds pass.
-
-    Not ``asyncio.wait_for``: on Python 3.11 it returns normally when the
-    task is cancelled in the same loop iteration as the event is set (a
-    ``wake()`` racing ``stop()``), so the loop would never end and ``stop()``
-    would wait for it forever. ``asyncio.timeout`` passes a cancellation on.
-    """
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout):
-            await wakeup.wait()
 
 
 class _Turn:

@@ -105,8 +105,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.error("%s %s: %s", request.method, request.path, err)
         return error_reply(
             503,
-            "the server cannot store anything now (its disk is full or failing); "
-            "nothing was stored, retry later",
+            # Why (a full disk, a lost database) is for the operator's log, not
+            # for whoever sent the request.
+            "the server's storage is unavailable now; nothing was stored, retry later",
             {"Retry-After": "30"},
         )
     except PawflowError as err:

@@ -10,7 +10,6 @@ report per child.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -19,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from ..storage import TERMINAL_SESSION_STATES, LogRecord, Store
 from ..temporal_errors import is_unavailable
+from ..waiting import wait_until_set
 from ._temporal import TEMPORAL, TemporalLink
 
 __all__ = ["CHILD_DONE_SIGNAL", "CHILD_RELAY", "ChildRelay", "install_child_relay"]
@@ -57,8 +57,9 @@ class ChildRelay:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Waited for, not awaited: a CancelledError here must be the
+            # caller's own (it is not swallowed), not the relay's.
+            await asyncio.wait([task])
 
     def wake(self) -> None:
         """Ask for a pass now (non-blocking)."""
@@ -86,8 +87,7 @@ class ChildRelay:
                 self._delay = min(self._delay * 2, _BACKOFF_MAX)
             else:
                 self._delay = _BACKOFF_FIRST
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            await wait_until_set(self._wakeup, timeout)
 
     async def relay_once(self) -> int:
         """One pass: signal every untold parent; returns how many children were done.

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..storage import TERMINAL_SESSION_STATES, LogRecord
+from ..waiting import wait_until_set
 from ._body import parse_json_loosely
 from ._children import CHILD_RELAY
 from ._http import ApiError, find_session, int_param, read_body
@@ -183,8 +184,7 @@ async def stream_log(request: web.Request) -> web.StreamResponse:
                     await response.write(b": keepalive\n\n")
                     last_write = loop.time()
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wakeup.wait(), min(settings.recheck_seconds, idle))
+                await wait_until_set(wakeup, min(settings.recheck_seconds, idle))
         await response.write_eof()
     except ConnectionResetError:
         pass  # the client went away; nothing to finish

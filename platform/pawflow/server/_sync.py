@@ -19,7 +19,6 @@ another server instance.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -28,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from ..storage import HttpOutcome, SessionRecord, Store
+from ..waiting import wait_until_set
 from ._body import read_json_object
 from ._http import ApiError, live_session
 from ._state import STORE
@@ -159,8 +159,7 @@ async def answer_sync_webhook(request: web.Request, event_id: str, timeout: floa
             left = deadline - loop.time()
             if left <= 0:
                 return _timed_out(event_id, session.id)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), min(recheck, left))
+            await wait_until_set(wakeup, min(recheck, left))
 
 
 async def _session_of(store: Store, event_id: str, deadline: float) -> SessionRecord | None:
