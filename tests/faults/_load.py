@@ -21,7 +21,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -459,32 +459,7 @@ class LoadRig:
         self, project: str, event_ids: set[str], timeout: float
     ) -> list[dict[str, Any]]:
         """Wait until every event in ``event_ids`` has a session and all sessions ended."""
-
-        def ended() -> list[dict[str, Any]] | None:
-            try:
-                sessions = self.sessions(project)
-            except OSError:
-                return None
-            dispatched = {s["event_id"] for s in sessions}
-            if not event_ids <= dispatched:
-                return None
-            if any(s["state"] not in TERMINAL for s in sessions):
-                return None
-            return sessions
-
-        try:
-            found: list[dict[str, Any]] = wait_for(ended, timeout, 0.5, "every session to end")
-        except AssertionError:
-            sessions = self.sessions(project)
-            states: dict[str, int] = {}
-            for s in sessions:
-                states[s["state"]] = states.get(s["state"], 0) + 1
-            missing = len(event_ids - {s["event_id"] for s in sessions})
-            raise AssertionError(
-                f"after {timeout} s: sessions by state {states}, "
-                f"{missing} accepted events without a session"
-            ) from None
-        return found
+        return wait_sessions_ended(lambda: self.sessions(project), event_ids, timeout)
 
 
 def _is_ours(pid: int) -> bool:
@@ -495,3 +470,35 @@ def _is_ours(pid: int) -> bool:
     except OSError:
         return False
     return b"pawflow" in cmdline or b"python" in cmdline or b"temporal" in cmdline
+
+
+def wait_sessions_ended(
+    sessions: Callable[[], list[dict[str, Any]]], event_ids: set[str], timeout: float
+) -> list[dict[str, Any]]:
+    """Wait until every event in ``event_ids`` has a session among ``sessions()``
+    (a project's listing) and all of them ended; say how far they got if not."""
+
+    def ended() -> list[dict[str, Any]] | None:
+        try:
+            found = sessions()
+        except OSError:
+            return None  # the server being asked is down for now
+        if not event_ids <= {s["event_id"] for s in found}:
+            return None
+        if any(s["state"] not in TERMINAL for s in found):
+            return None
+        return found
+
+    try:
+        done: list[dict[str, Any]] = wait_for(ended, timeout, 0.5, "every session to end")
+    except AssertionError:
+        listed = sessions()
+        states: dict[str, int] = {}
+        for s in listed:
+            states[s["state"]] = states.get(s["state"], 0) + 1
+        missing = len(event_ids - {s["event_id"] for s in listed})
+        raise AssertionError(
+            f"after {timeout} s: sessions by state {states}, "
+            f"{missing} accepted events without a session"
+        ) from None
+    return done

@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from pawflow.secrets import SecretBox
-from tests.faults._load import descendants
+from tests.faults._load import descendants, wait_sessions_ended
 from tests.helpers import free_port, http_json, paw_env, pid_alive, run_paw, wait_for
 
 __all__ = ["Cluster", "Proc"]
 
 _PAGE = 1000  # the API's largest page
-TERMINAL = ("completed", "error", "stopped")
 
 
 @dataclass
@@ -199,28 +198,7 @@ class Cluster:
         self, project: str, event_ids: set[str], timeout: float
     ) -> list[dict[str, Any]]:
         """Every event in ``event_ids`` has a session and every session of the project ended."""
-
-        def ended() -> list[dict[str, Any]] | None:
-            sessions = self.sessions(project)
-            if not event_ids <= {s["event_id"] for s in sessions}:
-                return None
-            if any(s["state"] not in TERMINAL for s in sessions):
-                return None
-            return sessions
-
-        try:
-            found: list[dict[str, Any]] = wait_for(ended, timeout, 0.5, "every session to end")
-        except AssertionError:
-            sessions = self.sessions(project)
-            states: dict[str, int] = {}
-            for s in sessions:
-                states[s["state"]] = states.get(s["state"], 0) + 1
-            missing = len(event_ids - {s["event_id"] for s in sessions})
-            raise AssertionError(
-                f"after {timeout} s: sessions by state {states}, "
-                f"{missing} accepted events without a session"
-            ) from None
-        return found
+        return wait_sessions_ended(lambda: self.sessions(project), event_ids, timeout)
 
     # -- teardown -----------------------------------------------------------------
     def close(self) -> None:
