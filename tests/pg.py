@@ -20,6 +20,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -50,7 +51,8 @@ class PostgresCluster:
     directory: Path
     port: int
     bin_dir: Path
-    _as_postgres: list[str] = field(default_factory=list)
+    # How its programs run: as the postgres user when we are root (see _owner).
+    _run_as: dict[str, Any] = field(default_factory=dict)
     _stopped: bool = False
 
     @property
@@ -84,7 +86,6 @@ class PostgresCluster:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             subprocess.run(
                 [
-                    *self._as_postgres,
                     str(self.bin_dir / "pg_ctl"),
                     "stop",
                     "-D",
@@ -98,8 +99,22 @@ class PostgresCluster:
                 check=False,
                 capture_output=True,
                 timeout=60,
+                **self._run_as,
             )
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _owner(directory: Path) -> dict[str, Any]:
+    """The ``subprocess`` arguments that run PostgreSQL's programs in ``directory``.
+
+    PostgreSQL refuses to run as root: then its files and processes belong to
+    the ``postgres`` user. Switched by ``subprocess`` itself, not by ``runuser``
+    or ``su``, which live in ``/usr/sbin`` and are often not on a CI's PATH.
+    """
+    if os.geteuid() != 0:
+        return {"cwd": directory}
+    shutil.chown(directory, "postgres", "postgres")
+    return {"cwd": directory, "user": "postgres", "group": "postgres", "extra_groups": []}
 
 
 def start_postgres() -> PostgresCluster:
@@ -111,17 +126,12 @@ def start_postgres() -> PostgresCluster:
             "(make install does)"
         )
     directory = Path(tempfile.mkdtemp(prefix="pawflow-pg-"))
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:
-        # PostgreSQL refuses to run as root: its files and process belong to postgres.
-        shutil.chown(directory, "postgres", "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    cluster = PostgresCluster(directory, free_port(), bin_dir, as_postgres)
+    run_as = _owner(directory)
+    cluster = PostgresCluster(directory, free_port(), bin_dir, run_as)
     data = directory / "data"
     try:
         subprocess.run(
             [
-                *as_postgres,
                 str(bin_dir / "initdb"),
                 "-D",
                 str(data),
@@ -136,6 +146,7 @@ def start_postgres() -> PostgresCluster:
             check=True,
             capture_output=True,
             timeout=120,
+            **run_as,
         )
         options = " ".join(
             [
@@ -150,7 +161,6 @@ def start_postgres() -> PostgresCluster:
         )
         subprocess.run(
             [
-                *as_postgres,
                 str(bin_dir / "pg_ctl"),
                 "start",
                 "-D",
@@ -166,6 +176,7 @@ def start_postgres() -> PostgresCluster:
             check=True,
             capture_output=True,
             timeout=120,
+            **run_as,
         )
         with psycopg.connect(cluster.url, autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {_TEMPLATE}")
