@@ -77,20 +77,33 @@ def test_sigkill_of_the_worker_during_next_event(
     assert [r["text"] for r in log if r["type"] == "print"] == ["waiting"]
 
 
-def test_the_approval_sample_waits_for_its_decision(platform: Platform, tmp_path: Path) -> None:
+def test_the_approval_sample_waits_for_its_answer(platform: Platform, tmp_path: Path) -> None:
     webhooks = platform.deploy(copy_project("approval", tmp_path))["webhooks"]
     platform.start_worker()
-    # A decision for another request, and one that arrives before anyone waits.
-    platform.post(webhooks["decide"], {"id": "other", "approve": False})
-    session = platform.session_for(platform.post(webhooks["request"], {"id": "r1"})[1]["event_id"])
-    wait_for(
-        lambda: any(r.get("type") == "print" for r in platform.log(session["id"])),
-        30, 0.05, "the session to wait",
-    )  # fmt: skip
-    platform.post(webhooks["decide"], {"id": "r1", "approve": True})
-    assert platform.wait_ended(session["id"], timeout=60)["state"] == "completed"
-    log = platform.log(session["id"])
-    assert log[-1]["result"] == {"id": "r1", "approved": True}
+    # An answer for another request, which no session here may take.
+    platform.post(webhooks["cancel"], {"id": "other"})
+    waiting = {
+        request_id: platform.session_for(
+            platform.post(webhooks["request"], {"id": request_id})[1]["event_id"]
+        )
+        for request_id in ("r1", "r2")
+    }
+    for session in waiting.values():
+        wait_for(
+            lambda s=session: len([r for r in platform.log(s["id"]) if r.get("type") == "print"])
+            >= 2,
+            30, 0.05, "the session to wait",
+        )  # fmt: skip
+    platform.post(webhooks["approve"], {"id": "r1"})
+    platform.post(webhooks["cancel"], {"id": "r2"})
+    outcomes = {}
+    for request_id, session in waiting.items():
+        assert platform.wait_ended(session["id"], timeout=60)["state"] == "completed"
+        outcomes[request_id] = platform.log(session["id"])[-1]["result"]["outcome"]
+    assert outcomes == {"r1": "approved", "r2": "cancelled"}
+    # The links it printed are the webhook URLs deploy gave.
+    printed = [r["text"] for r in platform.log(waiting["r1"]["id"]) if r["type"] == "print"]
+    assert webhooks["approve"] in printed[0] and webhooks["cancel"] in printed[1]
 
 
 def test_the_fanout_sample_collects_its_childrens_results(
