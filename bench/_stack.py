@@ -26,6 +26,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from tests.pg import PostgresCluster, start_postgres
 
+from pawflow import config
+from pawflow.secrets import load_secret_box
 from pawflow.up import EmbeddedTemporal, find_temporal_binary, free_port
 
 from ._procs import Children
@@ -197,6 +199,10 @@ class Stack:
         else:
             args = ["server", *common]
             env = paw_env(PAWFLOW_HOME=str(data_dir), PAWFLOW_DATABASE_URL=database_url)
+            # On PostgreSQL paw server makes no credentials: provision them as files.
+            for name in (config.TOKEN_FILE, config.WORKER_TOKEN_FILE):
+                config.ensure_token(data_dir, name)
+            load_secret_box(data_dir)
         proc = self.children.start(
             [sys.executable, "-m", "pawflow.cli", *args], log_file=data_dir / "server.log", env=env
         )

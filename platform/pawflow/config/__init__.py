@@ -5,6 +5,7 @@ Precedence everywhere: explicit flag, then environment variable, then a file in
 the data dir, then a default.
 """
 
+from ._credentials import SHARED_CREDENTIALS, ServerCredentials, server_credentials
 from ._effective import EffectiveConfig, Role, Setting, resolve_config
 from ._paths import (
     DEFAULT_SERVER,
@@ -27,12 +28,14 @@ from ._temporal import TemporalAccess, check_temporal_address, load_temporal_acc
 __all__ = [
     "DEFAULT_SERVER",
     "PUBLIC_URL_HINT",
+    "SHARED_CREDENTIALS",
     "TOKEN_ENV",
     "TOKEN_FILE",
     "WORKER_TOKEN_ENV",
     "WORKER_TOKEN_FILE",
     "EffectiveConfig",
     "Role",
+    "ServerCredentials",
     "Setting",
     "TemporalAccess",
     "check_public_url",
@@ -50,4 +53,5 @@ __all__ = [
     "resolve_config",
     "resolve_data_dir",
     "resolve_server",
+    "server_credentials",
 ]

@@ -19,7 +19,14 @@ from ._paths import DEFAULT_SERVER, TOKEN_ENV, TOKEN_FILE, WORKER_TOKEN_ENV, WOR
 from ._public import check_public_url
 from ._temporal import TemporalAccess, check_temporal_address, load_temporal_access
 
-__all__ = ["EffectiveConfig", "Role", "Setting", "resolve_config"]
+__all__ = [
+    "EffectiveConfig",
+    "Role",
+    "Setting",
+    "resolve_config",
+    "setting_env",
+    "setting_file",
+]
 
 Role = Literal["up", "server", "worker", "show"]
 
@@ -161,6 +168,18 @@ def resolve_config(
         key=given("temporal_tls_key"),
         api_key=given("temporal_api_key"),
     )
+    database_url = _database_url(settings["database_url"])
+    if database_url is not None:
+        # A shared database: nothing is made on first start (see _credentials).
+        for spec in _SPECS:
+            if spec.file is not None and settings[spec.name].source.startswith("unset"):
+                settings[spec.name] = Setting(
+                    spec.name,
+                    "",
+                    f"unset: required with PostgreSQL, the same on every server "
+                    f"({spec.env} or {data_dir / spec.file})",
+                    spec.secret,
+                )
     public_url = settings["public_url"].value or None
     if public_url is not None:
         public_url = check_public_url(public_url, where("public_url"))
@@ -170,7 +189,7 @@ def resolve_config(
         host=settings["host"].value,
         port=_number(settings["port"], lo=0, hi=65535, what="a TCP port"),
         public_url=public_url,
-        database_url=_database_url(settings["database_url"]),
+        database_url=database_url,
         temporal_address=address,
         namespace=namespace,
         temporal_access=access,
@@ -183,6 +202,23 @@ def resolve_config(
         ),
         server=_server_url(settings["server"]),
     )
+
+
+def setting_env(name: str) -> str:
+    """The environment variable of the setting ``name`` ("" if it has none)."""
+    return _spec(name).env or ""
+
+
+def setting_file(name: str) -> str:
+    """The data-dir file of the setting ``name`` ("" if it has none)."""
+    return _spec(name).file or ""
+
+
+def _spec(name: str) -> _Spec:
+    for spec in _SPECS:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
 
 
 def _pick(

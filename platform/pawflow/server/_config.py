@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import EffectiveConfig, TemporalAccess, ensure_admin_token, ensure_worker_token
-from ..errors import ConfigError
+from ..config import EffectiveConfig, TemporalAccess, server_credentials
 
 __all__ = ["ServerConfig", "server_config"]
 
@@ -37,6 +36,9 @@ class ServerConfig:
     metrics_port: int | None = None
     # How long in-flight requests may take to finish once the server stops.
     shutdown_seconds: float = 5.0
+    # The key of secret vars as configured; None: PAWFLOW_SECRET_KEY, else the
+    # data dir's secret.key, made when first needed.
+    secret_key: str | None = field(default=None, repr=False)
 
 
 def server_config(
@@ -46,23 +48,20 @@ def server_config(
     shutdown_seconds: float = 10.0,
 ) -> ServerConfig:
     """The configuration of a server (``paw server``, ``paw up``'s): the admin and
-    worker tokens come from the environment, else from the data dir (made there
-    on first start). ``temporal_address`` overrides the configured one (``paw up``
-    embeds its own)."""
+    worker tokens and the secret key come from the environment, else from the
+    data dir (with SQLite, tokens are made there on first start; with
+    PostgreSQL all three must be given: see
+    :func:`~pawflow.config.server_credentials`). ``temporal_address`` overrides
+    the configured one (``paw up`` embeds its own)."""
     address = temporal_address or effective.temporal_address
     if address is None:
         raise AssertionError("resolve_config(role='server') always sets the Temporal address")
-    try:
-        token = ensure_admin_token(effective.data_dir)
-        worker_token = ensure_worker_token(effective.data_dir)
-    except OSError as err:
-        raise ConfigError(
-            f"cannot use the data dir {effective.data_dir}: {err.strerror or err}"
-        ) from None
+    credentials = server_credentials(effective)
     return ServerConfig(
         data_dir=effective.data_dir,
-        token=token,
-        worker_token=worker_token,
+        token=credentials.token,
+        worker_token=credentials.worker_token,
+        secret_key=credentials.secret_key,
         temporal_address=address,
         host=effective.host,
         port=effective.port,

@@ -55,7 +55,7 @@ def install_integrations(
     """Give ``app`` its integrations (default: the installed plugins) and register
     the var and connection API routes."""
     app[INTEGRATIONS] = integrations if integrations is not None else IntegrationRegistry.discover()
-    app[SECRETS] = SecretKeeper(app[CONFIG].data_dir, secret_box)
+    app[SECRETS] = SecretKeeper(app[CONFIG].data_dir, secret_box, key=app[CONFIG].secret_key)
     add_var_routes(app)
     app.router.add_get("/api/v1/integrations", list_integrations)
     app.router.add_get("/api/v1/connections", list_connections)

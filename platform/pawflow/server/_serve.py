@@ -17,9 +17,11 @@ from aiohttp import web
 from ..config import PUBLIC_URL_HINT, is_wildcard, listen_url, reachable_host
 from ..dispatch import Dispatcher
 from ..errors import ConfigError
+from ..secrets import SecretBox, find_secret_box
 from ..storage import Store, connect_store
 from ._app import create_app, create_metrics_app
 from ._config import ServerConfig
+from ._keys import check_secret_key
 
 __all__ = ["RunningServer", "open_configured_store", "run_server", "serve"]
 
@@ -50,12 +52,18 @@ async def serve(config: ServerConfig) -> AsyncIterator[RunningServer]:
     the listener first (in-flight requests get ``config.shutdown_seconds`` to
     finish), then the dispatcher, then the store.
 
-    Raises :class:`~pawflow.errors.ConfigError` when the address cannot be bound.
+    Raises :class:`~pawflow.errors.ConfigError` when the address cannot be bound,
+    or when the secret key is not the one the store's secrets are sealed with.
     """
     config, hint = _with_public_url(config)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = await open_configured_store(config)
     try:
+        # Before taking any request: a wrong key would seal secrets nobody else reads.
+        box = (
+            SecretBox(config.secret_key) if config.secret_key else find_secret_box(config.data_dir)
+        )
+        await check_secret_key(store, box, config.data_dir)
         dispatcher = Dispatcher(
             store,
             config.temporal_address,

@@ -140,7 +140,7 @@ async def put_var(request: web.Request) -> web.Response:
     if connection is not None:
         await _check_connection_var(request, project, connection, name, value, secret)
     if secret:
-        value = request.app[SECRETS].box().seal(value)
+        value = (await request.app[SECRETS].sealing_box(request.app[STORE])).seal(value)
     record = await request.app[STORE].set_var(project, connection, name, value, secret=secret)
     scope = f"connection {connection}" if connection else "the project"
     log.info("var %s of %s in %s set (%s)", name, scope, project, "secret" if secret else "plain")

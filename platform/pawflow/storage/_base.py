@@ -354,3 +354,22 @@ class Store(Protocol):
     ) -> list[WorkerRecord]:
         """Up to ``limit`` workers last seen at or after ``seen_since``, by id."""
         ...
+
+    # -- settings shared by the servers of the database -------------------------------
+    async def get_setting(self, name: str) -> str | None:
+        """The value of the setting ``name``, or None when none was put."""
+        ...
+
+    async def put_setting_if_absent(self, name: str, value: str) -> str:
+        """Put ``value`` unless the setting has one already; returns the value it
+        has now (``value``, or the one another server put first)."""
+        ...
+
+    async def replace_setting(self, name: str, expected: str, value: str) -> bool:
+        """Replace the setting's value with ``value`` only while it is
+        ``expected``; returns whether it was replaced."""
+        ...
+
+    async def count_secret_vars(self) -> int:
+        """How many secret vars are stored, in every project and scope."""
+        ...

@@ -40,6 +40,7 @@ from ._records import (
     SessionState,
     WebhookRecord,
 )
+from ._settings import SettingQueries
 from ._sources import default_source
 from ._sql import Connection, Dialect, Row
 from ._subscriptions import SubscriptionQueries
@@ -85,7 +86,12 @@ def _new_slug() -> str:
 
 
 class Database(
-    KeyValueQueries, SessionControlQueries, VarQueries, SubscriptionQueries, WorkerQueries
+    KeyValueQueries,
+    SessionControlQueries,
+    VarQueries,
+    SubscriptionQueries,
+    WorkerQueries,
+    SettingQueries,
 ):
     """One connection and the queries of the store. Not thread-safe by design:
     one thread at a time uses it."""

@@ -310,6 +310,15 @@ CREATE TABLE workers (
 CREATE INDEX workers_by_last_seen ON workers (last_seen);
 """
 
+_SETTINGS = """
+-- Facts every server of the database must agree on, by name: e.g. the
+-- fingerprint of the key secret vars are encrypted with.
+CREATE TABLE settings (
+    name   TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
+"""
+
 
 @dataclass(frozen=True)
 class PerDialect:
@@ -337,6 +346,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _TRANSCRIPTS,
     _EVENT_CLAIMS,
     _WORKERS,
+    _SETTINGS,
 )
 """Migration ``i`` takes a database from schema version ``i`` to ``i + 1``."""
 

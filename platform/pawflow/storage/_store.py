@@ -448,6 +448,23 @@ class DatabaseStore:
         """See :meth:`pawflow.storage.Store.list_workers`."""
         return await self._run(Database.list_workers, seen_since, limit)
 
+    # -- settings shared by the servers of the database ---------------------------------
+    async def get_setting(self, name: str) -> str | None:
+        """See :meth:`pawflow.storage.Store.get_setting`."""
+        return await self._run(Database.get_setting, name)
+
+    async def put_setting_if_absent(self, name: str, value: str) -> str:
+        """See :meth:`pawflow.storage.Store.put_setting_if_absent`."""
+        return await self._run(Database.put_setting_if_absent, name, value)
+
+    async def replace_setting(self, name: str, expected: str, value: str) -> bool:
+        """See :meth:`pawflow.storage.Store.replace_setting`."""
+        return await self._run(Database.replace_setting, name, expected, value)
+
+    async def count_secret_vars(self) -> int:
+        """See :meth:`pawflow.storage.Store.count_secret_vars`."""
+        return await self._run(Database.count_secret_vars)
+
 
 def _call(fn: Callable[..., T], args: tuple[Any, ...], db: Database) -> T:
     return fn(db, *args)
