@@ -21,4 +21,9 @@ def cmd_config_show(args: argparse.Namespace) -> int:
         return 0
     rows = [(name, item["value"] or "-", item["source"]) for name, item in shown.items()]
     print(format_table(["SETTING", "VALUE", "SOURCE"], rows))
+    if effective.database_url is not None:
+        print(
+            "note: with PostgreSQL, every server of the database needs the same "
+            + ", ".join(config.SHARED_CREDENTIALS)
+        )
     return 0

@@ -79,19 +79,23 @@ def _missing_message(effective: EffectiveConfig, missing: list[Setting]) -> str:
         name = setting_env(setting.name)
         kind, _, where = setting.source.partition(" ")
         names.append(f"{name} ({where} is empty)" if kind == "file" else name)
-    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    files = ", ".join(setting_file(s.name) for s in missing)
+    files = [setting_file(s.name) for s in missing]
     makes = []
     if any(s.name != "secret_key" for s in missing):
         makes.append(f"a token with {_MAKE_TOKEN}")
     if any(s.name == "secret_key" for s in missing):
         makes.append(f"a key with {_MAKE_KEY}")
     return (
-        f"{listed} {'is' if len(names) == 1 else 'are'} not set: every server of a "
+        f"{_listed(names)} {'is' if len(names) == 1 else 'are'} not set: every server of a "
         "PostgreSQL database needs the same admin token, worker token and secret key, "
         f"so none is made here; set {'it' if len(names) == 1 else 'them'} on every server "
-        f"(or provision {files} in {effective.data_dir}); make " + " and ".join(makes)
+        f"(or write {'it to the file' if len(files) == 1 else 'them to the files'} "
+        f"{_listed(files)} in {effective.data_dir}); make " + " and ".join(makes)
     )
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _origin(setting: Setting) -> str:
