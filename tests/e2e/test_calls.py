@@ -89,3 +89,77 @@ def test_a_large_webhook_body_reaches_the_session_whole(platform: Platform, tmp_
     (text,) = [r["text"] for r in platform.log(session["id"]) if r["type"] == "print"]
     count, size = map(int, text.split())
     assert count == 9800 and size > 1_000_000
+
+
+def test_prints_are_logged_at_the_time_they_were_printed(
+    platform: Platform, tmp_path: Path
+) -> None:
+    # One advance runs the prints and the calls between them; each record must
+    # still carry its own moment, so the log reads in time order.
+    project = make_project(
+        tmp_path / "p",
+        "times",
+        """
+        import asyncio
+        import time
+
+        import pawflow
+
+        @pawflow.activity
+        def slow(n):
+            print("inside", n)
+            time.sleep(0.3)
+            return n
+
+        @pawflow.activity
+        async def slow_async(n):
+            await asyncio.sleep(0.3)
+            return n
+
+        def handler(event):
+            print("before")
+            slow(1)
+            print("between")
+            slow(2)
+            print("after")
+            return asyncio.run(gathered())
+
+        async def gathered():
+            print("before the gather")
+            done = await asyncio.gather(slow_async(3), slow_async(4))
+            print("after the gather")
+            return done
+        """,
+    )
+    platform.start_worker()
+    url = platform.deploy(project)["webhooks"]["run"]
+    session = platform.session_for(platform.post(url, {})[1]["event_id"])
+    assert platform.wait_ended(session["id"])["state"] == "completed"
+    timed = [
+        (r["type"], r.get("text", r.get("seq")), r["time"])
+        for r in platform.log(session["id"])
+        if r["type"] in ("print", "call_start", "call_end")
+    ]
+    assert [t[:2] for t in timed] == [
+        ("print", "before"),
+        ("call_start", 1),
+        ("print", "inside 1"),
+        ("call_end", 1),
+        ("print", "between"),
+        ("call_start", 2),
+        ("print", "inside 2"),
+        ("call_end", 2),
+        ("print", "after"),
+        ("print", "before the gather"),
+        ("call_start", 3),
+        ("call_start", 4),
+        ("call_end", 3),
+        ("call_end", 4),
+        ("print", "after the gather"),
+    ], "\n".join(map(str, timed))
+    times = [t[2] for t in timed]
+    # Calls took 0.3 s each: a print stamped when its advance was logged would
+    # come after the calls that followed it. (A gather's calls end in any order.)
+    gather_ends = {i for i, t in enumerate(timed) if t[:2] in (("call_end", 3), ("call_end", 4))}
+    in_order = [at for i, at in enumerate(times) if i not in gather_ends]
+    assert in_order == sorted(in_order), timed

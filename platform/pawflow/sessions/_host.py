@@ -242,7 +242,7 @@ class SessionHost:
     def _advance(self, action: StepAction, value: Any) -> Step:
         in_sync = self._in_sync and self._runner is not None
         self._in_sync = False  # until this advance completes
-        prints: list[str] = []
+        printed = _Printed()
         calls: list[CallDone] = []
         try:
             if action == "start":
@@ -250,7 +250,7 @@ class SessionHost:
                 # A first run may have got further before a crash: only the
                 # workflow knows (``resumed``), and then its calls are looked up too.
                 self._check_journal = self.resumed
-                request = self._next_request(runner, prints)
+                request = self._next_request(runner, printed)
             else:
                 runner = self._ensure(in_sync)
                 assert self.current is not None
@@ -258,7 +258,7 @@ class SessionHost:
                 if action != "execute":
                     runner.send("resume" if action == "resume" else "stop", value)
                     self._consumed += 1
-                    request = self._next_request(runner, prints)
+                    request = self._next_request(runner, printed)
             request = self._run_calls(runner, request, calls)
         except (RunnerGone, _Diverged, TamperedOutcome, TranscriptLost, BadMessage) as exc:
             self.release()
@@ -272,7 +272,7 @@ class SessionHost:
             self._journaled()
         else:
             self._in_sync = True
-        return Step(request, prints, calls)
+        return Step(request, printed.texts, calls, printed.times)
 
     def _spawn(self) -> Runner:
         self.release()
@@ -329,7 +329,7 @@ class SessionHost:
                 done = self._execute_gather(runner, request)
             calls.extend(done)
             size += sum(len(d.outcome) for d in done)
-            request = self._next_request(runner, done[-1].prints)
+            request = self._next_request(runner, _Printed(done[-1].prints, done[-1].printed_at))
         return request
 
     def _execute_gather(self, runner: Runner, request: Request) -> list[CallDone]:
@@ -355,7 +355,7 @@ class SessionHost:
                 runner.send("execute")
         waiting = {c.number: c for c in request.calls if c.number not in journaled}
         ran: dict[int, tuple[int, float, dict[str, Any], bytes]] = {}
-        prints: list[str] = []
+        printed = _Printed()
         if waiting:
             budget = max(_call_deadline(c)[0] for c in waiting.values())
             end = time.monotonic() + budget
@@ -365,7 +365,7 @@ class SessionHost:
             )
         while waiting:
             left = max(0.0, end - time.monotonic())
-            message = self._receive(runner, prints, "outcome", (left, overdue))
+            message = self._receive(runner, printed, "outcome", (left, overdue))
             if (
                 len(message) != 6
                 or type(message[4]) is not int
@@ -399,7 +399,7 @@ class SessionHost:
                 )
             )
         # What was printed while the calls ran shows after them all.
-        done[-1] = dataclasses.replace(done[-1], prints=prints)
+        done[-1] = dataclasses.replace(done[-1], prints=printed.texts, printed_at=printed.times)
         return done
 
     def _execute(self, runner: Runner, request: Request) -> CallDone:
@@ -407,7 +407,7 @@ class SessionHost:
         if self._check_journal:
             journaled = self._journal.get(self.session_id, request.number)
             self._check_journal = journaled is not None
-        prints: list[str] = []
+        printed = _Printed()
         started = time.time()
         if journaled is not None:
             sealed, shown = journaled
@@ -416,7 +416,7 @@ class SessionHost:
         else:
             self._journaled()  # the previous call's outcome is safe before this one runs
             runner.send("execute")
-            message = self._receive(runner, prints, "outcome", _call_deadline(request))
+            message = self._receive(runner, printed, "outcome", _call_deadline(request))
             attempts, duration, shown, outcome = _outcome_fields(message)
             sealed = self._seal.seal(self.session_id, request.number, outcome)
             self._journaling.append(
@@ -431,7 +431,8 @@ class SessionHost:
             duration_ms=duration,
             from_journal=journaled is not None,
             started_at=started,
-            prints=prints,
+            prints=printed.texts,
+            printed_at=printed.times,
         )
 
     def _journaled(self) -> None:
@@ -440,12 +441,12 @@ class SessionHost:
         for write in pending:
             write.result()
 
-    def _next_request(self, runner: Runner, prints: list[str] | None) -> Request:
+    def _next_request(self, runner: Runner, printed: _Printed | None) -> Request:
         overdue = (
             f"the program ran for more than {self._wall:g} s without reaching a durable "
             "point (limits.wall_seconds)"
         )
-        message = self._receive(runner, prints, "request", (self._wall, overdue))
+        message = self._receive(runner, printed, "request", (self._wall, overdue))
         try:
             return decode_request(message[1] if len(message) == 2 else None)
         except BadMessage as exc:
@@ -454,7 +455,7 @@ class SessionHost:
 
     @staticmethod
     def _receive(
-        runner: Runner, prints: list[str] | None, kind: str, deadline: tuple[float, str]
+        runner: Runner, printed: _Printed | None, kind: str, deadline: tuple[float, str]
     ) -> tuple[Any, ...]:
         seconds, overdue = deadline
         end = time.monotonic() + seconds
@@ -464,12 +465,26 @@ class SessionHost:
                 if len(message) != 2 or not isinstance(message[1], str):
                     runner.kill()
                     raise RunnerGone("the program's process sent a print that is not text")
-                if prints is not None:  # None: a replay, printed already
-                    prints.append(message[1])
+                if printed is not None:  # None: a replay, printed already
+                    printed.add(message[1])
                 continue
             if message[0] != kind:
                 raise RunnerGone(f"the program's process sent {message[0]!r} out of turn")
             return message
+
+
+@dataclasses.dataclass
+class _Printed:
+    """What the program printed, and when: the runner sends each print as it
+    happens, so the moment it arrives is the moment it was printed (the log
+    shows prints in between the calls they came between, at their own time)."""
+
+    texts: list[str] = dataclasses.field(default_factory=list)
+    times: list[float] = dataclasses.field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        self.texts.append(text)
+        self.times.append(time.time())
 
 
 def _answered_by(request: Request, exchanges: list[Exchange], at: int) -> list[Exchange]:

@@ -85,6 +85,8 @@ class CallDone:
     from_journal: bool = False  # the call had completed before a crash; not run again
     started_at: float = 0.0  # wall clock, for the log
     prints: list[str] = field(default_factory=list)  # printed during and after the call
+    # When each of ``prints`` was printed (wall clock; empty in older histories).
+    printed_at: list[float] = field(default_factory=list)
     # The number of the first call of the "gather" this call ran in (0: it ran
     # alone): such calls ran at once, so the log shows them all start first.
     group: int = 0
@@ -104,6 +106,7 @@ class Step:
     request: Request  # what the program asks for next
     prints: list[str] = field(default_factory=list)  # printed before the first call
     calls: list[CallDone] = field(default_factory=list)
+    printed_at: list[float] = field(default_factory=list)  # as in CallDone
 
 
 @dataclass(frozen=True)

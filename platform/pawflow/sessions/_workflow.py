@@ -311,6 +311,12 @@ class _Session:
         self.log.emit("stop_request", reason=reason)
         return self._take(Exchange(request, stop=reason), await self._advance("stop", reason))
 
+    def _emit_prints(self, texts: list[str], times: list[float]) -> None:
+        """Log prints at the time they were printed (histories written before
+        prints carried their time: at the time they are logged)."""
+        for index, text in enumerate(texts):
+            self.log.emit("print", at=times[index] if index < len(times) else None, text=text)
+
     def _take(self, answered: Exchange | None, step: Step, announced: bool = False) -> Request:
         """Log and record what an advance did; returns the program's next request.
 
@@ -318,8 +324,7 @@ class _Session:
         logged already. The calls of a gather ran at once: all their
         ``call_start`` records come before their ``call_end`` records.
         """
-        for text in step.prints:
-            self.log.emit("print", text=text)
+        self._emit_prints(step.prints, step.printed_at)
         exchanges = [answered] if answered is not None else []
         for index, call in enumerate(step.calls):
             request = call.request
@@ -336,9 +341,13 @@ class _Session:
             }
             if call.from_journal:
                 end["note"] = "completed before the worker stopped; not run again"
-            self.log.emit("call_end", at=call.started_at + call.duration_ms / 1000, **end)
-            for text in call.prints:
-                self.log.emit("print", text=text)
+            ended_at = call.started_at + call.duration_ms / 1000
+            # What the call printed while it ran shows inside it; what came
+            # after it, after it (a history without print times: all after).
+            during = sum(1 for at in call.printed_at if at < ended_at)
+            self._emit_prints(call.prints[:during], call.printed_at[:during])
+            self.log.emit("call_end", at=ended_at, **end)
+            self._emit_prints(call.prints[during:], call.printed_at[during:])
             exchanges.append(Exchange(request, outcome=call.outcome))
         self.host.record(exchanges, step.request)
         return step.request
