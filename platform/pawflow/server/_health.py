@@ -61,6 +61,8 @@ async def _store_problem(request: web.Request) -> str | None:
 
 
 async def _temporal_problem(request: web.Request) -> str | None:
+    # Anyone may ask (no token): the answer names no internal address; the
+    # server's log does.
     link = request.app[TEMPORAL]
     try:
         async with asyncio.timeout(_CHECK_SECONDS):
@@ -69,8 +71,12 @@ async def _temporal_problem(request: web.Request) -> str | None:
                 timeout=timedelta(seconds=_CHECK_SECONDS)
             )
     except TimeoutError:
-        return f"Temporal at {link.address} did not answer within {_CHECK_SECONDS:.0f} s"
+        log.warning("readiness: Temporal at %s did not answer in time", link.address)
+        return f"Temporal did not answer within {_CHECK_SECONDS:.0f} s"
     except Exception as err:
-        log.debug("readiness: Temporal at %s: %s", link.address, err)
-        return f"Temporal at {link.address} is unreachable"
-    return None if serving else f"Temporal at {link.address} says it is not serving"
+        log.warning("readiness: Temporal at %s: %s", link.address, err)
+        return "Temporal is unreachable (see the server log)"
+    if not serving:
+        log.warning("readiness: Temporal at %s says it is not serving", link.address)
+        return "Temporal says it is not serving"
+    return None
