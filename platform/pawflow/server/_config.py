@@ -12,10 +12,11 @@ __all__ = ["ServerConfig", "server_config"]
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """Everything a Pawflow server needs; the CLI builds it from flags and env."""
+    """Everything a Pawflow server needs; the CLI builds it from flags and env.
+    Its ``repr`` shows no credential (it may end up in a log)."""
 
     data_dir: Path
-    token: str  # the admin token
+    token: str = field(repr=False)  # the admin token
     temporal_address: str  # "127.0.0.1:7233"
     host: str = "127.0.0.1"
     port: int = 9980  # 0 = pick a free port
@@ -27,7 +28,7 @@ class ServerConfig:
     max_connection_body_bytes: int = 25 << 20
     # Workers' credential (and the key of session credentials); "" lets no
     # worker or session in, only the admin token.
-    worker_token: str = ""
+    worker_token: str = field(default="", repr=False)
     # TLS or an API key for Temporal (plaintext when empty).
     temporal_access: TemporalAccess = field(default_factory=TemporalAccess)
     # postgresql://...; None: SQLite in the data dir.
