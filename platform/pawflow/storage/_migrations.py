@@ -397,6 +397,7 @@ def migrate(
                 f"database {where} has schema version {current}, but this version of Pawflow "
                 f"only knows up to {known}; upgrade Pawflow to open it"
             )
+        started = current
         while current < known:
             conn.execute(dialect.begin)
             try:
@@ -414,7 +415,9 @@ def migrate(
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-            log.info("store %s migrated to schema version %d", where, current)
+            log.debug("store %s migrated to schema version %d", where, current)
+        if current != started:
+            log.info("store %s migrated from schema version %d to %d", where, started, current)
     return current
 
 
