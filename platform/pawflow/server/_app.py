@@ -20,6 +20,7 @@ from ._children import install_child_relay
 from ._config import ServerConfig
 from ._connection_webhooks import CONNECTION_WEBHOOK_ROUTE, handle_connection_webhook
 from ._connections import install_integrations
+from ._drain import DRAIN, Drain, drain_middleware
 from ._health import add_health_routes
 from ._http import ApiError
 from ._metrics import METRICS, ServerMetrics, metrics, metrics_middleware
@@ -41,12 +42,17 @@ def create_app(
     integrations: IntegrationRegistry | None = None,
 ) -> web.Application:
     """The Pawflow HTTP application; the caller owns ``store`` and ``dispatcher``."""
-    # Metrics outermost: they count the status a client gets, errors included.
-    app = web.Application(middlewares=[metrics_middleware, error_middleware, auth_middleware])
+    # The drain outermost: a request counts from its headers to its reply. Then
+    # metrics: they count the status a client gets, errors included.
+    app = web.Application(
+        middlewares=[drain_middleware, metrics_middleware, error_middleware, auth_middleware]
+    )
     app[CONFIG] = config
     app[STORE] = store
     app[DISPATCHER] = dispatcher
     app[NOTIFIER] = LogNotifier()
+    # Open log streams would otherwise hold the stop for its whole time.
+    app[DRAIN] = Drain(on_stop=app[NOTIFIER].close)
     app[STREAM_SETTINGS] = StreamSettings()
     app[TEMPORAL] = TemporalLink(config.temporal_address, config.namespace, config.temporal_access)
     app[METRICS] = ServerMetrics()

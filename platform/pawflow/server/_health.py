@@ -2,7 +2,8 @@
 
 ``/healthz``: the process is alive and serving. ``/readyz``: it can do its
 work, so the store answers and Temporal is reachable; otherwise a 503 naming
-what is not, so a balancer sends traffic elsewhere meanwhile.
+what is not, so a balancer sends traffic elsewhere meanwhile. A server that
+is stopping is not ready either.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from ._drain import DRAIN
 from ._state import STORE
 from ._temporal import TEMPORAL
 
@@ -35,18 +37,22 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    if request.app[DRAIN].stopping:
+        return _not_ready(["the server is shutting down"])
     problems = [
         problem
         for problem in await asyncio.gather(_store_problem(request), _temporal_problem(request))
         if problem
     ]
     if problems:
-        return web.json_response(
-            {"ok": False, "error": "; ".join(problems)},
-            status=503,
-            headers={"Retry-After": "5"},
-        )
+        return _not_ready(problems)
     return web.json_response({"ok": True})
+
+
+def _not_ready(problems: list[str]) -> web.Response:
+    return web.json_response(
+        {"ok": False, "error": "; ".join(problems)}, status=503, headers={"Retry-After": "5"}
+    )
 
 
 async def _store_problem(request: web.Request) -> str | None:

@@ -21,6 +21,7 @@ from ..secrets import SecretBox, find_secret_box
 from ..storage import Store, connect_store
 from ._app import create_app, create_metrics_app
 from ._config import ServerConfig
+from ._drain import CUT_SECONDS, DRAIN, stop_gracefully
 from ._keys import check_secret_key
 
 __all__ = ["RunningServer", "open_configured_store", "run_server", "serve"]
@@ -49,7 +50,8 @@ async def open_configured_store(config: ServerConfig) -> Store:
 @asynccontextmanager
 async def serve(config: ServerConfig) -> AsyncIterator[RunningServer]:
     """Run a server until the ``async with`` block ends, then stop everything cleanly:
-    the listener first (in-flight requests get ``config.shutdown_seconds`` to
+    the listener first (new connections are refused at once; requests already
+    begun, bodies still arriving included, get ``config.shutdown_seconds`` to
     finish), then the dispatcher, then the store.
 
     Raises :class:`~pawflow.errors.ConfigError` when the address cannot be bound,
@@ -74,9 +76,9 @@ async def serve(config: ServerConfig) -> AsyncIterator[RunningServer]:
         await dispatcher.start()
         try:
             app = create_app(config, store, dispatcher)
-            runner = web.AppRunner(
-                app, handle_signals=False, shutdown_timeout=config.shutdown_seconds
-            )
+            # The drain gives requests their time (see stop_gracefully); the
+            # runner's own timeout is for what is cut after that.
+            runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=CUT_SECONDS)
             await runner.setup()
             try:
                 port = await _listen(runner, config.host, config.port)
@@ -85,7 +87,9 @@ async def serve(config: ServerConfig) -> AsyncIterator[RunningServer]:
                 url = listen_url("127.0.0.1" if is_wildcard(config.host) else config.host, port)
                 metrics_url = None
                 if config.metrics_port is not None:
-                    metrics_runner = web.AppRunner(create_metrics_app(app), handle_signals=False)
+                    metrics_runner = web.AppRunner(
+                        create_metrics_app(app), handle_signals=False, shutdown_timeout=CUT_SECONDS
+                    )
                     await metrics_runner.setup()
                     try:
                         metrics_port = await _listen(
@@ -111,7 +115,7 @@ async def serve(config: ServerConfig) -> AsyncIterator[RunningServer]:
                     if metrics_runner is not None:
                         await metrics_runner.cleanup()
             finally:
-                await runner.cleanup()
+                await stop_gracefully(runner, app[DRAIN], config.shutdown_seconds)
         finally:
             await dispatcher.stop()
     finally:
