@@ -87,9 +87,12 @@ async def drain_middleware(request: web.Request, handler: Handler) -> web.Stream
         drain.leave(connection)
 
 
-async def stop_gracefully(runner: web.AppRunner, drain: Drain, seconds: float) -> None:
+async def stop_gracefully(
+    runner: web.AppRunner, drain: Drain | None = None, seconds: float = 0.0
+) -> None:
     """Stop ``runner``'s server: refuse new connections, let the requests in
-    progress finish for up to ``seconds``, then close everything.
+    progress finish for up to ``seconds``, then close everything. Without a
+    ``drain`` (an app of short requests, not counted) just close everything.
 
     Runs in a task of its own: after a signal the caller's task is being
     cancelled, and aiohttp's shutdown treats any wait of a cancelled task as
@@ -98,7 +101,13 @@ async def stop_gracefully(runner: web.AppRunner, drain: Drain, seconds: float) -
     await asyncio.create_task(_stop(runner, drain, seconds))
 
 
-async def _stop(runner: web.AppRunner, drain: Drain, seconds: float) -> None:
+async def _stop(runner: web.AppRunner, drain: Drain | None, seconds: float) -> None:
+    if drain is not None:
+        await _drain(runner, drain, seconds)
+    await runner.cleanup()
+
+
+async def _drain(runner: web.AppRunner, drain: Drain, seconds: float) -> None:
     for site in runner.sites:
         await site.stop()  # the listening socket: new connections are refused
     drain.stop()
@@ -116,8 +125,7 @@ async def _stop(runner: web.AppRunner, drain: Drain, seconds: float) -> None:
                 connection.force_close()
     if not await drain.settled(seconds):
         log.warning(
-            "stopping: %d request(s) still in progress after %.0f s are cut",
+            "stopping: %d request(s) still in progress after %g s are cut",
             drain.in_progress,
             seconds,
         )
-    await runner.cleanup()

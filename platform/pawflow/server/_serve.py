@@ -96,7 +96,7 @@ async def serve(config: ServerConfig) -> AsyncIterator[RunningServer]:
                             metrics_runner, _METRICS_HOST, config.metrics_port
                         )
                     except BaseException:
-                        await metrics_runner.cleanup()
+                        await stop_gracefully(metrics_runner)
                         raise
                     metrics_url = listen_url(_METRICS_HOST, metrics_port) + "/metrics"
                 else:
@@ -113,7 +113,7 @@ async def serve(config: ServerConfig) -> AsyncIterator[RunningServer]:
                     yield server
                 finally:
                     if metrics_runner is not None:
-                        await metrics_runner.cleanup()
+                        await stop_gracefully(metrics_runner)
             finally:
                 await stop_gracefully(runner, app[DRAIN], config.shutdown_seconds)
         finally:
