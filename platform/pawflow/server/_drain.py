@@ -123,6 +123,12 @@ async def _drain(runner: web.AppRunner, drain: Drain, seconds: float) -> None:
                 # Idle keep-alive connections: ended now, not after a request
                 # the balancer should send elsewhere.
                 connection.force_close()
+    if drain.in_progress:
+        log.info(
+            "stopping: %d request(s) in progress get up to %g s to finish",
+            drain.in_progress,
+            seconds,
+        )
     if not await drain.settled(seconds):
         log.warning(
             "stopping: %d request(s) still in progress after %g s are cut",
