@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import NotFoundError, ServerError
 from ._scope import current_scope, require_scope
+from ._told import shown, told_as
 
 __all__ = ["ConnectionInfo", "connection", "connection_info", "remember_secrets"]
 
@@ -44,10 +45,11 @@ def connection_info(name: str, *, what: str = "pawflow.connection") -> Connectio
         f"/connections/{urllib.parse.quote(name, safe='')}"
     )
     try:
-        answer = scope.server.get_json(path)
+        with told_as(f"{what}({shown(name)})"):
+            answer = scope.server.get_json(path)
     except ServerError as err:
         if err.status == 404:
-            raise NotFoundError(f"{what}({name!r}): {err}") from None
+            raise NotFoundError(str(err)) from None
         raise
     if not isinstance(answer, dict) or not isinstance(answer.get("vars"), dict):
         raise ServerError(f"{what}({name!r}): the server's answer has no 'vars'")

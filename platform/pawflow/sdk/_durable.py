@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json as _json
 import urllib.parse
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 from ..errors import NotFoundError, PawflowError, ServerError, SessionFailed
 from ._activity import activity
 from ._event import Event
 from ._scope import Scope, require_scope
+from ._told import shown, told_as
 
 __all__ = [
     "http_outcome",
@@ -39,20 +39,6 @@ __all__ = [
 
 def _quote(text: str) -> str:
     return urllib.parse.quote(text, safe="")
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-@contextmanager
-def _told_as(call: str) -> Iterator[None]:
-    """Re-raise a server's error as a failure of ``call``, as the user wrote it."""
-    try:
-        yield
-    except ServerError as err:
-        raise ServerError(f"{call} failed: {err}", status=err.status) from None
 
 
 def session_id() -> str:
@@ -74,8 +60,8 @@ def subscribe(source: str, filter: str | None = None) -> str:
     session; none is lost. Returns the subscription id.
     """
     scope = require_scope("pawflow.subscribe")
-    more = "" if filter is None else f", filter={_shown(filter)}"
-    with _told_as(f"pawflow.subscribe({_shown(source)}{more})"):
+    more = "" if filter is None else f", filter={shown(filter)}"
+    with told_as(f"pawflow.subscribe({shown(source)}{more})"):
         reply = scope.server.post_json(  # type: ignore[union-attr]
             f"/api/v1/sessions/{_quote(scope.session_id or '')}/subscriptions",
             # A retried call must not leave a second subscription behind.
@@ -89,7 +75,7 @@ def subscribe(source: str, filter: str | None = None) -> str:
 def unsubscribe(subscription: str) -> None:
     """Stop receiving events for ``subscription``."""
     scope = require_scope("pawflow.unsubscribe")
-    with _told_as(f"pawflow.unsubscribe({_shown(subscription)})"):
+    with told_as(f"pawflow.unsubscribe({shown(subscription)})"):
         scope.server.request("DELETE", f"/api/v1/subscriptions/{_quote(subscription)}")  # type: ignore[union-attr]
 
 
@@ -108,7 +94,7 @@ def next_event(subscription: str | Iterable[str], timeout: float | None = None) 
         return None
     if raw.get("data_by_ref"):
         # Too big to travel in a signal; events never change, so replays agree.
-        with _told_as(f"pawflow.next_event reading event {raw['id']}"):
+        with told_as(f"pawflow.next_event reading event {raw['id']}"):
             stored = scope.server.get_json(f"/api/v1/events/{_quote(raw['id'])}")  # type: ignore[union-attr]
         raw = {**raw, "data": stored["data"]}
     return Event.from_dict(raw)
@@ -122,14 +108,14 @@ def _subscriptions(given: str | Iterable[str]) -> str | list[str]:
         ids = list(dict.fromkeys(given))
     except TypeError:
         raise PawflowError(
-            f"pawflow.next_event takes a subscription id or a list of them, not {_shown(given)}"
+            f"pawflow.next_event takes a subscription id or a list of them, not {shown(given)}"
         ) from None
     if not ids:
         raise PawflowError("pawflow.next_event needs at least one subscription to wait on")
     wrong = next((i for i in ids if not isinstance(i, str)), None)
     if wrong is not None:
         raise PawflowError(
-            f"pawflow.next_event: {_shown(wrong)} is not a subscription id "
+            f"pawflow.next_event: {shown(wrong)} is not a subscription id "
             "(pawflow.subscribe returns them)"
         )
     return ids
@@ -140,7 +126,7 @@ def start(call: str, data: Any = None) -> str:
     """Start a child session running ``call`` ("file.py:function") of this
     project with an event whose data is ``data``; returns its session id."""
     scope = require_scope("pawflow.start")
-    with _told_as(f"pawflow.start({_shown(call)}{'' if data is None else ', ...'})"):
+    with told_as(f"pawflow.start({shown(call)}{'' if data is None else ', ...'})"):
         reply = scope.server.post_json(  # type: ignore[union-attr]
             "/api/v1/sessions",
             {
@@ -196,7 +182,7 @@ def signal(session_id: str, name: str, payload: Any = None) -> None:
     """Send the signal ``name`` with JSON ``payload`` to the session ``session_id``."""
     scope = require_scope("pawflow.signal")
     more = "" if payload is None else ", ..."
-    with _told_as(f"pawflow.signal({_shown(session_id)}, {_shown(name)}{more})"):
+    with told_as(f"pawflow.signal({shown(session_id)}, {shown(name)}{more})"):
         scope.server.post_json(  # type: ignore[union-attr]
             f"/api/v1/sessions/{_quote(session_id)}/signals",
             {"name": name, "payload": payload, "sender": scope.session_id},
@@ -233,7 +219,7 @@ def http_outcome(
         _json.dumps(json)  # fail here, in the session, if it is not JSON
         payload["json"] = json
     scope = require_scope("pawflow.http_outcome")
-    with _told_as(f"pawflow.http_outcome({status!r}, ...)"):
+    with told_as(f"pawflow.http_outcome({status!r}, ...)"):
         scope.server.post_json(  # type: ignore[union-attr]
             f"/api/v1/sessions/{_quote(scope.session_id or '')}/http_outcome", payload
         )
@@ -248,11 +234,11 @@ def webhook_url(trigger: str) -> str:
     has no such trigger or it is not a webhook trigger.
     """
     scope = require_scope("pawflow.webhook_url")
-    call = f"pawflow.webhook_url({_shown(trigger)})"
+    call = f"pawflow.webhook_url({shown(trigger)})"
     if not isinstance(trigger, str) or not trigger:
         raise PawflowError(f"{call}: the trigger's name must be a non-empty string")
     path = f"/api/v1/sessions/{_quote(scope.session_id or '')}/webhooks/{_quote(trigger)}"
-    with _told_as(call):
+    with told_as(call):
         try:
             reply = scope.server.get_json(path)  # type: ignore[union-attr]
         except ServerError as err:

@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import PawflowError, ServerError
 from ._activity import activity
 from ._scope import Scope, ServerApi, require_scope
+from ._told import TellingServer, shown
 
 __all__ = ["KeyValueStore", "store"]
 
@@ -50,10 +51,12 @@ def _path(scope: Scope, key: str | None = None) -> str:
     return path if key is None else f"{path}/{urllib.parse.quote(key, safe='')}"
 
 
-def _scope(what: str) -> tuple[Scope, ServerApi]:
+def _scope(what: str, key: str | None = None) -> tuple[Scope, ServerApi]:
+    """The session's scope, and the server's API telling its errors as the call
+    ``what(key)`` the program made."""
     scope = require_scope(what)
     assert scope.server is not None  # require_scope checked
-    return scope, scope.server
+    return scope, TellingServer(scope.server, f"{what}({'' if key is None else shown(key)})")
 
 
 class KeyValueStore:
@@ -70,7 +73,7 @@ class KeyValueStore:
         """The value stored under ``key``, or ``default`` when there is none."""
         what = "pawflow.store.get"
         _check_key(what, key)
-        scope, server = _scope(what)
+        scope, server = _scope(what, key)
         try:
             entry = server.get_json(_path(scope, key))
         except ServerError as err:
@@ -85,7 +88,7 @@ class KeyValueStore:
         what = "pawflow.store.set"
         _check_key(what, key)
         _check_json(what, key, value)
-        scope, server = _scope(what)
+        scope, server = _scope(what, key)
         server.request("PUT", _path(scope, key), json.dumps({"value": value}).encode())
 
     @activity
@@ -93,7 +96,7 @@ class KeyValueStore:
         """Remove ``key``; returns whether it was there."""
         what = "pawflow.store.delete"
         _check_key(what, key)
-        scope, server = _scope(what)
+        scope, server = _scope(what, key)
         try:
             server.request("DELETE", _path(scope, key))
         except ServerError as err:
@@ -124,7 +127,7 @@ class KeyValueStore:
         what = "pawflow.store.mutate"
         _check_key(what, key)
         _check_json(what, key, operand)
-        scope, server = _scope(what)
+        scope, server = _scope(what, key)
         body: dict[str, Any] = {"op": op}
         if operand is not None or op != "add":
             body["operand"] = operand
@@ -139,7 +142,7 @@ class KeyValueStore:
         _check_key(what, key)
         _check_json(what, key, expected)
         _check_json(what, key, new)
-        scope, server = _scope(what)
+        scope, server = _scope(what, key)
         answer = server.post_json(
             _path(scope, key), {"op": "check_and_set", "expected": expected, "new": new}
         )
@@ -152,7 +155,7 @@ class KeyValueStore:
         _check_key(what, key)
         if not isinstance(amount, int | float) or isinstance(amount, bool):
             raise PawflowError(f"{what}: the amount must be a number, got {amount!r}")
-        scope, server = _scope(what)
+        scope, server = _scope(what, key)
         answer = server.post_json(_path(scope, key), {"op": "add", "operand": amount})
         total: int | float = answer["value"]
         return total

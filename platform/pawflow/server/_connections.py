@@ -224,7 +224,8 @@ async def _deployed_spec(
         where = f"the active deployment of project {project!r}"
     else:
         deployment = await store.get_deployment(deployment_id)
-        where = f"deployment {deployment_id!r}"
+        # A session asks: named as its program knows it, by the project.
+        where = f"the manifest of project {project!r}"
     spec = (
         None
         if deployment is None
