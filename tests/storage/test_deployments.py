@@ -45,6 +45,8 @@ async def test_projects_and_deployments_are_listed_newest_first(store: Store) ->
     assert [d.id for d in await store.list_deployments()] == [a2.id, b1.id, a1.id]
     assert [d.id for d in await store.list_deployments("alpha")] == [a2.id, a1.id]
     assert await store.list_deployments("gamma") == []
+    assert [d.id for d in await store.list_deployments(limit=2)] == [a2.id, b1.id]
+    assert [d.id for d in await store.list_deployments("alpha", limit=1)] == [a2.id]
 
 
 async def test_activate_first_deployment(store: Store) -> None:

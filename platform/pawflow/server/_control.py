@@ -141,7 +141,7 @@ async def _deployment_for(store: Store, project: str, parent_id: str | None) -> 
     deployment = await store.active_deployment(project)
     if deployment is not None:
         return deployment
-    if not await store.list_deployments(project):
+    if not await store.list_deployments(project, limit=1):
         raise ApiError(404, f"no project {project!r}")
     raise ApiError(404, f"project {project!r} has no active deployment")
 

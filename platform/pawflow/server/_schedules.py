@@ -91,7 +91,7 @@ async def converge_deploy_schedules(request: web.Request, project: str) -> None:
     failure is logged (the schedules were synced before activation; only a race
     in this very moment is left unsettled, until the next deploy)."""
     store = request.app[STORE]
-    recent = (await store.list_deployments(project))[:_RECENT_DEPLOYMENTS]
+    recent = await store.list_deployments(project, limit=_RECENT_DEPLOYMENTS)
     manifests = [Manifest.from_dict(d.manifest) for d in recent]
     if not any(_has_schedules(m) for m in manifests):
         return  # no schedule in play: Temporal is not needed

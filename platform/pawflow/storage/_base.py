@@ -56,8 +56,10 @@ class Store(Protocol):
 
     async def list_projects(self) -> list[ProjectRecord]: ...
 
-    async def list_deployments(self, project: str | None = None) -> list[DeploymentRecord]:
-        """Newest first."""
+    async def list_deployments(
+        self, project: str | None = None, limit: int | None = None
+    ) -> list[DeploymentRecord]:
+        """Newest first; at most ``limit`` of them (None: all)."""
         ...
 
     # -- webhooks ----------------------------------------------------------------

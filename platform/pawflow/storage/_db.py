@@ -229,12 +229,13 @@ class Database(
         )
         return [ProjectRecord(name=r["name"], created_at=r["created_at"]) for r in rows]
 
-    def list_deployments(self, project: str | None) -> list[DeploymentRecord]:
+    def list_deployments(self, project: str | None, limit: int | None) -> list[DeploymentRecord]:
         where, params = _where(project=project)
+        bound = "" if limit is None else " LIMIT ?"
         rows = self._all(
             f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments{where} "
-            "ORDER BY created_at DESC, id DESC",
-            params,
+            f"ORDER BY created_at DESC, id DESC{bound}",
+            params if limit is None else (*params, max(0, limit)),
         )
         return [_deployment(r) for r in rows]
 

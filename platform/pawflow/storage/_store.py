@@ -102,9 +102,11 @@ class DatabaseStore:
         """All projects, newest first."""
         return await self._run(Database.list_projects)
 
-    async def list_deployments(self, project: str | None = None) -> list[DeploymentRecord]:
-        """Newest first."""
-        return await self._run(Database.list_deployments, project)
+    async def list_deployments(
+        self, project: str | None = None, limit: int | None = None
+    ) -> list[DeploymentRecord]:
+        """Newest first; at most ``limit`` of them (None: all)."""
+        return await self._run(Database.list_deployments, project, limit)
 
     # -- webhooks ----------------------------------------------------------------------
     async def ensure_webhook(self, project: str, trigger: str) -> WebhookRecord:
