@@ -59,6 +59,11 @@ class Retry:
         """Seconds to wait after failed attempt number ``attempt`` (from 1)."""
         return min(self.initial_interval * self.backoff ** (attempt - 1), self.max_interval)
 
+    def tries_again(self, attempt: int, error: BaseException | None) -> bool:
+        """Whether a call whose attempt number ``attempt`` ended with ``error``
+        (None: it succeeded) is tried once more."""
+        return error is not None and attempt < self.max_attempts and self.is_transient(error)
+
     def is_transient(self, error: BaseException) -> bool:
         if self.on:
             return isinstance(error, self.on)

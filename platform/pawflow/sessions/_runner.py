@@ -229,7 +229,7 @@ class _Program:
                 # Nothing is recorded, so a plain event loop will do.
                 return asyncio.run(result) if inspect.iscoroutine(result) else result
             except Exception as exc:
-                if attempt >= policy.max_attempts or not policy.is_transient(exc):
+                if not policy.tries_again(attempt, exc):
                     raise
             time.sleep(policy.delay(attempt))
             attempt += 1
@@ -311,11 +311,10 @@ class _Program:
 
     def _call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         request = self._call_request(fn, args, kwargs)
-        options = activity_options(getattr(fn, "__func__", fn)) or ActivityOptions()
         answer = self._ask(request)
         executed = answer[0] == "execute"
         if executed:
-            data, attempts, ms = self._execute(request, fn, args, kwargs, options)
+            data, attempts, ms = self._execute(request, fn, args, kwargs)
         else:
             data = answer[-1]
         # The program continues with the recorded copy, exactly what a replay gets.
@@ -345,10 +344,7 @@ class _Program:
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Request:
         self._number += 1
-        target = getattr(fn, "__func__", fn)
-        options = activity_options(target) or ActivityOptions()
-        policy = options.retry or self.spec.retry
-        per_attempt = options.timeout or self.spec.call_timeout
+        policy, per_attempt = self._limits(fn)
         pauses = sum(policy.delay(attempt) for attempt in range(1, policy.max_attempts))
         request = Request(
             "call",
@@ -356,10 +352,16 @@ class _Program:
             function=describe(fn, self._code.prefix),
             args=[short_repr(a) for a in args],
             kwargs={k: short_repr(v) for k, v in kwargs.items()},
-            timeout=options.timeout,
+            timeout=_options(fn).timeout,
             budget=per_attempt * policy.max_attempts + pauses,
         )
         return request
+
+    def _limits(self, fn: Callable[..., Any]) -> tuple[Retry, float]:
+        """The retry policy and per-attempt timeout of a call of ``fn``: its own
+        (``@pawflow.activity(retry=..., timeout=...)``), else the project's."""
+        options = _options(fn)
+        return options.retry or self.spec.retry, options.timeout or self.spec.call_timeout
 
     # -- async code (see ``_aio``) -------------------------------------------------------
     def _run_async(self, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -434,9 +436,7 @@ class _Program:
     ) -> tuple[Any, BaseException | None]:
         """One external call awaited on the loop's real clock, with its retries;
         its outcome goes to the worker as soon as it is known."""
-        options = activity_options(getattr(call.fn, "__func__", call.fn)) or ActivityOptions()
-        policy = options.retry or self.spec.retry
-        timeout = options.timeout or self.spec.call_timeout
+        policy, timeout = self._limits(call.fn)
         key = f"{self.spec.session_id}/{request.number}"
         started = time.monotonic()
         attempt = 0
@@ -460,7 +460,7 @@ class _Program:
                     error = CallTimedOut(f"{request.function} did not finish within {timeout:g} s")
             except (Exception, SystemExit, asyncio.CancelledError) as exc:
                 error = exc
-            if error is None or attempt >= policy.max_attempts or not policy.is_transient(error):
+            if not policy.tries_again(attempt, error):
                 break
             await asyncio.sleep(policy.delay(attempt))  # a real pause: the call is in progress
         duration = round((time.monotonic() - started) * 1000, 3)
@@ -476,10 +476,8 @@ class _Program:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        options: ActivityOptions,
     ) -> tuple[bytes, int, float]:
-        policy = options.retry or self.spec.retry
-        timeout = options.timeout or self.spec.call_timeout
+        policy, timeout = self._limits(fn)
         started = time.monotonic()
         attempt = 0
         while True:
@@ -497,7 +495,7 @@ class _Program:
             finally:
                 self._executing = False
                 self._scope.call_key = None
-            if error is None or attempt >= policy.max_attempts or not policy.is_transient(error):
+            if not policy.tries_again(attempt, error):
                 break
             time.sleep(policy.delay(attempt))  # a real pause: the call is in progress
         duration = round((time.monotonic() - started) * 1000, 3)
@@ -512,6 +510,11 @@ class _Program:
         buffer = io.StringIO()
         fn(*args, **{**kwargs, "file": buffer, "flush": False})
         self._send("print", clip(buffer.getvalue().removesuffix("\n")))
+
+
+def _options(fn: Callable[..., Any]) -> ActivityOptions:
+    """What ``@pawflow.activity`` says of ``fn`` (of a bound method: of its function)."""
+    return activity_options(getattr(fn, "__func__", fn)) or ActivityOptions()
 
 
 @contextlib.contextmanager
