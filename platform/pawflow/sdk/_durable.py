@@ -100,10 +100,16 @@ def next_event(subscription: str | Iterable[str], timeout: float | None = None) 
     return Event.from_dict(raw)
 
 
+# What one wait may name: a session holds at most 100 live subscriptions, and
+# ids (of subscriptions, sessions) are short. The worker refuses more.
+MAX_WAIT_SOURCES = 100
+MAX_ID_LENGTH = 200
+
+
 def _subscriptions(given: str | Iterable[str]) -> str | list[str]:
     """What a next_event request waits on: one id, or the ids in the order given."""
     if isinstance(given, str):
-        return given
+        return _subscription_id(given)
     try:
         ids = list(dict.fromkeys(given))
     except TypeError:
@@ -118,7 +124,20 @@ def _subscriptions(given: str | Iterable[str]) -> str | list[str]:
             f"pawflow.next_event: {shown(wrong)} is not a subscription id "
             "(pawflow.subscribe returns them)"
         )
-    return ids
+    if len(ids) > MAX_WAIT_SOURCES:
+        raise PawflowError(
+            f"pawflow.next_event waits on at most {MAX_WAIT_SOURCES} subscriptions at once"
+        )
+    return [_subscription_id(i) for i in ids]
+
+
+def _subscription_id(given: str) -> str:
+    if len(given) > MAX_ID_LENGTH:
+        raise PawflowError(
+            f"pawflow.next_event: {shown(given)} is not a subscription id "
+            "(pawflow.subscribe returns them)"
+        )
+    return given
 
 
 @activity

@@ -26,6 +26,7 @@ import re
 from multiprocessing.connection import Connection
 from typing import Any, get_args
 
+from ..sdk._durable import MAX_ID_LENGTH, MAX_WAIT_SOURCES
 from ..textsafe import clean_json
 from ._protocol import Exchange, Request, RequestKind
 
@@ -168,11 +169,13 @@ def _key(kind: Any, key: Any) -> Any:
             raise BadMessage("a sleep whose length is not a number")
         return float(key)
     if kind == "next_event" and isinstance(key, list):  # several subscriptions at once
-        if not 0 < len(key) <= 100 or not all(isinstance(k, str) and len(k) <= 200 for k in key):
+        if not 0 < len(key) <= MAX_WAIT_SOURCES or not all(
+            isinstance(k, str) and len(k) <= MAX_ID_LENGTH for k in key
+        ):
             raise BadMessage("a next_event request whose subscriptions are not a list of ids")
         return key
     if kind in ("next_event", "result"):
-        if not isinstance(key, str) or len(key) > 200:
+        if not isinstance(key, str) or len(key) > MAX_ID_LENGTH:
             raise BadMessage(f"a {kind} request without an id")
         return key
     if kind == "next_signal":
