@@ -18,6 +18,8 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ..waiting import wait_until_set
+
 __all__ = ["CUT_SECONDS", "DRAIN", "Drain", "drain_middleware", "stop_gracefully"]
 
 log = logging.getLogger(__name__)
@@ -61,11 +63,7 @@ class Drain:
 
     async def settled(self, seconds: float) -> bool:
         """Wait until no request is in progress; False when ``seconds`` ran out first."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_until_set(self._idle, seconds)
 
 
 DRAIN = web.AppKey("drain", Drain)
