@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from ..config import listen_url
 from ..storage import TERMINAL_SESSION_STATES, SessionRecord, Store
 from ._config import ServerConfig
 
@@ -16,7 +17,6 @@ __all__ = [
     "clean_text",
     "find_session",
     "int_param",
-    "listen_url",
     "live_session",
     "read_body",
     "request_headers",
@@ -65,13 +65,6 @@ def int_param(request: web.Request, name: str, default: int, *, lo: int, hi: int
     if not lo <= value <= hi:
         raise ApiError(400, f"query parameter {name!r} must be an integer from {lo} to {hi}")
     return value
-
-
-def listen_url(host: str, port: int) -> str:
-    """``http://host:port``, with IPv6 literals bracketed."""
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
 
 
 def base_url(request: web.Request, config: ServerConfig) -> str:
