@@ -9,7 +9,9 @@ from typing import Any
 from . import _commands as c
 from . import _daemons as d
 from . import _integrations_cmd as i
+from ._backup_cmd import add_backup_command
 from ._config_cmd import cmd_config_show
+from ._ops_cmd import add_ops_commands
 from ._session_cmd import add_session_control_commands
 from ._store_cmd import add_store_commands
 
@@ -154,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=_seconds, metavar="S", help="give up after S seconds (exit code 2)"
     )
     add_session_control_commands(session, leaf)
+    add_ops_commands(project, deployment, event, leaf)
+    add_backup_command(commands, leaf)
     add_store_commands(grouped, leaf)
     _add_integration_commands(grouped, leaf)
     return parser
