@@ -70,11 +70,13 @@ _EVENT_COLUMNS = (
     "id, project, trigger_name, type, data, idempotency_key, created_at, state, connection_name"
 )
 # What reading an event selects: its columns, and how it was matched (see match_event).
-_EVENT_READ = f"{_EVENT_COLUMNS}, matches"
+_EVENT_READ = f"{_EVENT_COLUMNS}, matches, replay_of"
 _SESSION_COLUMNS = (
     "id, project, deployment_id, trigger_name, event_id, call_target, state, created_at, "
     "ended_at, error, start_pending, parent_session_id"
 )
+# What reading a session selects: its columns, and the failed session it reuses answers of.
+_SESSION_READ = f"{_SESSION_COLUMNS}, reuse_from, reuse_count"
 
 
 def _dumps(value: Any) -> str:
@@ -136,6 +138,23 @@ class Database(
 
     def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
         return self._conn.execute(sql, params).fetchall()
+
+    def _older(
+        self, table: str, key: str, where: str, params: tuple[Any, ...], before: str | None
+    ) -> tuple[str, tuple[Any, ...]]:
+        """``where`` narrowed to the rows listed after ``before`` in a newest-first
+        listing ordered by ``(created_at, key)`` descending. The pair, not the time
+        alone, so rows sharing a timestamp are neither skipped nor repeated across
+        pages. ``table`` and ``key`` are our own names, never caller input."""
+        if before is None:
+            return where, params
+        row = self._one(f"SELECT created_at FROM {table} WHERE {key} = ?", (before,))
+        if row is None:
+            raise NotFoundError(f"no {_ROW_NAMES[table]} {before!r} to list from")
+        at = row["created_at"]
+        older = f"(created_at < ? OR (created_at = ? AND {key} < ?))"
+        joined = f"{where} AND {older}" if where else f" WHERE {older}"
+        return joined, (*params, at, at, before)
 
     # -- projects and deployments ----------------------------------------------------
     def create_deployment(
@@ -223,14 +242,22 @@ class Database(
         )
         return None if row is None else _deployment(row)
 
-    def list_projects(self) -> list[ProjectRecord]:
+    def list_projects(
+        self, limit: int | None = None, before: str | None = None
+    ) -> list[ProjectRecord]:
+        where, params = self._older("projects", "name", "", (), before)
+        bound = "" if limit is None else " LIMIT ?"
         rows = self._all(
-            "SELECT name, created_at FROM projects ORDER BY created_at DESC, name DESC"
+            f"SELECT name, created_at FROM projects{where} "
+            f"ORDER BY created_at DESC, name DESC{bound}",
+            params if limit is None else (*params, _limit(limit)),
         )
         return [ProjectRecord(name=r["name"], created_at=r["created_at"]) for r in rows]
 
-    def list_deployments(self, project: str | None, limit: int | None) -> list[DeploymentRecord]:
-        where, params = _where(project=project)
+    def list_deployments(
+        self, project: str | None, limit: int | None, before: str | None = None
+    ) -> list[DeploymentRecord]:
+        where, params = self._older("deployments", "id", *_where(project=project), before)
         bound = "" if limit is None else " LIMIT ?"
         rows = self._all(
             f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments{where} "
@@ -447,7 +474,7 @@ class Database(
 
     def _sessions_of_event(self, event_id: str) -> list[SessionRecord]:
         rows = self._all(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE event_id = ? ORDER BY created_at, id",
+            f"SELECT {_SESSION_READ} FROM sessions WHERE event_id = ? ORDER BY created_at, id",
             (event_id,),
         )
         return [_session(r) for r in rows]
@@ -456,8 +483,10 @@ class Database(
         row = self._one(f"SELECT {_EVENT_READ} FROM events WHERE id = ?", (event_id,))
         return None if row is None else _event(row)
 
-    def list_events(self, project: str | None, limit: int) -> list[EventRecord]:
-        where, params = _where(project=project)
+    def list_events(
+        self, project: str | None, limit: int, before: str | None = None
+    ) -> list[EventRecord]:
+        where, params = self._older("events", "id", *_where(project=project), before)
         rows = self._all(
             f"SELECT {_EVENT_READ} FROM events{where} ORDER BY created_at DESC, id DESC LIMIT ?",
             (*params, _limit(limit)),
@@ -467,7 +496,7 @@ class Database(
     # -- sessions ----------------------------------------------------------------------
     def sessions_to_start(self, limit: int) -> list[SessionRecord]:
         rows = self._all(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE start_pending = 1 "
+            f"SELECT {_SESSION_READ} FROM sessions WHERE start_pending = 1 "
             "ORDER BY created_at, id LIMIT ?",
             (_limit(limit),),
         )
@@ -480,15 +509,21 @@ class Database(
                 raise NotFoundError(f"no session {session_id!r}")
 
     def get_session(self, session_id: str) -> SessionRecord | None:
-        row = self._one(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,))
+        row = self._one(f"SELECT {_SESSION_READ} FROM sessions WHERE id = ?", (session_id,))
         return None if row is None else _session(row)
 
     def list_sessions(
-        self, project: str | None, event_id: str | None, state: str | None, limit: int
+        self,
+        project: str | None,
+        event_id: str | None,
+        state: str | None,
+        limit: int,
+        before: str | None = None,
     ) -> list[SessionRecord]:
-        where, params = _where(project=project, event_id=event_id, state=state)
+        filters = _where(project=project, event_id=event_id, state=state)
+        where, params = self._older("sessions", "id", *filters, before)
         rows = self._all(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions{where} "
+            f"SELECT {_SESSION_READ} FROM sessions{where} "
             "ORDER BY created_at DESC, id DESC LIMIT ?",
             (*params, _limit(limit)),
         )
@@ -620,6 +655,14 @@ _SESSION_RUNS = "EXISTS (SELECT 1 FROM sessions WHERE id = ? AND state NOT IN ({
 )
 
 
+_ROW_NAMES = {
+    "projects": "project",
+    "deployments": "deployment",
+    "events": "event",
+    "sessions": "session",
+}
+
+
 def _limit(limit: int) -> int:
     # SQLite reads a negative LIMIT as "no limit"; a caller asking for less than
     # nothing gets nothing.
@@ -677,6 +720,7 @@ def _event(row: Row) -> EventRecord:
         state=cast(EventState, row["state"]),
         connection=row["connection_name"],
         matches=None if row["matches"] is None else json.loads(row["matches"]),
+        replay_of=row["replay_of"],
     )
 
 
@@ -694,4 +738,6 @@ def _session(row: Row) -> SessionRecord:
         error=row["error"],
         start_pending=bool(row["start_pending"]),
         parent_session_id=row["parent_session_id"],
+        reuse_from=row["reuse_from"],
+        reuse_count=row["reuse_count"] or 0,
     )

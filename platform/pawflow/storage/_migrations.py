@@ -319,6 +319,15 @@ CREATE TABLE settings (
 );
 """
 
+_OPERATIONS = """
+-- A redispatched event names the event it dispatches again.
+ALTER TABLE events ADD COLUMN replay_of TEXT;
+-- A session restarted from another's failure: the first reuse_count answers of
+-- that session's transcript are its own, not asked again.
+ALTER TABLE sessions ADD COLUMN reuse_from TEXT;
+ALTER TABLE sessions ADD COLUMN reuse_count INTEGER;
+"""
+
 
 @dataclass(frozen=True)
 class PerDialect:
@@ -347,6 +356,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _EVENT_CLAIMS,
     _WORKERS,
     _SETTINGS,
+    _OPERATIONS,
 )
 """Migration ``i`` takes a database from schema version ``i`` to ``i + 1``."""
 

@@ -50,6 +50,8 @@ class EventRecord:
     # How the dispatcher matched it: one {"trigger" or "subscription", "matched",
     # "reason"} per trigger or subscription it was for (None while pending).
     matches: list[dict[str, Any]] | None = None
+    # The event this one dispatches again (``paw event redispatch``).
+    replay_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,10 @@ class SessionRecord:
     start_pending: bool  # True until the Temporal workflow start was acknowledged
     # The session that started this one (pawflow.start / the API), told when it ends.
     parent_session_id: str | None = None
+    # Restarted from the failure of ``reuse_from``: the first ``reuse_count``
+    # answers of that session's transcript are reused, not asked again.
+    reuse_from: str | None = None
+    reuse_count: int = 0
 
 
 # -- key-value store and session control ------------------------------------------
