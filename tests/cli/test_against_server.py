@@ -297,7 +297,7 @@ def test_watch_times_out_with_exit_code_2(
     session = session_of(capsys, trigger(deployed["webhooks"]["greet"]))
     post_records(env, session["id"], LIFE[:1])
     started = time.monotonic()
-    assert main(["session", "watch", session["id"], "--timeout", "0.5"]) == 2
+    assert main(["session", "watch", session["id"], "--timeout", "0.5"]) == 124
     assert time.monotonic() - started < 5
     captured = capsys.readouterr()
     assert captured.out.splitlines()[0].endswith("state     running")

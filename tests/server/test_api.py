@@ -57,7 +57,8 @@ async def test_unknown_route_and_wrong_method_are_json_errors(
 
 
 async def test_projects_and_deployments(client: TestClient[Any, Any]) -> None:
-    assert await (await client.get("/api/v1/projects", headers=AUTH)).json() == {"projects": []}
+    empty = {"projects": [], "more": False, "next_before": None}
+    assert await (await client.get("/api/v1/projects", headers=AUTH)).json() == empty
     first = await deploy(client)
     second = await deploy(client)
 

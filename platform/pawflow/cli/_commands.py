@@ -15,6 +15,7 @@ from ..errors import ConfigError, ServerError
 from ._archive import MAX_ARCHIVE_BYTES, zip_project
 from ._client import ApiClient
 from ._output import format_record, format_table, short_time
+from ._paging import paging_params, print_more
 from ._watch import EXIT_TIMEOUT, watch_session
 
 __all__ = [
@@ -111,7 +112,7 @@ class _Listing:
     columns: tuple[tuple[str, str], ...]  # (header, field) of the text table
 
     def show(self, args: argparse.Namespace, params: dict[str, str | None], empty: str) -> int:
-        answer = client_for(args).get(self.path, params)
+        answer = client_for(args).get(self.path, {**params, **paging_params(args)})
         items = answer.get(self.key) if isinstance(answer, dict) else None
         if not isinstance(items, list):
             raise ServerError(f"the server's answer has no {self.key!r} list")
@@ -123,6 +124,7 @@ class _Listing:
         else:
             rows = [[_cell(field, item.get(field)) for _, field in self.columns] for item in picked]
             print(format_table([header for header, _ in self.columns], rows))
+        print_more(args, answer, len(picked))
         return 0
 
 

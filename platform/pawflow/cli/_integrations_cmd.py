@@ -20,6 +20,7 @@ from .. import config
 from ..errors import ConfigError, ServerError
 from ._client import ApiClient
 from ._output import format_table, short_time
+from ._paging import paging_params, print_more
 
 __all__ = [
     "cmd_connection_list",
@@ -121,7 +122,8 @@ def cmd_var_list(args: argparse.Namespace) -> int:
     """``paw var list [--project P] [--connection C]``: secret values show as ``***``."""
     project = _project(args)
     answer = _client(args).get(
-        f"/api/v1/projects/{_q(project)}/vars", {"connection": args.connection}
+        f"/api/v1/projects/{_q(project)}/vars",
+        {"connection": args.connection, **paging_params(args)},
     )
     items = answer.get("vars") if isinstance(answer, dict) else None
     if not isinstance(items, list):
@@ -149,17 +151,21 @@ def cmd_var_list(args: argparse.Namespace) -> int:
             for v in shown
         ]
         print(format_table(["SCOPE", "NAME", "VALUE", "UPDATED"], rows))
+    print_more(args, answer, len(shown))
     return 0
 
 
 def cmd_connection_list(args: argparse.Namespace) -> int:
     """``paw connection list [--project P]``: connections of active deployments."""
-    answer = _client(args).get("/api/v1/connections", {"project": args.project})
+    answer = _client(args).get(
+        "/api/v1/connections", {"project": args.project, **paging_params(args)}
+    )
     items = answer.get("connections") if isinstance(answer, dict) else None
     if not isinstance(items, list):
         raise ServerError("the server's answer has no 'connections' list")
     if args.json:
         print(json.dumps(items, indent=2))
+        print_more(args, answer, len(items))
         return 0
     if not items:
         print("No connections. Declare them under project.connections in pawflow.yaml.")
@@ -175,6 +181,7 @@ def cmd_connection_list(args: argparse.Namespace) -> int:
         rows.append([c.get("project"), c.get("name"), c.get("integration"), status,
                      c.get("webhook_url") or "-"])  # fmt: skip
     print(format_table(["PROJECT", "NAME", "INTEGRATION", "STATUS", "WEBHOOK URL"], rows))
+    print_more(args, answer, len(items))
     return 0
 
 
@@ -203,12 +210,13 @@ def cmd_connection_test(args: argparse.Namespace) -> int:
 
 def cmd_integration_list(args: argparse.Namespace) -> int:
     """``paw integration list``: the integrations the server has installed."""
-    answer = _client(args).get("/api/v1/integrations")
+    answer = _client(args).get("/api/v1/integrations", paging_params(args))
     items = answer.get("integrations") if isinstance(answer, dict) else None
     if not isinstance(items, list):
         raise ServerError("the server's answer has no 'integrations' list")
     if args.json:
         print(json.dumps(items, indent=2))
+        print_more(args, answer, len(items))
         return 0
     if not items:
         print("No integrations installed.")
@@ -219,4 +227,5 @@ def cmd_integration_list(args: argparse.Namespace) -> int:
         rows.append([i.get("name"), "yes" if i.get("webhooks") else "no", ", ".join(names),
                      i.get("description")])  # fmt: skip
     print(format_table(["NAME", "WEBHOOKS", "VARS", "DESCRIPTION"], rows))
+    print_more(args, answer, len(items))
     return 0

@@ -24,6 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    # What was typed: listings print the command that shows their next page.
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     _configure_logging(verbose=args.command in _DAEMONS)
     try:
         code: int = args.func(args)

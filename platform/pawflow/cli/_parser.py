@@ -12,6 +12,7 @@ from . import _integrations_cmd as i
 from ._backup_cmd import add_backup_command
 from ._config_cmd import cmd_config_show
 from ._ops_cmd import add_ops_commands
+from ._paging import add_paging
 from ._session_cmd import add_session_control_commands
 from ._store_cmd import add_store_commands
 
@@ -127,16 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file", metavar="FILE")
 
     project = grouped("project", "projects")
-    _add_json(leaf(project, "list", c.cmd_project_list, "list projects"))
+    projects = leaf(project, "list", c.cmd_project_list, "list projects, newest first")
+    add_paging(projects)
+    _add_json(projects)
 
     deployment = grouped("deployment", "deployments")
     deployments = leaf(deployment, "list", c.cmd_deployment_list, "list deployments")
     deployments.add_argument("--project", metavar="P")
+    add_paging(deployments)
     _add_json(deployments)
 
     event = grouped("event", "received events")
     events = leaf(event, "list", c.cmd_event_list, "list events, newest first")
     events.add_argument("--project", metavar="P")
+    add_paging(events)
     _add_json(events)
 
     session = grouped("session", "sessions and their logs")
@@ -144,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("--project", metavar="P")
     sessions.add_argument("--event", metavar="EVENT_ID")
     sessions.add_argument("--state", metavar="S", choices=_SESSION_STATES)
+    add_paging(sessions)
     _add_json(sessions)
 
     log = leaf(session, "log", c.cmd_session_log, "show the log of a session")
@@ -153,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch = leaf(session, "watch", c.cmd_session_watch, "follow a session's log until it ends")
     watch.add_argument("id", metavar="ID")
     watch.add_argument(
-        "--timeout", type=_seconds, metavar="S", help="give up after S seconds (exit code 2)"
+        "--timeout", type=_seconds, metavar="S", help="give up after S seconds (exit code 124)"
     )
     add_session_control_commands(session, leaf)
     add_ops_commands(project, deployment, event, leaf)
@@ -179,6 +185,7 @@ def _add_integration_commands(grouped: Callable[..., Any], leaf: Callable[..., A
     var_list = leaf(var, "list", i.cmd_var_list, "list vars (secret values show as ***)")
     var_list.add_argument("--project", metavar="P", help=project_help)
     var_list.add_argument("--connection", metavar="C", help="only this connection's vars")
+    add_paging(var_list, "after")
     _add_json(var_list)
     var_delete = leaf(var, "delete", i.cmd_var_delete, "delete a var")
     var_delete.add_argument("name", metavar="NAME")
@@ -188,6 +195,7 @@ def _add_integration_commands(grouped: Callable[..., Any], leaf: Callable[..., A
     connection = grouped("connection", "connections of deployed projects")
     connections = leaf(connection, "list", i.cmd_connection_list, "list connections")
     connections.add_argument("--project", metavar="P")
+    add_paging(connections, "after")
     _add_json(connections)
     test = leaf(connection, "test", i.cmd_connection_test, "check a connection's credentials")
     test.add_argument("name", metavar="NAME")
@@ -195,7 +203,9 @@ def _add_integration_commands(grouped: Callable[..., Any], leaf: Callable[..., A
     _add_json(test)
 
     integration = grouped("integration", "installed integrations")
-    _add_json(leaf(integration, "list", i.cmd_integration_list, "list integrations"))
+    integrations = leaf(integration, "list", i.cmd_integration_list, "list integrations")
+    add_paging(integrations, "after")
+    _add_json(integrations)
 
 
 def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:

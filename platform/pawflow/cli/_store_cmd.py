@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import ServerError
 from ._commands import client_for
 from ._output import format_table, short_time
+from ._paging import add_paging, paging_params, print_more
 
 __all__ = ["add_store_commands", "cmd_store_get", "cmd_store_list"]
 
@@ -23,6 +24,7 @@ def add_store_commands(grouped: Callable[..., Any], leaf: Callable[..., Any]) ->
     listing = leaf(store, "list", cmd_store_list, "list the keys and values of a project's store")
     listing.add_argument("--project", metavar="P", required=True)
     listing.add_argument("--prefix", metavar="PREFIX", default="", help="only keys starting so")
+    add_paging(listing, "after")
     listing.add_argument("--json", action="store_true", help="print machine-readable JSON")
     get = leaf(store, "get", cmd_store_get, "print the value of one key (as JSON)")
     get.add_argument("--project", metavar="P", required=True)
@@ -37,12 +39,14 @@ def _store_path(project: str, key: str | None = None) -> str:
 
 def cmd_store_list(args: argparse.Namespace) -> int:
     """``paw store list --project P``: keys in order, with their values shortened."""
-    answer = client_for(args).get(_store_path(args.project), {"prefix": args.prefix or None})
+    params = {"prefix": args.prefix or None, **paging_params(args)}
+    answer = client_for(args).get(_store_path(args.project), params)
     entries = answer.get("entries") if isinstance(answer, dict) else None
     if not isinstance(entries, list):
         raise ServerError("the server's answer has no 'entries' list")
     if args.json:
         print(json.dumps(entries, indent=2, ensure_ascii=False))
+        print_more(args, answer, len(entries))
         return 0
     if not entries:
         what = f"keys starting with {args.prefix!r}" if args.prefix else "keys"
@@ -54,8 +58,7 @@ def cmd_store_list(args: argparse.Namespace) -> int:
         for e in entries
     ]  # fmt: skip
     print(format_table(["KEY", "VALUE", "UPDATED"], rows))
-    if answer.get("truncated"):
-        print(f"(only the first {len(entries)} keys are shown; narrow it with --prefix)")
+    print_more(args, answer, len(entries))
     return 0
 
 

@@ -19,7 +19,8 @@ __all__ = ["EXIT_TIMEOUT", "WatchResult", "watch_session"]
 
 logger = logging.getLogger(__name__)
 
-EXIT_TIMEOUT = 2
+# As GNU timeout(1): 2 is argparse's usage error.
+EXIT_TIMEOUT = 124
 # The server sends a keep-alive every 15 s; silence for much longer means a dead link.
 _IDLE_TIMEOUT = 40.0
 _RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -34,7 +35,7 @@ class WatchResult:
 
     @property
     def exit_code(self) -> int:
-        """0 completed, 1 error or stopped, 2 gave up waiting."""
+        """0 completed, 1 error or stopped, 124 gave up waiting."""
         if self.state is None:
             return EXIT_TIMEOUT
         return 0 if self.state == "completed" else 1

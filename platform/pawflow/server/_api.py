@@ -10,10 +10,11 @@ from aiohttp import web
 from ..storage import SessionState
 from ._control import add_session_control_routes
 from ._deploy import deploy
-from ._http import ApiError, base_url, find_session, int_param
+from ._http import ApiError, base_url, find_session
 from ._journal import get_call, get_transcript, put_call, put_transcript
 from ._json import deployment_json, event_json, project_json, session_json
 from ._kv import add_kv_routes
+from ._paging import before_page, paging
 from ._schedules import add_schedule_routes
 from ._signals import add_signal_routes
 from ._state import CONFIG, STORE
@@ -24,8 +25,6 @@ from ._webhook_urls import add_webhook_url_routes
 
 __all__ = ["add_api_routes"]
 
-_DEFAULT_LIMIT = 100
-_MAX_LIMIT = 1000
 _SESSION_STATES = frozenset(get_args(SessionState))
 
 
@@ -79,17 +78,19 @@ async def info(request: web.Request) -> web.Response:
 
 async def list_projects(request: web.Request) -> web.Response:
     store = request.app[STORE]
+    limit, before = paging(request)
     out = []
-    for project in await store.list_projects():
+    for project in await store.list_projects(limit + 1, before):
         active = await store.active_deployment(project.name)
         out.append(project_json(project, active.id if active else None))
-    return web.json_response({"projects": out})
+    return before_page("projects", out, limit, "name")
 
 
 async def list_deployments(request: web.Request) -> web.Response:
     project = request.query.get("project") or None
-    deployments = await request.app[STORE].list_deployments(project)
-    return web.json_response({"deployments": [deployment_json(d) for d in deployments]})
+    limit, before = paging(request)
+    deployments = await request.app[STORE].list_deployments(project, limit + 1, before)
+    return before_page("deployments", [deployment_json(d) for d in deployments], limit)
 
 
 async def deployment_code(request: web.Request) -> web.Response:
@@ -102,9 +103,9 @@ async def deployment_code(request: web.Request) -> web.Response:
 
 async def list_events(request: web.Request) -> web.Response:
     project = request.query.get("project") or None
-    limit = int_param(request, "limit", _DEFAULT_LIMIT, lo=1, hi=_MAX_LIMIT)
-    events = await request.app[STORE].list_events(project, limit)
-    return web.json_response({"events": [event_json(e) for e in events]})
+    limit, before = paging(request)
+    events = await request.app[STORE].list_events(project, limit + 1, before)
+    return before_page("events", [event_json(e) for e in events], limit)
 
 
 async def get_event(request: web.Request) -> web.Response:
@@ -119,13 +120,15 @@ async def list_sessions(request: web.Request) -> web.Response:
     state = request.query.get("state") or None
     if state is not None and state not in _SESSION_STATES:
         raise ApiError(400, f"state must be one of {', '.join(sorted(_SESSION_STATES))}")
+    limit, before = paging(request)
     sessions = await request.app[STORE].list_sessions(
         project=request.query.get("project") or None,
         event_id=request.query.get("event") or None,
         state=state,
-        limit=int_param(request, "limit", _DEFAULT_LIMIT, lo=1, hi=_MAX_LIMIT),
+        limit=limit + 1,
+        before=before,
     )
-    return web.json_response({"sessions": [session_json(s) for s in sessions]})
+    return before_page("sessions", [session_json(s) for s in sessions], limit)
 
 
 async def get_session(request: web.Request) -> web.Response:

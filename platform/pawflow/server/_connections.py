@@ -30,6 +30,7 @@ from ..secrets import SecretBox
 from ..storage import Store
 from ._http import ApiError, base_url, live_session
 from ._keys import INTEGRATIONS, SECRETS, WEBHOOK_PREFIX, SecretKeeper
+from ._paging import after_page, paging
 from ._state import CONFIG, STORE
 from ._vars import add_var_routes, check_name, stored_values
 
@@ -176,8 +177,15 @@ async def list_integrations(request: web.Request) -> web.Response:
                 ],
             }
         )
+    limit, after = paging(request, "after")
+    shown, more, next_after = after_page(items, lambda i: (str(i["name"]),), limit, after)
     return web.json_response(
-        {"integrations": items, "problems": list(request.app[INTEGRATIONS].problems)}
+        {
+            "integrations": shown,
+            "problems": list(request.app[INTEGRATIONS].problems),
+            "more": more,
+            "next_after": next_after,
+        }
     )
 
 
@@ -212,7 +220,11 @@ async def list_connections(request: web.Request) -> web.Response:
                 item["vars"] = {k: (None if k in secret else v) for k, v in values.items()}
                 item["missing"] = connection_missing(integration, values)
             items.append(item)
-    return web.json_response({"connections": items})
+    limit, after = paging(request, "after")
+    shown, more, next_after = after_page(
+        items, lambda i: (str(i["project"]), str(i["name"])), limit, after
+    )
+    return web.json_response({"connections": shown, "more": more, "next_after": next_after})
 
 
 async def _deployed_spec(

@@ -1,6 +1,7 @@
 """The per-project key-value store over HTTP: ``/api/v1/projects/{project}/store``.
 
-- ``GET .../store?prefix=P&limit=N``: entries in key order.
+- ``GET .../store?prefix=P&limit=N&after=KEY``: entries in key order (after KEY);
+  ``more`` says whether there are more, ``next_after`` where they start.
 - ``GET .../store/{key}``, ``PUT .../store/{key}`` with ``{"value": ...}``,
   ``DELETE .../store/{key}``.
 - ``POST .../store/{key}`` with ``{"op": "add"|"append"|"merge"|"set_default",
@@ -52,13 +53,18 @@ async def list_entries(request: web.Request) -> web.Response:
     project = request.match_info["project"]
     prefix = request.query.get("prefix", "")
     limit = int_param(request, "limit", _DEFAULT_LIMIT, lo=1, hi=_MAX_LIMIT)
+    after = request.query.get("after") or None
     # One more than asked tells whether there are more.
-    entries = await request.app[STORE].kv_list(project, prefix, limit + 1)
+    entries = await request.app[STORE].kv_list(project, prefix, limit + 1, after)
+    shown = entries[:limit]
+    more = len(entries) > limit
     return web.json_response(
         {
             "project": project,
-            "entries": [entry_json(e) for e in entries[:limit]],
-            "truncated": len(entries) > limit,
+            "entries": [entry_json(e) for e in shown],
+            "truncated": more,
+            "more": more,
+            "next_after": shown[-1].key if more and shown else None,
         }
     )
 

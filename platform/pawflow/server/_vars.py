@@ -28,6 +28,7 @@ from ._body import parse_json
 from ._http import ApiError, live_session, read_body
 from ._json import iso_time
 from ._keys import INTEGRATIONS, SECRETS, SecretKeeper
+from ._paging import after_page, paging
 from ._state import STORE
 
 __all__ = [
@@ -127,10 +128,19 @@ def _scope(request: web.Request) -> tuple[str, str | None]:
 
 async def list_vars(request: web.Request) -> web.Response:
     project, connection = _scope(request)
+    limit, after = paging(request, "after")
     records = await request.app[STORE].list_vars(project)
     if "connection" in request.query:
         records = [v for v in records if v.connection == connection]
-    return web.json_response({"vars": [var_json(v) for v in records]})
+    # A project's vars are few: paged here, in (connection, name) order.
+    shown, more, next_after = after_page(records, _var_order, limit, after)
+    return web.json_response(
+        {"vars": [var_json(v) for v in shown], "more": more, "next_after": next_after}
+    )
+
+
+def _var_order(var: VarRecord) -> tuple[str, str]:
+    return (var.connection or "", var.name)
 
 
 async def put_var(request: web.Request) -> web.Response:

@@ -54,12 +54,16 @@ class Store(Protocol):
 
     async def active_deployment(self, project: str) -> DeploymentRecord | None: ...
 
-    async def list_projects(self) -> list[ProjectRecord]: ...
+    async def list_projects(
+        self, limit: int | None = None, before: str | None = None
+    ) -> list[ProjectRecord]:
+        """Newest first; at most ``limit`` (None: all); after project ``before``."""
+        ...
 
     async def list_deployments(
-        self, project: str | None = None, limit: int | None = None
+        self, project: str | None = None, limit: int | None = None, before: str | None = None
     ) -> list[DeploymentRecord]:
-        """Newest first; at most ``limit`` of them (None: all)."""
+        """Newest first; at most ``limit`` of them (None: all); after deployment ``before``."""
         ...
 
     # -- webhooks ----------------------------------------------------------------
@@ -128,8 +132,10 @@ class Store(Protocol):
 
     async def get_event(self, event_id: str) -> EventRecord | None: ...
 
-    async def list_events(self, project: str | None = None, limit: int = 100) -> list[EventRecord]:
-        """Newest first."""
+    async def list_events(
+        self, project: str | None = None, limit: int = 100, before: str | None = None
+    ) -> list[EventRecord]:
+        """Newest first; after event ``before`` when given."""
         ...
 
     # -- sessions ----------------------------------------------------------------
@@ -148,8 +154,9 @@ class Store(Protocol):
         event_id: str | None = None,
         state: str | None = None,
         limit: int = 100,
+        before: str | None = None,
     ) -> list[SessionRecord]:
-        """Newest first."""
+        """Newest first; after session ``before`` when given."""
         ...
 
     # -- session logs ------------------------------------------------------------
@@ -227,8 +234,10 @@ class Store(Protocol):
     # -- key-value store (values are JSON data; keys 1-256 characters) ---------------
     async def kv_get(self, project: str, key: str) -> KVEntry | None: ...
 
-    async def kv_list(self, project: str, prefix: str = "", limit: int = 10_000) -> list[KVEntry]:
-        """Entries whose key starts with ``prefix``, in key order."""
+    async def kv_list(
+        self, project: str, prefix: str = "", limit: int = 10_000, after: str | None = None
+    ) -> list[KVEntry]:
+        """Entries whose key starts with ``prefix``, in key order (after ``after``)."""
         ...
 
     async def kv_set(self, project: str, key: str, value: Any) -> KVEntry: ...

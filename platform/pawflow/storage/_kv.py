@@ -174,14 +174,17 @@ class KeyValueQueries:
         row = self._kv_row(project, key)
         return None if row is None else _entry(row)
 
-    def kv_list(self, project: str, prefix: str, limit: int) -> list[KVEntry]:
+    def kv_list(
+        self, project: str, prefix: str, limit: int, after: str | None = None
+    ) -> list[KVEntry]:
         self._require_project(project)
         # The range condition lets the primary key index find the first match;
         # substr (counting characters, like len) keeps exactly the prefixed keys.
+        later, params = ("", ()) if after is None else (" AND key > ?", (after,))
         rows = self._conn.execute(
             "SELECT key, value, updated_at FROM kv_store "
-            "WHERE project = ? AND key >= ? AND substr(key, 1, ?) = ? ORDER BY key LIMIT ?",
-            (project, prefix, len(prefix), prefix, max(int(limit), 0)),
+            f"WHERE project = ? AND key >= ? AND substr(key, 1, ?) = ?{later} ORDER BY key LIMIT ?",
+            (project, prefix, len(prefix), prefix, *params, max(int(limit), 0)),
         ).fetchall()
         return [_entry(r) for r in rows]
 

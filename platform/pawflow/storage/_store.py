@@ -98,15 +98,19 @@ class DatabaseStore:
         """The project's active deployment, or None."""
         return await self._run(Database.active_deployment, project)
 
-    async def list_projects(self) -> list[ProjectRecord]:
-        """All projects, newest first."""
-        return await self._run(Database.list_projects)
+    async def list_projects(
+        self, limit: int | None = None, before: str | None = None
+    ) -> list[ProjectRecord]:
+        """Projects, newest first; at most ``limit`` (None: all), only those listed
+        after the project named ``before`` (NotFoundError if there is none)."""
+        return await self._run(Database.list_projects, limit, before)
 
     async def list_deployments(
-        self, project: str | None = None, limit: int | None = None
+        self, project: str | None = None, limit: int | None = None, before: str | None = None
     ) -> list[DeploymentRecord]:
-        """Newest first; at most ``limit`` of them (None: all)."""
-        return await self._run(Database.list_deployments, project, limit)
+        """Newest first; at most ``limit`` of them (None: all), only those listed
+        after deployment ``before`` (NotFoundError if there is none)."""
+        return await self._run(Database.list_deployments, project, limit, before)
 
     # -- webhooks ----------------------------------------------------------------------
     async def ensure_webhook(self, project: str, trigger: str) -> WebhookRecord:
@@ -190,9 +194,12 @@ class DatabaseStore:
         """The event, or None."""
         return await self._run(Database.get_event, event_id)
 
-    async def list_events(self, project: str | None = None, limit: int = 100) -> list[EventRecord]:
-        """Newest first."""
-        return await self._run(Database.list_events, project, limit)
+    async def list_events(
+        self, project: str | None = None, limit: int = 100, before: str | None = None
+    ) -> list[EventRecord]:
+        """Newest first; only those listed after event ``before`` when given
+        (NotFoundError if there is none)."""
+        return await self._run(Database.list_events, project, limit, before)
 
     # -- sessions ----------------------------------------------------------------------
     async def sessions_to_start(self, limit: int = 100) -> list[SessionRecord]:
@@ -217,9 +224,11 @@ class DatabaseStore:
         event_id: str | None = None,
         state: str | None = None,
         limit: int = 100,
+        before: str | None = None,
     ) -> list[SessionRecord]:
-        """Newest first; the filters that are given must all match."""
-        return await self._run(Database.list_sessions, project, event_id, state, limit)
+        """Newest first; the filters that are given must all match; only those
+        listed after session ``before`` when given (NotFoundError if there is none)."""
+        return await self._run(Database.list_sessions, project, event_id, state, limit, before)
 
     # -- session logs ------------------------------------------------------------------
     async def append_log(self, records: list[LogRecord]) -> list[LogRecord]:
@@ -297,9 +306,12 @@ class DatabaseStore:
         """The entry of ``key`` in the project's key-value store, or None."""
         return await self._run(Database.kv_get, project, key)
 
-    async def kv_list(self, project: str, prefix: str = "", limit: int = 10_000) -> list[KVEntry]:
-        """Entries whose key starts with ``prefix``, in key order."""
-        return await self._run(Database.kv_list, project, prefix, limit)
+    async def kv_list(
+        self, project: str, prefix: str = "", limit: int = 10_000, after: str | None = None
+    ) -> list[KVEntry]:
+        """Entries whose key starts with ``prefix``, in key order; only keys after
+        ``after`` when given."""
+        return await self._run(Database.kv_list, project, prefix, limit, after)
 
     async def kv_set(self, project: str, key: str, value: Any) -> KVEntry:
         """Store the JSON ``value`` under ``key``."""
