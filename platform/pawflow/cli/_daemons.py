@@ -32,11 +32,24 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_server(args: argparse.Namespace) -> int:
     """``paw server``: API, webhooks and dispatcher until SIGTERM or SIGINT."""
     from ..server import run_server, server_config
+    from ..up import DataDirLock
 
     effective = config.resolve_config(vars(args), "server")
     # What the server writes (its SQLite store, tokens) is for its own user only.
     os.umask(0o077)
-    run_server(server_config(effective), out=sys.stdout)
+    # One server per SQLite store; servers of one PostgreSQL database share it on purpose.
+    lock = DataDirLock(effective.data_dir, "paw server")
+    if effective.database_url is None:
+        config.ensure_data_dir(effective.data_dir)
+        # Before anything is made in the data dir (tokens on a first start).
+        lock.acquire()
+        if effective.port:
+            host = "127.0.0.1" if config.is_wildcard(effective.host) else effective.host
+            lock.announce(config.listen_url(host, effective.port))
+    try:
+        run_server(server_config(effective), out=sys.stdout)
+    finally:
+        lock.release()
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 from .. import config
 from ..config import EffectiveConfig
 from ..errors import ConfigError
+from ._lock import DataDirLock
 from ._ports import PORTS_FILE, temporal_ports
 from ._process import make_undumpable, run_until_signalled
 from ._supervisor import WorkerSupervisor, child_environment, worker_command
@@ -45,10 +46,26 @@ def run_up(options: UpOptions, *, out: TextIO | None = None) -> None:
     # users only: sessions' programs among them must not read it.
     os.umask(0o077)
     make_undumpable()  # it holds the admin token: no runner may read its memory
-    asyncio.run(run_until_signalled(_up(options, out or sys.stdout), "the platform"))
+    settings = options.config
+    try:
+        config.ensure_data_dir(settings.data_dir)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot use the data dir {settings.data_dir}: {err.strerror or err}"
+        ) from None
+    # First: a second platform on this data dir must change nothing in it. The
+    # embedded Temporal lives there even when the store is PostgreSQL.
+    # A PostgreSQL store with an outside Temporal is shared on purpose: no lock.
+    lock = DataDirLock(settings.data_dir, "paw up")
+    if settings.database_url is None or settings.temporal_address is None:
+        lock.acquire()
+    try:
+        asyncio.run(run_until_signalled(_up(options, out or sys.stdout, lock), "the platform"))
+    finally:
+        lock.release()
 
 
-async def _up(options: UpOptions, out: TextIO) -> None:
+async def _up(options: UpOptions, out: TextIO, lock: DataDirLock) -> None:
     # Imported here: the server pulls in aiohttp and temporalio, which other
     # commands never need.
     from ..server import serve, server_config
@@ -57,7 +74,6 @@ async def _up(options: UpOptions, out: TextIO) -> None:
     data_dir = settings.data_dir
     logs = data_dir / "logs"
     try:
-        config.ensure_data_dir(data_dir)
         logs.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"cannot use the data dir {data_dir}: {err.strerror or err}") from None
@@ -73,6 +89,7 @@ async def _up(options: UpOptions, out: TextIO) -> None:
                 port=ports.port,
                 ui_port=ports.ui_port,
                 namespace=settings.namespace,
+                progress=sys.stderr,
             )
             try:
                 address = await temporal.start()
@@ -92,6 +109,7 @@ async def _up(options: UpOptions, out: TextIO) -> None:
         server_settings = server_config(settings, temporal_address=address, shutdown_seconds=5.0)
         server = await stack.enter_async_context(serve(server_settings))
         url: str = server.url
+        lock.announce(url)
 
         supervisor = WorkerSupervisor(
             worker_command(url, data_dir, address, settings.task_queue),

@@ -11,9 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 from types import TracebackType
+from typing import TextIO
 
 from ..errors import ConfigError, PawflowError
+from ._compact import AUTO_VACUUM_PRAGMA, give_space_back
 from ._process import die_with_parent, free_port, stop_popen
+from ._progress import Progress
 
 __all__ = ["EmbeddedTemporal", "TemporalStartError", "find_temporal_binary"]
 
@@ -21,11 +24,14 @@ logger = logging.getLogger(__name__)
 
 # Measured: the default poll rates (20/s) add ~50 ms before every workflow task;
 # WAL with synchronous=normal keeps SQLite from fsyncing on every commit.
+# auto_vacuum=full: the file shrinks as Temporal deletes (see _compact).
 _TUNING = (
     "--sqlite-pragma",
     "journal_mode=wal",
     "--sqlite-pragma",
     "synchronous=normal",
+    "--sqlite-pragma",
+    AUTO_VACUUM_PRAGMA,
     "--dynamic-config-value",
     "history.transferProcessorMaxPollRPS=1000",
     "--dynamic-config-value",
@@ -59,6 +65,8 @@ class EmbeddedTemporal:
     ``start()`` returns its ``host:port`` once it accepts clients; ``stop()`` ends
     it (SIGTERM, then SIGKILL after ``stop_timeout`` seconds). The child gets
     SIGTERM if this process dies, so call ``start()`` from a long-lived thread.
+    While it waits, a terminal ``progress`` stream shows how long (see
+    :class:`~pawflow.up._progress.Progress`).
     """
 
     def __init__(
@@ -73,6 +81,7 @@ class EmbeddedTemporal:
         namespace: str = "default",
         start_timeout: float = 30.0,
         stop_timeout: float = 10.0,
+        progress: TextIO | None = None,
     ) -> None:
         self.binary = binary
         self.db_file = db_file
@@ -85,6 +94,7 @@ class EmbeddedTemporal:
         self._stop_timeout = stop_timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._address: str | None = None
+        self._progress = progress
 
     @property
     def address(self) -> str:
@@ -109,6 +119,8 @@ class EmbeddedTemporal:
             raise RuntimeError("the embedded Temporal server is already running")
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        # Before Temporal opens the file: VACUUM needs it to itself.
+        await asyncio.to_thread(give_space_back, self.db_file)
         attempts = 1 if self._port is not None else _PORT_ATTEMPTS
         for attempt in range(1, attempts + 1):
             port = self._port if self._port is not None else free_port(self.host)
@@ -193,9 +205,19 @@ class EmbeddedTemporal:
         return address
 
     async def _wait_ready(self, proc: subprocess.Popen[bytes], port: int, log_offset: int) -> None:
+        progress = Progress(self._progress, f"waiting for Temporal on {self.host}:{port}")
+        try:
+            await self._poll_ready(proc, port, log_offset, progress)
+        finally:
+            progress.done()
+
+    async def _poll_ready(
+        self, proc: subprocess.Popen[bytes], port: int, log_offset: int, progress: Progress
+    ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._start_timeout
         while True:
+            progress.tick()
             code = proc.poll()
             if code is not None:
                 tail = self._log_tail(log_offset)
