@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from ..errors import PawflowError
 from ..textsafe import terminal_safe
+from ._completion import complete_if_asked
 from ._parser import build_parser
 
 __all__ = ["main"]
@@ -19,10 +20,12 @@ _DAEMONS = ("up", "server", "worker")
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``paw`` with ``argv`` (default: the process arguments); returns the exit code.
 
-    User mistakes and server errors print ``error: ...`` on stderr and return 1;
-    argparse usage errors exit 2.
+    Exit codes: 0 ok; 1 failure (user mistakes and server errors print
+    ``error: ...`` on stderr); 2 usage (argparse); 124 ``session watch --timeout``
+    gave up; 130 interrupted.
     """
     parser = build_parser()
+    complete_if_asked(parser)
     args = parser.parse_args(argv)
     # What was typed: listings print the command that shows their next page.
     args.argv = list(sys.argv[1:] if argv is None else argv)

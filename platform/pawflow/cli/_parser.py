@@ -10,6 +10,7 @@ from . import _commands as c
 from . import _daemons as d
 from . import _integrations_cmd as i
 from ._backup_cmd import add_backup_command
+from ._completion import SHELLS, VersionAction, cmd_completion
 from ._config_cmd import cmd_config_show
 from ._ops_cmd import add_ops_commands
 from ._paging import add_paging
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="paw",
         description="Pawflow: plain Python functions run as durable sessions.",
     )
+    parser.add_argument("--version", action=VersionAction, help="print paw's version and exit")
     _add_globals(parser, top=True)
     # The same flags after the command name; SUPPRESS keeps a value given before it.
     common = argparse.ArgumentParser(add_help=False)
@@ -166,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_backup_command(commands, leaf)
     add_store_commands(grouped, leaf)
     _add_integration_commands(grouped, leaf)
+    completion = leaf(
+        commands, "completion", cmd_completion, "print a shell completion script (bash or zsh)"
+    )
+    completion.add_argument("shell", metavar="SHELL", choices=SHELLS, help="bash or zsh")
     return parser
 
 
