@@ -12,6 +12,7 @@ from . import _integrations_cmd as i
 from ._backup_cmd import add_backup_command
 from ._completion import SHELLS, VersionAction, cmd_completion
 from ._config_cmd import cmd_config_show
+from ._event_cmd import add_event_commands
 from ._ops_cmd import add_ops_commands
 from ._paging import add_paging
 from ._session_cmd import add_session_control_commands
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=_seconds, metavar="S", help="give up after S seconds (exit code 124)"
     )
     add_session_control_commands(session, leaf)
+    add_event_commands(event, leaf)
     add_ops_commands(project, deployment, event, leaf)
     add_backup_command(commands, leaf)
     add_store_commands(grouped, leaf)

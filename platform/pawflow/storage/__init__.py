@@ -29,6 +29,7 @@ from ._records import (
     VarRecord,
     WebhookRecord,
 )
+from ._retention import PURGE_BATCH, ROLLBACK_TARGETS, PurgeCounts
 from ._sources import (
     MANUAL_SOURCE,
     child_source,
@@ -48,6 +49,8 @@ __all__ = [
     "MAX_KEY_CHARS",
     "MAX_SUBSCRIPTIONS_PER_SESSION",
     "MAX_WORKERS",
+    "PURGE_BATCH",
+    "ROLLBACK_TARGETS",
     "TERMINAL_SESSION_STATES",
     "ChildNotice",
     "ConnectionWebhookRecord",
@@ -63,6 +66,7 @@ __all__ = [
     "NewSession",
     "PostgresStore",
     "ProjectRecord",
+    "PurgeCounts",
     "SQLiteStore",
     "SessionRecord",
     "SessionState",

@@ -21,6 +21,7 @@ from ._records import (
     VarRecord,
     WebhookRecord,
 )
+from ._retention import PURGE_BATCH, PurgeCounts
 from ._workers import MAX_WORKERS, WorkerRecord
 
 # A session log record is plain JSON data:
@@ -383,4 +384,31 @@ class Store(Protocol):
 
     async def count_secret_vars(self) -> int:
         """How many secret vars are stored, in every project and scope."""
+        ...
+
+    # -- retention ----------------------------------------------------------------------
+    async def purge(
+        self,
+        project: str,
+        *,
+        cutoff: float | None = None,
+        keep: int | None = None,
+        limit: int = PURGE_BATCH,
+    ) -> PurgeCounts:
+        """One short transaction of retention in ``project``: delete up to
+        ``limit`` finished sessions that ended before ``cutoff`` (Unix time) or,
+        with ``keep``, all but the newest ``keep`` finished ones (by start), with
+        everything keyed by them; up to ``limit`` events no longer pending, older
+        than the cutoff (or the oldest session kept), that nothing refers to; and
+        the code of old inactive deployments no session refers to, except the
+        newest ``ROLLBACK_TARGETS`` that are not active. Never a session that has
+        not ended, nor a parent with a child still running. Exactly one of
+        ``cutoff`` and ``keep``. Repeat while the result's ``more`` is set; its
+        ``busy`` says another server is purging right now (nothing was done)."""
+        ...
+
+    async def reclaim_space(self) -> int:
+        """Give the space of deleted rows back to the file system (SQLite, in
+        short steps; PostgreSQL's autovacuum does it on its own: 0). Returns the
+        pages freed."""
         ...

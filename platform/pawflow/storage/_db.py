@@ -40,6 +40,7 @@ from ._records import (
     SessionState,
     WebhookRecord,
 )
+from ._retention import RetentionQueries
 from ._settings import SettingQueries
 from ._sources import default_source
 from ._sql import Connection, Dialect, Row
@@ -94,6 +95,7 @@ class Database(
     SubscriptionQueries,
     WorkerQueries,
     SettingQueries,
+    RetentionQueries,
 ):
     """One connection and the queries of the store. Not thread-safe by design:
     one thread at a time uses it."""

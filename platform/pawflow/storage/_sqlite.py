@@ -22,6 +22,7 @@ from ._group import GroupCommitExecutor
 from ._migrations import migrate
 from ._sql import SQLITE
 from ._store import DatabaseStore
+from ._vacuum import free_pages, use_incremental_vacuum
 
 __all__ = ["SQLiteStore", "open_store"]
 
@@ -76,6 +77,8 @@ class SQLiteDatabase(Database):
             raise ConfigError(f"cannot open the store {path}: {exc}") from None
         try:
             conn.execute(f"PRAGMA busy_timeout = {round(BUSY_SECONDS * 1000)}")
+            # Before the first table: deleted rows must give their space back.
+            use_incremental_vacuum(conn, path)
             conn.execute("PRAGMA journal_mode = WAL")
             # FULL: an event acknowledged to a webhook caller must survive power loss.
             conn.execute("PRAGMA synchronous = FULL")
@@ -141,6 +144,13 @@ class SQLiteStore(DatabaseStore):
                     f"for over {BUSY_SECONDS:g} s ({err})"
                 ) from err
             raise
+
+    async def reclaim_space(self) -> int:
+        """Hand the file's free pages back to the file system, in short writes
+        that let the store's own go between; returns how many were freed."""
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
+        return await free_pages(self.path, BUSY_SECONDS)
 
     async def close(self) -> None:
         """Close the connection and stop the database thread. Idempotent; work

@@ -30,6 +30,7 @@ from ._records import (
     VarRecord,
     WebhookRecord,
 )
+from ._retention import PURGE_BATCH, PurgeCounts
 from ._workers import MAX_WORKERS, WorkerRecord
 
 __all__ = ["DatabaseStore"]
@@ -478,6 +479,23 @@ class DatabaseStore:
     async def count_secret_vars(self) -> int:
         """See :meth:`pawflow.storage.Store.count_secret_vars`."""
         return await self._run(Database.count_secret_vars)
+
+    # -- retention ----------------------------------------------------------------------
+    async def purge(
+        self,
+        project: str,
+        *,
+        cutoff: float | None = None,
+        keep: int | None = None,
+        limit: int = PURGE_BATCH,
+    ) -> PurgeCounts:
+        """See :meth:`pawflow.storage.Store.purge`."""
+        # Need not wait for the disk: a deletion lost in a crash is made again.
+        return await self._run_light(Database.purge, project, cutoff, keep, limit)
+
+    async def reclaim_space(self) -> int:
+        """See :meth:`pawflow.storage.Store.reclaim_space`; here, nothing to do."""
+        return 0
 
 
 def _call(fn: Callable[..., T], args: tuple[Any, ...], db: Database) -> T:
