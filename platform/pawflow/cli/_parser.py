@@ -253,6 +253,13 @@ def _add_listen_flags(parser: argparse.ArgumentParser) -> None:
         metavar="P",
         help="also serve /metrics without a token on 127.0.0.1:P",
     )
+    parser.add_argument(
+        "--retention-days",
+        type=_count,
+        metavar="DAYS",
+        help="delete finished sessions, their logs and events after DAYS "
+        "(PAWFLOW_RETENTION_DAYS; 30; 0 keeps them forever)",
+    )
 
 
 def _add_temporal_flags(

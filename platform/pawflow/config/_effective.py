@@ -30,7 +30,10 @@ __all__ = [
 
 Role = Literal["up", "server", "worker", "show"]
 
-DEFAULT_TEMPORAL = "127.0.0.1:7233"  # Temporal's own default frontend address
+DEFAULT_TEMPORAL = "127.0.0.1:7233"
+MAX_RETENTION_DAYS = (
+    36_500  # a century: beyond it, say 0 (forever)  # Temporal's own default frontend address
+)
 _Secret = Literal["", "secret", "password"]
 
 
@@ -88,6 +91,7 @@ _SPECS = (
     _Spec("secret_key", env="PAWFLOW_SECRET_KEY", file="secret.key", secret="secret"),
     _Spec("max_body_mb", flag="max_body_mb", env="PAWFLOW_MAX_BODY_MB", default="1"),
     _Spec("metrics_port", flag="metrics_port"),
+    _Spec("retention_days", flag="retention_days", env="PAWFLOW_RETENTION_DAYS", default="30"),
     _Spec("server", flag="server", env="PAWFLOW_SERVER", default=DEFAULT_SERVER),
 )
 
@@ -110,6 +114,9 @@ class EffectiveConfig:
     max_body_bytes: int
     metrics_port: int | None
     server: str
+    # Finished sessions older than this are deleted (0: kept forever), unless
+    # their project's manifest says otherwise; Temporal keeps histories as long.
+    retention_days: int = 30
 
     def setting(self, name: str) -> Setting:
         """The setting called ``name`` (KeyError if there is none)."""
@@ -201,6 +208,9 @@ def resolve_config(
             else None
         ),
         server=_server_url(settings["server"]),
+        retention_days=_number(
+            settings["retention_days"], lo=0, hi=MAX_RETENTION_DAYS, what="days (0: keep forever)"
+        ),
     )
 
 

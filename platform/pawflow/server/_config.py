@@ -40,6 +40,10 @@ class ServerConfig:
     # The key of secret vars as configured; None: PAWFLOW_SECRET_KEY, else the
     # data dir's secret.key, made when first needed.
     secret_key: str | None = field(default=None, repr=False)
+    # Finished sessions are deleted after this many days (0: never), unless
+    # their project's manifest says otherwise; a pass runs this often (seconds).
+    retention_days: int = 30
+    retention_interval: float = 300.0
 
 
 def server_config(
@@ -74,4 +78,5 @@ def server_config(
         database_url=effective.database_url,
         metrics_port=effective.metrics_port,
         shutdown_seconds=shutdown_seconds,
+        retention_days=effective.retention_days,
     )
