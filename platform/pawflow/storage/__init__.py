@@ -5,6 +5,7 @@ the configuration names: SQLite (the default, a file in the data dir, also
 :func:`open_store`) or PostgreSQL (several servers on one database).
 """
 
+from ._backup import BackupResult, backup_sqlite
 from ._base import LogRecord, Store
 from ._connect import DB_FILE, connect_store
 from ._control import MANUAL_EVENT_TYPE
@@ -52,6 +53,7 @@ __all__ = [
     "PURGE_BATCH",
     "ROLLBACK_TARGETS",
     "TERMINAL_SESSION_STATES",
+    "BackupResult",
     "ChildNotice",
     "ConnectionWebhookRecord",
     "Delivery",
@@ -76,6 +78,7 @@ __all__ = [
     "VarRecord",
     "WebhookRecord",
     "WorkerRecord",
+    "backup_sqlite",
     "child_source",
     "connect_store",
     "connection_source",
