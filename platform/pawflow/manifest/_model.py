@@ -15,6 +15,7 @@ __all__ = [
     "Limits",
     "Manifest",
     "Project",
+    "Retention",
     "RetrySpec",
     "ScheduleSpec",
     "Trigger",
@@ -114,6 +115,19 @@ class RetrySpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Retention:
+    """How long the project's finished sessions (with their logs and events)
+    are kept, instead of the server's ``--retention-days``: ``days`` after they
+    ended (0: forever), or only the newest ``keep``. Exactly one is set."""
+
+    days: int | None = None
+    keep: int | None = None
+
+    def to_dict(self) -> dict[str, int]:
+        return {"keep": self.keep} if self.keep is not None else {"days": self.days or 0}
+
+
+@dataclass(frozen=True, slots=True)
 class Project:
     name: str
     vars: tuple[Var, ...] = ()
@@ -121,6 +135,7 @@ class Project:
     connections: tuple[Connection, ...] = ()
     limits: Limits = Limits()
     retry: RetrySpec = RetrySpec()
+    retention: Retention | None = None  # None: the server's setting
 
     def trigger(self, name: str) -> Trigger | None:
         return next((t for t in self.triggers if t.name == name), None)
@@ -152,6 +167,8 @@ class Manifest:
         retry = _non_default(_RETRY_KEYS, p.retry, RetrySpec())
         if retry:
             project["retry"] = retry
+        if p.retention is not None:
+            project["retention"] = p.retention.to_dict()
         return {"version": self.version, "project": project}
 
     @classmethod
@@ -169,6 +186,7 @@ class Manifest:
             connections=tuple(_connection_from_dict(c) for c in p.get("connections", ())),
             limits=_limits_from_dict(p.get("limits", {})),
             retry=_retry_from_dict(p.get("retry", {})),
+            retention=_retention_from_dict(p.get("retention")),
         )
         return cls(data["version"], project, source)
 
@@ -201,6 +219,14 @@ def _retry_from_dict(d: dict[str, Any]) -> RetrySpec:
         backoff=float(d.get("backoff", default.backoff)),
         max_interval=float(d.get("max_interval", default.max_interval)),
     )
+
+
+def _retention_from_dict(d: dict[str, Any] | None) -> Retention | None:
+    if not d:
+        return None
+    if d.get("keep") is not None:
+        return Retention(keep=int(d["keep"]))
+    return Retention(days=int(d.get("days", 0)))
 
 
 def _trigger_to_dict(t: Trigger) -> dict[str, Any]:

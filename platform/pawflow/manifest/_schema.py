@@ -173,6 +173,22 @@ def _minimum(f: _Failure, spots: Spots) -> _Translation:
     return f.path, spots.line(f.path), f"must be at least {f.rule}, got {_show(f.value)}"
 
 
+def _maximum(f: _Failure, spots: Spots) -> _Translation:
+    return f.path, spots.line(f.path), f"must be at most {f.rule}, got {_show(f.value)}"
+
+
+def _one_key(f: _Failure, spots: Spots) -> _Translation:
+    """minProperties/maxProperties 1: a mapping of exactly one of its keys."""
+    if f.rule != 1:
+        return _fallback(f, spots)
+    known = " or ".join(repr(key) for key in f.schema.get("properties", {}))
+    given = list(f.value) if isinstance(f.value, dict) else []
+    if not given:
+        return f.path, spots.line(f.path), f"needs one of {known}"
+    both = " and ".join(repr(key) for key in given)
+    return f.path, spots.line(f.path), f"takes one of {known}, not {both}"
+
+
 def _exclusive_minimum(f: _Failure, spots: Spots) -> _Translation:
     wanted = "must be positive" if f.rule == 0 else f"must be more than {f.rule}"
     return f.path, spots.line(f.path), f"{wanted}, got {_show(f.value)}"
@@ -197,6 +213,9 @@ _TRANSLATORS: dict[str, Callable[[_Failure, Spots], _Translation]] = {
     "minItems": _min_items,
     "uniqueItems": _unique_items,
     "minimum": _minimum,
+    "maximum": _maximum,
+    "minProperties": _one_key,
+    "maxProperties": _one_key,
     "exclusiveMinimum": _exclusive_minimum,
     "minLength": _min_length,
 }
