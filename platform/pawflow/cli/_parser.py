@@ -16,6 +16,7 @@ from ._event_cmd import add_event_commands
 from ._ops_cmd import add_ops_commands
 from ._paging import add_paging
 from ._session_cmd import add_session_control_commands
+from ._status_cmd import cmd_status
 from ._store_cmd import add_store_commands
 
 __all__ = ["build_parser"]
@@ -121,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         "print the effective configuration and where each value comes from (secrets masked)",
     )
     _add_json(show)
+
+    status = leaf(
+        commands,
+        "status",
+        cmd_status,
+        "the platform at a glance: server, store, Temporal, workers, sessions, waiting events",
+    )
+    _add_json(status)
 
     deploy = leaf(commands, "deploy", c.cmd_deploy, "validate and deploy a project directory")
     deploy.add_argument("dir", metavar="DIR")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import get_args
 
 from aiohttp import web
@@ -18,6 +17,7 @@ from ._paging import before_page, paging
 from ._schedules import add_schedule_routes
 from ._signals import add_signal_routes
 from ._state import CONFIG, STORE
+from ._status import add_status_routes, server_version
 from ._stream import append_log, get_log, stream_log
 from ._subscriptions import add_subscription_routes
 from ._sync import add_sync_routes
@@ -54,20 +54,14 @@ def add_api_routes(app: web.Application) -> None:
     add_signal_routes(app)
     add_sync_routes(app)
     add_webhook_url_routes(app)
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("pawflow")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.0.0"
+    add_status_routes(app)
 
 
 async def info(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     return web.json_response(
         {
-            "version": _version(),
+            "version": server_version(),
             "temporal_address": config.temporal_address,
             "namespace": config.namespace,
             "task_queue": config.task_queue,

@@ -26,7 +26,7 @@ from ._http import ApiError
 from ._metrics import METRICS, ServerMetrics, metrics, metrics_middleware
 from ._state import CONFIG, DISPATCHER, STORE
 from ._stream import NOTIFIER, STREAM_SETTINGS, LogNotifier, StreamSettings
-from ._temporal import TEMPORAL, TemporalLink
+from ._temporal import TEMPORAL, TemporalLink, keep_retention_aligned
 from ._webhooks import handle_webhook
 from ._workers import WORKERS, WorkerRegistry, add_worker_routes
 
@@ -54,7 +54,13 @@ def create_app(
     # Open log streams would otherwise hold the stop for its whole time.
     app[DRAIN] = Drain(on_stop=app[NOTIFIER].close)
     app[STREAM_SETTINGS] = StreamSettings()
-    app[TEMPORAL] = TemporalLink(config.temporal_address, config.namespace, config.temporal_access)
+    app[TEMPORAL] = TemporalLink(
+        config.temporal_address,
+        config.namespace,
+        config.temporal_access,
+        retention_days=config.retention_days,
+    )
+    app.cleanup_ctx.append(keep_retention_aligned)
     app[METRICS] = ServerMetrics()
     app[WORKERS] = WorkerRegistry()
     install_child_relay(app, store)

@@ -39,6 +39,7 @@ from ._sources import (
     webhook_source,
 )
 from ._sqlite import SQLiteStore, open_store
+from ._status import StoreStatus
 from ._subscriptions import MAX_SUBSCRIPTIONS_PER_SESSION, TooManySubscriptions
 from ._workers import MAX_WORKERS, WorkerRecord
 
@@ -73,6 +74,7 @@ __all__ = [
     "SessionRecord",
     "SessionState",
     "Store",
+    "StoreStatus",
     "SubscriptionRecord",
     "TooManySubscriptions",
     "VarRecord",

@@ -22,6 +22,7 @@ from ._records import (
     WebhookRecord,
 )
 from ._retention import PURGE_BATCH, PurgeCounts
+from ._status import StoreStatus
 from ._workers import MAX_WORKERS, WorkerRecord
 
 # A session log record is plain JSON data:
@@ -380,6 +381,10 @@ class Store(Protocol):
     async def replace_setting(self, name: str, expected: str, value: str) -> bool:
         """Replace the setting's value with ``value`` only while it is
         ``expected``; returns whether it was replaced."""
+        ...
+
+    async def store_status(self) -> StoreStatus:
+        """Sessions by state, events waiting, the oldest running session, size."""
         ...
 
     async def count_secret_vars(self) -> int:

@@ -44,6 +44,7 @@ from ._retention import RetentionQueries
 from ._settings import SettingQueries
 from ._sources import default_source
 from ._sql import Connection, Dialect, Row
+from ._status import StatusQueries
 from ._subscriptions import SubscriptionQueries
 from ._vars import VarQueries
 from ._workers import WorkerQueries
@@ -95,6 +96,7 @@ class Database(
     SubscriptionQueries,
     WorkerQueries,
     SettingQueries,
+    StatusQueries,
     RetentionQueries,
 ):
     """One connection and the queries of the store. Not thread-safe by design:

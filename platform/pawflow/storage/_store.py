@@ -31,6 +31,7 @@ from ._records import (
     WebhookRecord,
 )
 from ._retention import PURGE_BATCH, PurgeCounts
+from ._status import StoreStatus
 from ._workers import MAX_WORKERS, WorkerRecord
 
 __all__ = ["DatabaseStore"]
@@ -475,6 +476,11 @@ class DatabaseStore:
     async def replace_setting(self, name: str, expected: str, value: str) -> bool:
         """See :meth:`pawflow.storage.Store.replace_setting`."""
         return await self._run(Database.replace_setting, name, expected, value)
+
+    async def store_status(self) -> StoreStatus:
+        """Sessions by state, events waiting to be dispatched, the oldest running
+        session and the store's size (``paw status``)."""
+        return await self._run(Database.store_status)
 
     async def count_secret_vars(self) -> int:
         """See :meth:`pawflow.storage.Store.count_secret_vars`."""
