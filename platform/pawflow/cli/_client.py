@@ -41,6 +41,12 @@ class ApiClient:
         request = self._request("POST", path, None, body, content_type)
         return self._json(request, timeout)
 
+    def delete(
+        self, path: str, params: _Params | None = None, *, timeout: float | None = None
+    ) -> Any:
+        """DELETE and return the JSON answer."""
+        return self._json(self._request("DELETE", path, params), timeout)
+
     def stream(self, path: str, params: _Params | None = None) -> EventStream:
         """Open a server-sent-events stream (raises ServerError for an error status)."""
         url = urllib.parse.urlsplit(self._url(path, params))

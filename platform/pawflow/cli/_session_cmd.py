@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,12 @@ def add_session_control_commands(session: Any, leaf: Callable[..., Any]) -> None
         session, "restart", cmd_session_restart, "start a new session with the same event and code"
     )
     restart.add_argument("id", metavar="ID")
+    restart.add_argument(
+        "--from-failure",
+        action="store_true",
+        help="a failed session, on the active deployment: reuse its recorded results up to "
+        "the call that failed, run the rest",
+    )
     restart.add_argument("--json", action="store_true", help="print the server's reply as JSON")
 
 
@@ -77,12 +84,19 @@ def cmd_session_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_session_restart(args: argparse.Namespace) -> int:
-    """``paw session restart ID``: prints the new session's id."""
-    answer = _post(args, f"/api/v1/sessions/{_quote(args.id)}/restart", {})
+    """``paw session restart ID [--from-failure]``: prints the new session's id."""
+    body = {"from_failure": True} if args.from_failure else {}
+    answer = _post(args, f"/api/v1/sessions/{_quote(args.id)}/restart", body)
     if args.json:
         print(json.dumps(answer, indent=2))
-    else:
-        print(_field(answer, "session_id"))
+        return 0
+    print(_field(answer, "session_id"))
+    if args.from_failure:
+        print(
+            f"(on deployment {answer.get('deployment_id')}, reusing {answer.get('reused')} "
+            f"recorded answers of {args.id})",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -440,6 +440,11 @@ class Dispatcher:
             event=payload,
             vars=variables,
             options=options,
+            reuse=(
+                {"session_id": session.reuse_from, "count": session.reuse_count}
+                if session.reuse_from is not None
+                else None
+            ),
         )
 
     # -- step 3: events → subscribed sessions (see _subscriptions.py) ------------------

@@ -13,6 +13,7 @@ from ._http import ApiError, base_url, find_session
 from ._journal import get_call, get_transcript, put_call, put_transcript
 from ._json import deployment_json, event_json, project_json, session_json
 from ._kv import add_kv_routes
+from ._operations import add_operation_routes
 from ._paging import before_page, paging
 from ._schedules import add_schedule_routes
 from ._signals import add_signal_routes
@@ -48,6 +49,7 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/sessions/{id}/transcript", get_transcript)
     app.router.add_post("/api/v1/sessions/{id}/transcript", put_transcript)
     add_session_control_routes(app)
+    add_operation_routes(app)
     add_kv_routes(app)
     add_schedule_routes(app)
     add_subscription_routes(app)

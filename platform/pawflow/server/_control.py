@@ -3,8 +3,9 @@
 - ``POST /api/v1/sessions`` ``{"project", "call", "data", "parent_session_id",
   "idempotency_key"}``: a manual session (its own ``manual`` event) that the
   dispatcher starts like any other.
-- ``POST /api/v1/sessions/{id}/restart``: a new session, same event, deployment
-  and call.
+- ``POST /api/v1/sessions/{id}/restart`` ``{"from_failure"}``: a new session,
+  same event, deployment and call; or, from a failure, on the active deployment,
+  reusing the failed session's recorded answers up to its first failed call.
 - ``POST /api/v1/sessions/{id}/stop`` ``{"reason", "force"}``: graceful (the
   ``pawflow.stop`` signal: the session's code gets ``pawflow.SessionStopped`` at
   its next durable point, may clean up, and the workflow records the end)
@@ -40,7 +41,7 @@ from ._state import DISPATCHER, STORE
 from ._stream import NOTIFIER
 from ._temporal import TEMPORAL
 
-__all__ = ["STOP_SIGNAL", "add_session_control_routes"]
+__all__ = ["STOP_SIGNAL", "add_session_control_routes", "stop_at_once"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ _MAX_REASON = 1000
 _DEFAULT_REASON = "stopped"
 _START_FIELDS = frozenset({"project", "call", "data", "parent_session_id", "idempotency_key"})
 _STOP_FIELDS = frozenset({"reason", "force"})
+_RESTART_FIELDS = frozenset({"from_failure"})
 
 
 def add_session_control_routes(app: web.Application) -> None:
@@ -185,9 +187,64 @@ def _normal(name: str) -> str:
 
 # -- restart -------------------------------------------------------------------------
 async def restart_session(request: web.Request) -> web.Response:
-    session = await request.app[STORE].restart_session(request.match_info["id"])
+    payload = await read_json_object(
+        request, _MAX_STOP_BYTES, allowed=_RESTART_FIELDS, empty_ok=True
+    )
+    from_failure = payload.get("from_failure", False)
+    if not isinstance(from_failure, bool):
+        raise ApiError(400, "'from_failure' must be true or false")
+    store = request.app[STORE]
+    if not from_failure:
+        session = await store.restart_session(request.match_info["id"])
+        request.app[DISPATCHER].wake()
+        return web.json_response(
+            {"session_id": session.id, "event_id": session.event_id}, status=201
+        )
+    failed = await find_session(store, request.match_info["id"])
+    if failed.state != "error":
+        raise ApiError(
+            409,
+            f"session {failed.id} did not fail (it is {failed.state}); "
+            "only a failed session restarts from its failure",
+        )
+    deployment = await _deployment_for(store, failed.project, None)
+    code = await store.get_deployment_code(deployment.id)
+    if code is None:
+        raise ApiError(404, f"the code of deployment {deployment.id} is gone")
+    await asyncio.to_thread(_check_call, code, failed.call, deployment.id)
+    reuse = await _reusable(store, failed.id)
+    session = await store.restart_from_failure(failed.id, deployment.id, reuse)
     request.app[DISPATCHER].wake()
-    return web.json_response({"session_id": session.id, "event_id": session.event_id}, status=201)
+    log.info(
+        "session %s restarts %s from its failure on %s, reusing %d answers",
+        session.id,
+        failed.id,
+        deployment.id,
+        reuse,
+    )
+    return web.json_response(
+        {
+            "session_id": session.id,
+            "event_id": session.event_id,
+            "deployment_id": deployment.id,
+            "reused": reuse,
+        },
+        status=201,
+    )
+
+
+async def _reusable(store: Store, session_id: str) -> int:
+    """How many answers of the failed session's transcript a restart reuses:
+    those before its first failed call, as its workflow said when it ended."""
+    count = 0
+    for record in reversed(await store.get_log(session_id)):
+        if record.get("type") == "state" and record.get("state") == "error":
+            value = record.get("reusable")
+            count = value if isinstance(value, int) and value > 0 else 0
+            break
+    if count and len(await store.load_transcript(session_id, count - 1, 1)) != 1:
+        raise ApiError(409, f"the recorded answers of session {session_id} are gone")
+    return count
 
 
 # -- stop ----------------------------------------------------------------------------
@@ -211,8 +268,7 @@ async def stop_session(request: web.Request) -> web.Response:
     if session.start_pending:
         # Its workflow may not exist yet. Recording the end first keeps the
         # dispatcher from starting it; a workflow that did start is terminated.
-        await _record_stop(request, session_id, reason)
-        await _terminate_if_any(request, session_id, reason)
+        await stop_at_once(request, session_id, reason)
         return await _stopped_reply(request, session_id)
 
     handle = await _handle(request, session_id)
@@ -282,6 +338,13 @@ async def _terminate_if_any(request: web.Request, session_id: str, reason: str) 
         # The session never started, so there is nothing to terminate unless a
         # start raced this stop; the store already says 'stopped'.
         log.warning("could not terminate the workflow of session %s: %s", session_id, err)
+
+
+async def stop_at_once(request: web.Request, session_id: str, reason: str) -> None:
+    """Record the session as stopped, then terminate its workflow if it has one
+    (recorded first, so the dispatcher never starts it meanwhile)."""
+    await _record_stop(request, session_id, reason)
+    await _terminate_if_any(request, session_id, reason)
 
 
 async def _record_stop(request: web.Request, session_id: str, reason: str) -> None:

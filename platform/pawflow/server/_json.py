@@ -56,6 +56,8 @@ def session_json(s: SessionRecord, *, detail: bool = False) -> dict[str, Any]:
         out["call"] = s.call
         out["error"] = s.error
         out["parent_session_id"] = s.parent_session_id
+        out["reuse_from"] = s.reuse_from
+        out["reuse_count"] = s.reuse_count
     return out
 
 
@@ -74,6 +76,7 @@ def event_json(e: EventRecord, *, detail: bool = False) -> dict[str, Any]:
         "state": e.state,
         "created_at": iso_time(e.created_at),
         "matches": e.matches,
+        "replay_of": e.replay_of,
     }
     if detail:
         out["data"] = e.data

@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from ..manifest import Manifest
-from ..storage import Store, VarRecord
+from ..storage import SessionRecord, Store, VarRecord
 from ._body import parse_json
 from ._http import ApiError, live_session, read_body
 from ._json import iso_time
@@ -72,8 +72,16 @@ async def session_vars(request: web.Request) -> web.Response:
         "call": session.call,
         "event_id": session.event_id,
         "code_sha256": deployment.code_sha256 if deployment is not None else None,
+        "reuse": _reuse(session),
     }
     return web.json_response({"vars": values, "secret": secret, "session": facts})
+
+
+def _reuse(session: SessionRecord) -> dict[str, Any] | None:
+    """What a session restarted from a failure reuses (None: nothing)."""
+    if session.reuse_from is None:
+        return None
+    return {"session_id": session.reuse_from, "count": session.reuse_count}
 
 
 def check_name(kind: str, value: str) -> str:

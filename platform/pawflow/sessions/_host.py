@@ -137,6 +137,20 @@ class _Diverged(Exception):
             f"{expected.describe()} came next when the session first ran, "
             f"but now it is {actual.describe()}"
         )
+        self.expected = expected
+        self.actual = actual
+
+
+class _ReuseDiverged(Exception):
+    """A session restarted from another's failure asks something else than that
+    one did before it failed: its recorded answers cannot be reused."""
+
+    def __init__(self, origin: str, expected: Request, actual: Request, how: str = "") -> None:
+        super().__init__(
+            f"restarted from the failure of session {origin}, the new code diverges before "
+            f"the point of failure: {expected.describe()} came next when {origin} ran, "
+            f"but now it is {actual.describe()}{how}"
+        )
 
 
 def _failed(reason: str) -> Request:
@@ -170,6 +184,9 @@ class SessionHost:
         self._in_sync = False
         self._check_journal = False
         self.resumed = False  # set by the workflow when its history shows earlier work
+        # (session, count): restarted from that session's failure, the program's
+        # first ``count`` requests are answered from its transcript.
+        self.reuse: tuple[str, int] | None = None
         self._journaling: list[Future[None]] = []  # outcomes being journaled
         self._lock = threading.Lock()  # held by an advance
         # Eviction (below) may come while an advance runs on another thread.
@@ -244,6 +261,7 @@ class SessionHost:
         self._in_sync = False  # until this advance completes
         printed = _Printed()
         calls: list[CallDone] = []
+        reused: list[Exchange] = []
         try:
             if action == "start":
                 runner = self._spawn()
@@ -251,6 +269,8 @@ class SessionHost:
                 # workflow knows (``resumed``), and then its calls are looked up too.
                 self._check_journal = self.resumed
                 request = self._next_request(runner, printed)
+                if self.reuse is not None:
+                    request = self._reuse_answers(runner, request, printed, reused)
             else:
                 runner = self._ensure(in_sync)
                 assert self.current is not None
@@ -260,7 +280,14 @@ class SessionHost:
                     self._consumed += 1
                     request = self._next_request(runner, printed)
             request = self._run_calls(runner, request, calls)
-        except (RunnerGone, _Diverged, TamperedOutcome, TranscriptLost, BadMessage) as exc:
+        except (
+            RunnerGone,
+            _Diverged,
+            _ReuseDiverged,
+            TamperedOutcome,
+            TranscriptLost,
+            BadMessage,
+        ) as exc:
             self.release()
             # The calls that completed before are kept: they happened.
             request = _failed(str(exc))
@@ -272,7 +299,7 @@ class SessionHost:
             self._journaled()
         else:
             self._in_sync = True
-        return Step(request, printed.texts, calls, printed.times)
+        return Step(request, printed.texts, calls, printed.times, reused)
 
     def _spawn(self) -> Runner:
         self.release()
@@ -301,6 +328,45 @@ class SessionHost:
         # Calls after the recorded ones may have completed before a crash.
         self._check_journal = True
         return runner
+
+    def _reuse_answers(
+        self, runner: Runner, request: Request, printed: _Printed, reused: list[Exchange]
+    ) -> Request:
+        """Answer the program's first requests from the transcript of the failed
+        session it restarts, as long as it asks the same (calls: with the same
+        arguments); each answer becomes this session's own (``reused``)."""
+        assert self.reuse is not None
+        origin, count = self.reuse
+        recorded = self._journal.load_transcript(origin, count)
+        at = 0
+        while at < len(recorded) and recorded[at].stop is None and not request.ended:
+            try:
+                replies = _answered_by(request, recorded, at)
+            except _Diverged as exc:
+                raise _ReuseDiverged(origin, exc.expected, exc.actual) from None
+            asked = request.calls if request.kind == "gather" else [request]
+            for exchange, call in zip(replies, asked, strict=True):
+                if (exchange.request.args, exchange.request.kwargs) != (call.args, call.kwargs):
+                    raise _ReuseDiverged(origin, exchange.request, call, " with other arguments")
+            for exchange in replies:
+                own = self._adopt(origin, exchange)
+                self._answer(runner, own)
+                reused.append(own)
+            self._consumed += len(replies)
+            at += len(replies)
+            request = self._next_request(runner, printed)
+        if at < len(recorded) and request.ended:
+            raise _ReuseDiverged(origin, recorded[at].request, request)
+        return request
+
+    def _adopt(self, origin: str, exchange: Exchange) -> Exchange:
+        """``exchange`` of session ``origin``, its outcome sealed for this session."""
+        if exchange.request.kind != "call":
+            return exchange
+        number = exchange.request.number
+        outcome = self._seal.open(origin, number, base64.b64decode(exchange.outcome or ""))
+        sealed = self._seal.seal(self.session_id, number, outcome)
+        return dataclasses.replace(exchange, outcome=base64.b64encode(sealed).decode())
 
     def _answer(self, runner: Runner, exchange: Exchange) -> None:
         """Give a replaying runner the recorded answer to ``exchange``."""

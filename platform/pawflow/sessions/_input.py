@@ -30,6 +30,9 @@ class SessionInput:
     # Set when an earlier run of the session continued as new: what it carried
     # over ({"saved", "log_n", "inbox", "stop_sent", "pending"}).
     carried: dict[str, Any] | None = None
+    # Restarted from another session's failure: {"session_id", "count"}, the
+    # first ``count`` answers of that session's transcript are reused.
+    reuse: dict[str, Any] | None = None
 
 
 # Ids as ``pawflow.ids`` makes them; a worker uses them in paths and URLs.
@@ -55,6 +58,8 @@ def input_mismatch(session: SessionInput, recorded: dict[str, Any]) -> str | Non
     for name in ("project", "deployment_id", "trigger", "call"):
         if recorded.get(name) != getattr(session, name):
             return f"its {name.replace('_', ' ')} is not the one the server recorded"
+    if recorded.get("reuse") != session.reuse:
+        return "the session it reuses answers of is not the one the server recorded"
     if recorded.get("event_id") != session.event.get("id"):
         return "its event is not the one the server recorded"
     if not isinstance(recorded.get("code_sha256"), str):

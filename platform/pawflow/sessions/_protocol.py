@@ -107,6 +107,9 @@ class Step:
     prints: list[str] = field(default_factory=list)  # printed before the first call
     calls: list[CallDone] = field(default_factory=list)
     printed_at: list[float] = field(default_factory=list)  # as in CallDone
+    # Answered from the transcript of the failed session this one restarts
+    # (before ``prints`` and ``calls``): its first requests, not asked again.
+    reused: list[Exchange] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

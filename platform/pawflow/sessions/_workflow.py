@@ -49,6 +49,7 @@ _FLUSH_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
 )
 _WAIT_KINDS = frozenset({"sleep", "next_event", "next_signal", "result"})
+_KEEP_FAILED_TRANSCRIPT = "pawflow.keep-failed-transcript"
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,11 @@ class _Session:
             float(limits.get("wall_seconds") or runtime.wall_seconds),
         )
         self.stop_sent = False
+        if session.reuse is not None:
+            self.host.reuse = (str(session.reuse["session_id"]), int(session.reuse["count"]))
+        # Where in the transcript the first call that failed is (None: none so
+        # far): what a restart from this session's failure may reuse ends there.
+        self.first_failure: int | None = None
 
     def _spec(self) -> RunnerSpec:
         # Runs in the activity thread: fetching code and vars may block. Vars
@@ -270,6 +276,7 @@ class _Session:
             "inbox": self.inbox.snapshot(),
             "stop_sent": self.stop_sent,
             "pending": encode_request(pending),
+            "first_failure": self.first_failure,
         }
         workflow.continue_as_new(dataclasses.replace(self.session, carried=carried))
 
@@ -279,6 +286,8 @@ class _Session:
         self.inbox.restore(carried.get("inbox") or {})
         self.stop_sent = bool(carried.get("stop_sent"))
         self.host.saved = int(carried["saved"])
+        failure = carried.get("first_failure")
+        self.first_failure = None if failure is None else int(failure)
         pending = decode_request(carried["pending"])
         self.host.record([], pending)
         return pending
@@ -324,8 +333,10 @@ class _Session:
         logged already. The calls of a gather ran at once: all their
         ``call_start`` records come before their ``call_end`` records.
         """
+        self._log_reused(step.reused)
         self._emit_prints(step.prints, step.printed_at)
         exchanges = [answered] if answered is not None else []
+        exchanges.extend(step.reused)
         for index, call in enumerate(step.calls):
             request = call.request
             if index > 0 or not announced:
@@ -348,9 +359,29 @@ class _Session:
             self._emit_prints(call.prints[:during], call.printed_at[:during])
             self.log.emit("call_end", at=ended_at, **end)
             self._emit_prints(call.prints[during:], call.printed_at[during:])
+            if "error" in call.shown and self.first_failure is None:
+                self.first_failure = self.host.saved + len(self.host.transcript) + len(exchanges)
             exchanges.append(Exchange(request, outcome=call.outcome))
         self.host.record(exchanges, step.request)
         return step.request
+
+    def _log_reused(self, reused: list[Exchange]) -> None:
+        """Log the calls whose outcomes a restart from a failure reused."""
+        if not reused:
+            return
+        assert self.host.reuse is not None
+        origin = self.host.reuse[0]
+        for exchange in reused:
+            if exchange.request.kind == "call":
+                self.log.emit("call_start", **_call_fields(exchange.request))
+                self.log.emit(
+                    "call_end",
+                    seq=exchange.request.number,
+                    attempt=0,
+                    duration_ms=0.0,
+                    reused_from=origin,
+                    note=f"reused the outcome recorded by session {origin}; not run again",
+                )
 
     async def _wait(self, request: Request) -> tuple[bool, Any]:
         timeout = request.timeout
@@ -388,12 +419,26 @@ class _Session:
     async def _finish(self, outcome: Request) -> Any:
         self._notices()
         stopped = self.stop_sent or self.inbox.stop_reason is not None
+        reusable = None
+        if outcome.kind == "failed" and not stopped and workflow.patched(_KEEP_FAILED_TRANSCRIPT):
+            # Kept for a restart from this failure (`paw session restart
+            # --from-failure`), which reuses the answers before the first call
+            # that failed.
+            saved = await workflow.execute_local_activity(
+                SAVE_ACTIVITY,
+                result_type=int,
+                start_to_close_timeout=timedelta(minutes=5),
+                retry_policy=_FLUSH_RETRY,
+            )
+            reusable = saved if self.first_failure is None else min(saved, self.first_failure)
         if stopped:
             self.log.emit("state", state="stopped", error=self.inbox.stop_reason or "stopped")
         elif outcome.kind == "finished":
             self.log.emit("state", state="completed", result=outcome.result)
-        else:
+        elif reusable is None:
             self.log.emit("state", state="error", error=outcome.error)
+        else:
+            self.log.emit("state", state="error", error=outcome.error, reusable=reusable)
         # The session's last records must be stored before it counts as ended.
         await workflow.execute_local_activity(
             FLUSH_ACTIVITY, start_to_close_timeout=timedelta(seconds=30), retry_policy=_FLUSH_RETRY

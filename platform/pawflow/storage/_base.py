@@ -198,7 +198,8 @@ class Store(Protocol):
     # -- transcripts -------------------------------------------------------------
     async def save_transcript(self, session_id: str, start: int, exchanges: list[str]) -> None:
         """Keep the session's answered requests ``start``, ``start + 1``... (JSON
-        text each; the first copy of each wins) until the session ends."""
+        text each; the first copy of each wins) until the session ends (or, when
+        it ends in ``error``, until the session is deleted)."""
         ...
 
     async def load_transcript(
@@ -280,6 +281,33 @@ class Store(Protocol):
 
     async def restart_session(self, session_id: str) -> SessionRecord:
         """A new session with the same event, deployment, trigger and call."""
+        ...
+
+    async def deactivate_deployment(self, deployment_id: str) -> DeploymentRecord:
+        """An ``active`` deployment becomes ``draining`` (``inactive`` when it has
+        no unfinished sessions); any other is returned as it is."""
+        ...
+
+    async def redispatch_event(self, event_id: str, deployment_id: str | None) -> EventRecord:
+        """Commit a new event with the old one's project, trigger, type, data and
+        connection, ``replay_of`` it and without idempotency key: ``pending``, or
+        for a ``manual`` event ``dispatched`` with a new session of the same call
+        on ``deployment_id`` (ValueError when it started none)."""
+        ...
+
+    async def delete_project(self, project: str) -> bool:
+        """In one transaction, delete the project with its deployments, code,
+        webhooks, vars, store, events and sessions (purge the bulk of them in
+        batches first: see :meth:`purge`); False when there was no such project.
+        ValueError while one of its sessions has not ended."""
+        ...
+
+    async def restart_from_failure(
+        self, session_id: str, deployment_id: str, reuse_count: int
+    ) -> SessionRecord:
+        """A new ``start_pending`` session with the old one's event, trigger and
+        call on ``deployment_id``, reusing the first ``reuse_count`` answers of
+        the old one's saved transcript (``reuse_from``/``reuse_count``)."""
         ...
 
     async def record_stop(self, session_id: str, reason: str) -> LogRecord | None:

@@ -28,6 +28,7 @@ from ._base import LogRecord
 from ._control import SessionControlQueries
 from ._group import savepoint
 from ._kv import KeyValueQueries
+from ._operations import OperationQueries
 from ._records import (
     TERMINAL_SESSION_STATES,
     DeploymentRecord,
@@ -97,6 +98,7 @@ class Database(
     WorkerQueries,
     SettingQueries,
     StatusQueries,
+    OperationQueries,
     RetentionQueries,
 ):
     """One connection and the queries of the store. Not thread-safe by design:
@@ -588,7 +590,10 @@ class Database(
             )
             self._finish_draining(row["deployment_id"])
             self._conn.execute("DELETE FROM call_journal WHERE session_id = ?", (session_id,))
-            self._conn.execute("DELETE FROM transcripts WHERE session_id = ?", (session_id,))
+            if new_state != "error":
+                # A failed session's transcript stays (until retention removes the
+                # session): a restart from its failure reuses it.
+                self._conn.execute("DELETE FROM transcripts WHERE session_id = ?", (session_id,))
         else:
             self._conn.execute(
                 "UPDATE sessions SET state = ?, start_pending = 0 WHERE id = ?",

@@ -366,6 +366,30 @@ class DatabaseStore:
         call as ``session_id``. Raises NotFoundError for an unknown session."""
         return await self._run(Database.restart_session, session_id)
 
+    async def deactivate_deployment(self, deployment_id: str) -> DeploymentRecord:
+        """Take an active deployment out of service: ``draining`` while it has
+        unfinished sessions, else ``inactive``; any other is returned unchanged."""
+        return await self._run(Database.deactivate_deployment, deployment_id)
+
+    async def redispatch_event(self, event_id: str, deployment_id: str | None) -> EventRecord:
+        """A new event (``replay_of`` the old one) with its project, trigger, type
+        and data; a manual start's comes with a new session on ``deployment_id``."""
+        return await self._run(Database.redispatch_event, event_id, deployment_id)
+
+    async def delete_project(self, project: str) -> bool:
+        """Delete the project and all that is left of it; False when there was none."""
+        return await self._run(Database.delete_project, project)
+
+    async def restart_from_failure(
+        self, session_id: str, deployment_id: str, reuse_count: int
+    ) -> SessionRecord:
+        """A new session of the failed one's event, trigger and call on
+        ``deployment_id`` that reuses the first ``reuse_count`` answers of its
+        transcript."""
+        return await self._run(
+            Database.restart_from_failure, session_id, deployment_id, reuse_count
+        )
+
     async def record_stop(self, session_id: str, reason: str) -> LogRecord | None:
         """Record that the session was stopped from outside (its workflow cannot):
         a ``state`` record ``stopped`` with the next free ``n`` and ``error=reason``.
