@@ -24,6 +24,7 @@ from ._drain import DRAIN, Drain, drain_middleware
 from ._health import add_health_routes
 from ._http import ApiError
 from ._metrics import METRICS, ServerMetrics, metrics, metrics_middleware
+from ._retention import install_retention
 from ._state import CONFIG, DISPATCHER, STORE
 from ._stream import NOTIFIER, STREAM_SETTINGS, LogNotifier, StreamSettings
 from ._temporal import TEMPORAL, TemporalLink, keep_retention_aligned
@@ -64,6 +65,7 @@ def create_app(
     app[METRICS] = ServerMetrics()
     app[WORKERS] = WorkerRegistry()
     install_child_relay(app, store)
+    install_retention(app, store)
     add_health_routes(app)
     app.router.add_get("/metrics", metrics)  # the admin token (see _auth)
     add_api_routes(app)

@@ -24,7 +24,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from ..storage import LogRecord, Store
+from ..storage import LogRecord, PurgeCounts, Store
 from ._keys import WEBHOOK_PREFIX
 from ._state import STORE
 from ._workers import ALIVE_SECONDS, WORKERS, WorkerRegistry
@@ -127,6 +127,17 @@ class ServerMetrics:
             ["worker"],
             registry=r,
         )
+        self.retention_rows = Counter(
+            "pawflow_retention_deleted",
+            "Rows retention deleted, by kind (sessions, log_records, events, deployment_code)",
+            ["kind"],
+            registry=r,
+        )
+
+    def retention_deleted(self, counts: PurgeCounts) -> None:
+        """Count what a retention pass deleted."""
+        for kind in ("sessions", "log_records", "events", "deployment_code"):
+            self.retention_rows.labels(kind).inc(getattr(counts, kind))
 
     def records_stored(self, records: Iterable[LogRecord], now: float | None = None) -> None:
         """Count newly stored log records (duplicates are not passed here)."""
