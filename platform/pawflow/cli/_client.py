@@ -8,15 +8,18 @@ import socket
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ServerError
 
-__all__ = ["ApiClient", "EventStream", "ServerEvent"]
+__all__ = ["ApiClient", "EventStream", "Progress", "ServerEvent"]
 
 _Params = Mapping[str, str | int | None]
+Progress = Callable[[int, int], None]
+"""Told (bytes sent, bytes in all) as a request body goes out."""
+_CHUNK = 64 * 1024
 
 
 class ApiClient:
@@ -35,10 +38,21 @@ class ApiClient:
         return self._json(self._request("GET", path, params))
 
     def post(
-        self, path: str, body: bytes, content_type: str, *, timeout: float | None = None
+        self,
+        path: str,
+        body: bytes,
+        content_type: str,
+        *,
+        timeout: float | None = None,
+        progress: Progress | None = None,
     ) -> Any:
-        """POST ``body`` and return the JSON answer."""
+        """POST ``body`` and return the JSON answer; ``progress(sent, total)`` is
+        called as the body goes out, when given."""
         request = self._request("POST", path, None, body, content_type)
+        if progress is not None:
+            # An iterable body is sent chunk by chunk; its length must be told.
+            request.data = _chunks(body, progress)
+            request.add_header("Content-Length", str(len(body)))
         return self._json(request, timeout)
 
     def delete(
@@ -180,6 +194,14 @@ class EventStream:
         """Close the connection."""
         self._response.close()
         self._conn.close()
+
+
+def _chunks(body: bytes, progress: Progress) -> Iterator[bytes]:
+    view = memoryview(body)
+    for start in range(0, len(body), _CHUNK):
+        chunk = view[start : start + _CHUNK]
+        yield bytes(chunk)
+        progress(start + len(chunk), len(body))
 
 
 def _error_from_status(status: int, body: bytes) -> ServerError:

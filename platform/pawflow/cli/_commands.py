@@ -74,7 +74,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
             f"{args.dir} is {len(payload) / (1 << 20):.1f} MiB zipped; the server accepts "
             f"at most {MAX_ARCHIVE_BYTES >> 20} MiB"
         )
-    answer = client_for(args).post("/api/v1/deployments", payload, "application/zip", timeout=120.0)
+    shown = _upload_progress(len(payload))
+    try:
+        answer = client_for(args).post(
+            "/api/v1/deployments", payload, "application/zip", timeout=120.0, progress=shown
+        )
+    finally:
+        if shown is not None:
+            shown.done()
     result = {
         "project": answer.get("project"),
         "deployment_id": answer.get("deployment_id"),
@@ -100,6 +107,41 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         kind = info.get("integration") if isinstance(info, dict) else "?"
         print(f"  connection {name.ljust(width)}  {kind}  {url or '(no webhook)'}")
     return 0
+
+
+class _UploadBar:
+    """``uploading 3.1 / 7.9 MiB (39%)`` on one line of a terminal, redrawn in place."""
+
+    def __init__(self, total: int) -> None:
+        self._total = total
+        self._shown = -1
+        self._drawn = False
+
+    def __call__(self, sent: int, total: int) -> None:
+        percent = sent * 100 // max(total, 1)
+        if percent == self._shown:
+            return  # a redraw per chunk would flood a slow terminal
+        self._shown = percent
+        mib = 1 << 20
+        sys.stderr.write(f"\ruploading {sent / mib:.1f} / {total / mib:.1f} MiB ({percent}%)")
+        sys.stderr.flush()
+        self._drawn = True
+
+    def done(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _upload_progress(size: int) -> _UploadBar | None:
+    """A progress line for an upload worth watching, on a terminal only: piped
+    output (a CI log, a script) stays free of carriage returns."""
+    if size <= _PROGRESS_FROM_BYTES or not sys.stderr.isatty():
+        return None
+    return _UploadBar(size)
+
+
+_PROGRESS_FROM_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
