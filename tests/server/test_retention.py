@@ -7,10 +7,12 @@ import time
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from pawflow.server._metrics import ServerMetrics
 from pawflow.server._retention import Retention, RetentionRule
-from pawflow.storage import Store
+from pawflow.storage import ROLLBACK_TARGETS, Store
+from tests.server._helpers import AUTH, deploy
 from tests.storage._helpers import MANIFEST, printed, start_one, state
 
 LONG_AGO = 1000.0
@@ -73,3 +75,22 @@ async def test_a_pass_that_deleted_something_says_so_once(
         metrics.registry.get_sample_value("pawflow_retention_deleted_total", {"kind": "sessions"})
         == 5
     )
+
+
+async def test_code_deleted_by_retention_is_gone_not_unknown(
+    client: TestClient[Any, Any], store: Store
+) -> None:
+    first = await deploy(client)
+    for _ in range(ROLLBACK_TARGETS + 1):
+        await deploy(client)
+    assert (await Retention(store, days=0).rule("hello")).keeps_all()
+    counts = await store.purge("hello", cutoff=time.time() + 1)
+    assert counts.deployment_code == 1
+
+    resp = await client.get(f"/api/v1/deployments/{first['deployment_id']}/code", headers=AUTH)
+    assert resp.status == 410
+    assert (await resp.json())["error"] == (
+        f"the code of deployment {first['deployment_id']} was deleted by retention"
+    )
+    resp = await client.get("/api/v1/deployments/dep_unknown/code", headers=AUTH)
+    assert resp.status == 404

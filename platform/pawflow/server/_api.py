@@ -93,6 +93,9 @@ async def deployment_code(request: web.Request) -> web.Response:
     deployment_id = request.match_info["id"]
     code = await request.app[STORE].get_deployment_code(deployment_id)
     if code is None:
+        if await request.app[STORE].get_deployment(deployment_id) is not None:
+            # The row stays; retention deleted the archive of an old deployment.
+            raise ApiError(410, f"the code of deployment {deployment_id} was deleted by retention")
         raise ApiError(404, f"no deployment {deployment_id!r}")
     return web.Response(body=code, content_type="application/zip")
 
