@@ -99,6 +99,43 @@ def test_restart_from_failure_reuses_completed_calls(
     assert "did not fail (it is completed)" in completed.stderr
 
 
+HOLD_AFTER_DEPOSIT = """
+    result = bank("deposit", order)
+    bank("hold", order)
+    return result
+"""
+
+
+def test_restart_from_failure_survives_a_worker_kill(
+    platform: Platform, bank: FakeBank, tmp_path: Path
+) -> None:
+    """The restarted session's worker is SIGKILLed inside a call after the reuse:
+    a new worker replays it from its own history, and neither a reused call nor
+    the completed deposit reaches the bank again."""
+    worker = platform.start_worker()
+    deployed = platform.deploy(transfer(tmp_path / "v1", BROKEN, bank.url))
+    order = {"transaction_id": "t3", "amount": 5}
+    failed = platform.session_for(trigger(platform, deployed, order))["id"]
+    assert platform.wait_ended(failed, timeout=60)["state"] == "error"
+    holding = TRANSFER.replace("    return deposit(order)\n", HOLD_AFTER_DEPOSIT.lstrip("\n"))
+    assert holding != TRANSFER
+    program = holding.replace("{deposit}", FIXED)
+    platform.deploy(make_project(tmp_path / "v2", "transfer", program, vars={"BANK_URL": bank.url}))
+    again = platform.paw_json("session", "restart", failed, "--from-failure")["session_id"]
+    wait_for(lambda: bank.count("hold") == 1, 60, 0.05, "the restarted session inside its call")
+    worker.kill()
+    worker.wait(10)
+    bank.gate.set()
+    platform.start_worker()
+    assert platform.wait_ended(again, timeout=90)["state"] == "completed"
+    counts = {op: bank.count(op) for op in ("withdraw", "audit", "deposit")}
+    assert counts == {"withdraw": 1, "audit": 1, "deposit": 1}
+    assert bank.count("hold") >= 1  # interrupted: at-least-once
+    log = platform.log(again)
+    reused = [r["seq"] for r in log if r["type"] == "call_end" and r.get("reused_from")]
+    assert reused == [1, 2]
+
+
 def test_restart_from_failure_stops_where_new_code_diverges(
     platform: Platform, bank: FakeBank, tmp_path: Path
 ) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import ServerError
 from ._commands import client_for
+from ._session_cmd import post_object, quote_part
 
 __all__ = [
     "add_ops_commands",
@@ -68,7 +68,7 @@ def _json_flag(parser: argparse.ArgumentParser) -> None:
 
 def cmd_deployment_activate(args: argparse.Namespace) -> int:
     """``paw deployment activate ID``."""
-    answer = _post(args, f"/api/v1/deployments/{_quote(args.id)}/activate")
+    answer = _post(args, f"/api/v1/deployments/{quote_part(args.id)}/activate")
     if args.json:
         _print_json(answer)
         return 0
@@ -83,7 +83,7 @@ def cmd_deployment_activate(args: argparse.Namespace) -> int:
 
 def cmd_deployment_deactivate(args: argparse.Namespace) -> int:
     """``paw deployment deactivate ID``."""
-    answer = _post(args, f"/api/v1/deployments/{_quote(args.id)}/deactivate")
+    answer = _post(args, f"/api/v1/deployments/{quote_part(args.id)}/deactivate")
     if args.json:
         _print_json(answer)
         return 0
@@ -95,7 +95,7 @@ def cmd_deployment_deactivate(args: argparse.Namespace) -> int:
 
 def cmd_event_redispatch(args: argparse.Namespace) -> int:
     """``paw event redispatch ID``: prints the new event's id."""
-    answer = _post(args, f"/api/v1/events/{_quote(args.id)}/redispatch")
+    answer = _post(args, f"/api/v1/events/{quote_part(args.id)}/redispatch")
     new = answer.get("event_id")
     if not isinstance(new, str):
         raise ServerError("the server's answer has no 'event_id'")
@@ -108,7 +108,7 @@ def cmd_event_redispatch(args: argparse.Namespace) -> int:
 
 def cmd_project_delete(args: argparse.Namespace) -> int:
     """``paw project delete NAME [--force]``."""
-    path = f"/api/v1/projects/{_quote(args.name)}"
+    path = f"/api/v1/projects/{quote_part(args.name)}"
     params = {"force": "true"} if args.force else {}
     answer = client_for(args).delete(path, params, timeout=600.0)
     if not isinstance(answer, dict):
@@ -121,17 +121,8 @@ def cmd_project_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def _post(
-    args: argparse.Namespace, path: str, body: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    answer = client_for(args).post(path, json.dumps(body or {}).encode(), "application/json")
-    if not isinstance(answer, dict):
-        raise ServerError("the server's answer is not a JSON object")
-    return answer
-
-
-def _quote(value: str) -> str:
-    return urllib.parse.quote(value, safe="")
+def _post(args: argparse.Namespace, path: str) -> dict[str, Any]:
+    return post_object(args, path, {})
 
 
 def _print_json(value: object) -> None:

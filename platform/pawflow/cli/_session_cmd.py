@@ -17,6 +17,8 @@ __all__ = [
     "cmd_session_restart",
     "cmd_session_start",
     "cmd_session_stop",
+    "post_object",
+    "quote_part",
 ]
 
 
@@ -60,7 +62,7 @@ def cmd_session_start(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise ConfigError(f"--data is not valid JSON: {err}") from None
     body = {"project": args.project, "call": args.call, "data": data}
-    answer = _post(args, "/api/v1/sessions", body)
+    answer = post_object(args, "/api/v1/sessions", body)
     if args.json:
         print(json.dumps(answer, indent=2))
     else:
@@ -73,7 +75,7 @@ def cmd_session_stop(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"force": bool(args.force)}
     if args.reason:
         body["reason"] = args.reason
-    answer = _post(args, f"/api/v1/sessions/{_quote(args.id)}/stop", body)
+    answer = post_object(args, f"/api/v1/sessions/{quote_part(args.id)}/stop", body)
     if args.json:
         print(json.dumps(answer, indent=2))
     elif answer.get("stopping"):
@@ -86,7 +88,7 @@ def cmd_session_stop(args: argparse.Namespace) -> int:
 def cmd_session_restart(args: argparse.Namespace) -> int:
     """``paw session restart ID [--from-failure]``: prints the new session's id."""
     body = {"from_failure": True} if args.from_failure else {}
-    answer = _post(args, f"/api/v1/sessions/{_quote(args.id)}/restart", body)
+    answer = post_object(args, f"/api/v1/sessions/{quote_part(args.id)}/restart", body)
     if args.json:
         print(json.dumps(answer, indent=2))
         return 0
@@ -100,7 +102,8 @@ def cmd_session_restart(args: argparse.Namespace) -> int:
     return 0
 
 
-def _post(args: argparse.Namespace, path: str, body: dict[str, Any]) -> dict[str, Any]:
+def post_object(args: argparse.Namespace, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST ``body`` as JSON; the answer, which must be a JSON object."""
     answer = client_for(args).post(path, json.dumps(body).encode(), "application/json")
     if not isinstance(answer, dict):
         raise ServerError("the server's answer is not a JSON object")
@@ -114,5 +117,6 @@ def _field(answer: dict[str, Any], name: str) -> str:
     return value
 
 
-def _quote(value: str) -> str:
+def quote_part(value: str) -> str:
+    """``value`` as one path segment of a URL."""
     return urllib.parse.quote(value, safe="")
