@@ -222,3 +222,22 @@ async def test_a_purge_takes_one_rule(store: Store) -> None:
         await store.purge("demo", cutoff=1.0, keep=1)
     with pytest.raises(ValueError, match="at least 1"):
         await store.purge("demo", keep=0)
+
+
+async def test_a_failed_session_stays_while_a_restart_reuses_its_answers(store: Store) -> None:
+    dep = await deploy(store)
+    failed = await start_one(store, dep)
+    await store.save_transcript(failed, 0, ['{"answer": 1}'])
+    await store.append_log([state(failed, 0, "error", LONG_AGO, error="boom")])
+    restart = await store.restart_from_failure(failed, dep.id, "program.py:on_hook", 1)
+
+    counts, _ = await purge_all(store, cutoff=time.time())
+    assert counts.sessions == 0
+    assert await store.load_transcript(failed) == ['{"answer": 1}']
+
+    await end(store, restart.id, time.time())
+    counts, _ = await purge_all(store, cutoff=time.time() - 60)
+    assert counts.sessions == 1  # the failed one; the restart ended just now
+    assert await store.get_session(failed) is None
+    assert await store.load_transcript(failed) == []
+    assert await store.get_session(restart.id) is not None
