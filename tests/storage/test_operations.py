@@ -67,7 +67,7 @@ async def test_failed_session_keeps_its_transcript_for_a_restart(store: Store) -
     assert await store.load_transcript(done) == []
     assert await store.load_transcript(failed) == ['{"a": 1}', '{"b": 2}']
     newer = await deploy(store)
-    again = await store.restart_from_failure(failed, newer.id, 1)
+    again = await store.restart_from_failure(failed, newer.id, "program.py:on_hook", 1)
     old = await store.get_session(failed)
     assert old is not None
     assert (again.reuse_from, again.reuse_count) == (failed, 1)

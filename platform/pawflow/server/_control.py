@@ -29,7 +29,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from ..errors import TemporalUnavailable
-from ..manifest import CallTarget
+from ..manifest import CallTarget, Manifest
 from ..manifest._calls import CallChecker, CallSite, check_call_format
 from ..storage import TERMINAL_SESSION_STATES, DeploymentRecord, LogRecord, Store
 from ..temporal_errors import is_unavailable
@@ -211,9 +211,12 @@ async def restart_session(request: web.Request) -> web.Response:
     code = await store.get_deployment_code(deployment.id)
     if code is None:
         raise ApiError(404, f"the code of deployment {deployment.id} is gone")
-    await asyncio.to_thread(_check_call, code, failed.call, deployment.id)
+    # What the trigger calls now (it may have been renamed); a manual start's own call.
+    trigger = Manifest.from_dict(deployment.manifest).project.trigger(failed.trigger)
+    call = str(trigger.call) if trigger is not None and trigger.call is not None else failed.call
+    await asyncio.to_thread(_check_call, code, call, deployment.id)
     reuse = await _reusable(store, failed.id)
-    session = await store.restart_from_failure(failed.id, deployment.id, reuse)
+    session = await store.restart_from_failure(failed.id, deployment.id, call, reuse)
     request.app[DISPATCHER].wake()
     log.info(
         "session %s restarts %s from its failure on %s, reusing %d answers",

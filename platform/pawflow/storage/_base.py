@@ -303,10 +303,10 @@ class Store(Protocol):
         ...
 
     async def restart_from_failure(
-        self, session_id: str, deployment_id: str, reuse_count: int
+        self, session_id: str, deployment_id: str, call: str, reuse_count: int
     ) -> SessionRecord:
-        """A new ``start_pending`` session with the old one's event, trigger and
-        call on ``deployment_id``, reusing the first ``reuse_count`` answers of
+        """A new ``start_pending`` session with the old one's event and trigger,
+        calling ``call`` on ``deployment_id``, reusing the first ``reuse_count`` answers of
         the old one's saved transcript (``reuse_from``/``reuse_count``)."""
         ...
 

@@ -143,7 +143,7 @@ class OperationQueries:
         return True
 
     def restart_from_failure(
-        self, session_id: str, deployment_id: str, reuse_count: int
+        self, session_id: str, deployment_id: str, call: str, reuse_count: int
     ) -> SessionRecord:
         with self._write() as db:
             old = self.get_session(session_id)
@@ -154,7 +154,7 @@ class OperationQueries:
                 deployment_id=deployment_id,
                 trigger=old.trigger,
                 event_id=old.event_id,
-                call=old.call,
+                call=call,
                 parent_session_id=None,
             )
             db.execute(

@@ -381,13 +381,13 @@ class DatabaseStore:
         return await self._run(Database.delete_project, project)
 
     async def restart_from_failure(
-        self, session_id: str, deployment_id: str, reuse_count: int
+        self, session_id: str, deployment_id: str, call: str, reuse_count: int
     ) -> SessionRecord:
-        """A new session of the failed one's event, trigger and call on
-        ``deployment_id`` that reuses the first ``reuse_count`` answers of its
+        """A new session of the failed one's event and trigger, calling ``call``
+        on ``deployment_id``, that reuses the first ``reuse_count`` answers of its
         transcript."""
         return await self._run(
-            Database.restart_from_failure, session_id, deployment_id, reuse_count
+            Database.restart_from_failure, session_id, deployment_id, call, reuse_count
         )
 
     async def record_stop(self, session_id: str, reason: str) -> LogRecord | None:
