@@ -60,6 +60,8 @@ def test_up_runs_everything_and_sigint_stops_it_all(tmp_path: Path) -> None:
         message="every child of paw up to be gone",
     )
     assert "Traceback" not in up.stderr()
+    # Not a terminal: no progress line, no carriage returns in the log.
+    assert "waiting for Temporal" not in up.stderr() and "\r" not in up.stderr()
 
 
 def test_a_killed_worker_is_restarted(tmp_path: Path, temporal_address: str) -> None:

@@ -7,6 +7,7 @@ server in-process, and supervised worker subprocesses; Ctrl-C stops them all.
 from ._compact import give_space_back
 from ._lock import LOCK_FILE, DataDirInUse, DataDirLock, LockOwner
 from ._process import die_with_parent, free_port, make_undumpable, run_until_signalled
+from ._progress import Progress
 from ._run import UpOptions, run_up
 from ._supervisor import WorkerSupervisor, worker_command
 from ._temporal import EmbeddedTemporal, TemporalStartError, find_temporal_binary
@@ -17,6 +18,7 @@ __all__ = [
     "DataDirLock",
     "EmbeddedTemporal",
     "LockOwner",
+    "Progress",
     "TemporalStartError",
     "UpOptions",
     "WorkerSupervisor",
