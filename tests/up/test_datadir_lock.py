@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 
 from pawflow.up import LOCK_FILE, DataDirInUse, DataDirLock
-from tests.helpers import PawUp, free_port, paw_env, run_paw, wait_for
+from tests.helpers import PawUp, child_pids, free_port, paw_env, pid_alive, run_paw, wait_for
 
 _HOLD = textwrap.dedent(
     """
@@ -129,3 +133,53 @@ def test_servers_of_one_postgresql_database_take_no_lock(tmp_path: Path) -> None
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and "in use" not in line and "PostgreSQL" in line
+
+
+def test_after_a_sigkill_the_next_paw_up_waits_for_the_old_temporal(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first = PawUp(data_dir, args=["--workers", "0"]).start()
+    second = PawUp(data_dir, args=["--workers", "0"])
+    old_temporal = 0
+    try:
+        assert first.proc is not None
+        (old_temporal,) = wait_for(
+            lambda: [p for p, c in child_pids(first.proc.pid).items() if "start-dev" in c],  # type: ignore[union-attr]
+            timeout=30,
+            message="the embedded Temporal",
+        )
+        # paw up dies at once; its Temporal is slow to end (held stopped here).
+        os.kill(old_temporal, signal.SIGSTOP)
+        first.proc.kill()
+        first.proc.wait()
+
+        def resume_once_waited_for() -> None:
+            wait_for(
+                lambda: (
+                    second.stderr_path.exists()
+                    and "is still held by what paw up (pid" in second.stderr()
+                ),
+                timeout=30,
+                message="the new paw up waiting for the old Temporal",
+            )
+            os.kill(old_temporal, signal.SIGCONT)
+
+        resumer = threading.Thread(target=resume_once_waited_for)
+        resumer.start()
+        try:
+            second.start()
+        finally:
+            resumer.join()
+        assert second.proc is not None
+        # The old Temporal ended before the new one started: never two on one file.
+        assert not pid_alive(old_temporal)
+        new = [p for p, c in child_pids(second.proc.pid).items() if "start-dev" in c]
+        assert len(new) == 1 and new[0] != old_temporal
+        new_temporal = new[0]
+        assert second.stop() == 0
+        assert not pid_alive(new_temporal)
+    finally:
+        if old_temporal:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(old_temporal, signal.SIGCONT)
+        second.stop()
+        first.stop()

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -21,8 +23,13 @@ from ..errors import ConfigError
 
 __all__ = ["LOCK_FILE", "DataDirInUse", "DataDirLock", "LockOwner"]
 
+logger = logging.getLogger(__name__)
+
 LOCK_FILE = "platform.lock"
 _MAX_READ = 4096
+# A holder that died (SIGKILL) leaves children that share its lock (the embedded
+# Temporal) and end on their own within seconds: wait for them that long.
+_ORPHANS_SECONDS = 15.0
 
 
 class DataDirInUse(ConfigError):
@@ -51,6 +58,9 @@ class DataDirLock:
     and changes nothing when another process holds it, except the process's own
     parent: a platform that runs a server as its child process must not be
     refused by its own lock. ``announce(url)`` records where the holder listens.
+    A child given :meth:`fileno` (``pass_fds``) holds the lock with its parent
+    and until it exits: a platform killed at once still keeps the data dir
+    until its embedded Temporal is gone.
     """
 
     def __init__(self, data_dir: Path, role: str) -> None:
@@ -77,7 +87,7 @@ class DataDirLock:
                 f"cannot lock the data dir {self.data_dir}: {err.strerror or err}"
             ) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._lock_or_wait_for_orphans(fd)
         except BlockingIOError:
             owner = _read_owner(fd)
             os.close(fd)
@@ -94,6 +104,35 @@ class DataDirLock:
             ) from None
         self._fd = fd
         self._write(None)
+
+    def fileno(self) -> int:
+        """The locked file's descriptor, for a child that must hold the lock too."""
+        if self._fd is None:
+            raise RuntimeError("the data dir lock is not held")
+        return self._fd
+
+    def _lock_or_wait_for_orphans(self, fd: int) -> None:
+        deadline = time.monotonic() + _ORPHANS_SECONDS
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                owner = _read_owner(fd)
+                if owner.pid is None or _alive(owner.pid) or time.monotonic() >= deadline:
+                    raise
+            if not told:
+                logger.info(
+                    "the data dir %s is still held by what %s (pid %d, ended) started; "
+                    "waiting up to %.0f s for it to end",
+                    self.data_dir,
+                    owner.role,
+                    owner.pid,
+                    _ORPHANS_SECONDS,
+                )
+                told = True
+            time.sleep(0.1)  # the dead holder's children are ending
 
     def announce(self, url: str) -> None:
         """Record the URL the holder serves on (for the next one's refusal)."""
@@ -127,6 +166,20 @@ class DataDirLock:
         with contextlib.suppress(OSError):
             os.ftruncate(self._fd, 0)
             os.pwrite(self._fd, text.encode(), 0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust kill()
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")  # a zombie has ended
 
 
 def _read_owner(fd: int) -> LockOwner:

@@ -90,6 +90,9 @@ async def _up(options: UpOptions, out: TextIO, lock: DataDirLock) -> None:
                 ui_port=ports.ui_port,
                 namespace=settings.namespace,
                 progress=sys.stderr,
+                # Killed with paw up, it still ends after it: the data dir stays
+                # locked until then.
+                pass_fds=(lock.fileno(),) if lock.held else (),
             )
             try:
                 address = await temporal.start()

@@ -82,6 +82,7 @@ class EmbeddedTemporal:
         start_timeout: float = 30.0,
         stop_timeout: float = 10.0,
         progress: TextIO | None = None,
+        pass_fds: tuple[int, ...] = (),
     ) -> None:
         self.binary = binary
         self.db_file = db_file
@@ -95,6 +96,7 @@ class EmbeddedTemporal:
         self._proc: subprocess.Popen[bytes] | None = None
         self._address: str | None = None
         self._progress = progress
+        self._pass_fds = pass_fds  # e.g. the data dir's lock, held while it runs
 
     @property
     def address(self) -> str:
@@ -190,6 +192,7 @@ class EmbeddedTemporal:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent(),
+                pass_fds=self._pass_fds,
                 # Own process group: Ctrl-C in a terminal reaches only paw up, which
                 # then stops its children in order.
                 process_group=0,
