@@ -124,6 +124,7 @@ async def test_events_list(client: TestClient[Any, Any]) -> None:
         "state": "pending",
         "created_at": events[0]["created_at"],
         "matches": None,  # not matched yet
+        "replay_of": None,  # not a redispatch
     }
     assert ISO.match(events[0]["created_at"])
     resp = await client.get("/api/v1/events", params={"limit": "2"}, headers=AUTH)

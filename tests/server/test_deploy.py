@@ -21,7 +21,7 @@ async def _assert_nothing_stored(client: TestClient[Any, Any], store: SQLiteStor
     assert await store.list_projects() == []
     assert await store.list_deployments() == []
     resp = await client.get("/api/v1/projects", headers=AUTH)
-    assert await resp.json() == {"projects": []}
+    assert (await resp.json())["projects"] == []
 
 
 async def _post(client: TestClient[Any, Any], body: bytes) -> tuple[int, dict[str, Any]]:

@@ -328,6 +328,13 @@ ALTER TABLE sessions ADD COLUMN reuse_from TEXT;
 ALTER TABLE sessions ADD COLUMN reuse_count INTEGER;
 """
 
+_RETENTION_INDEXES = """
+-- Retention looks for a project's sessions by when they ended, and for the
+-- deliveries of the events it deletes.
+CREATE INDEX sessions_by_project_end ON sessions (project, ended_at);
+CREATE INDEX subscription_deliveries_by_event ON subscription_deliveries (event_id);
+"""
+
 
 @dataclass(frozen=True)
 class PerDialect:
@@ -357,6 +364,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _WORKERS,
     _SETTINGS,
     _OPERATIONS,
+    _RETENTION_INDEXES,
 )
 """Migration ``i`` takes a database from schema version ``i`` to ``i + 1``."""
 
