@@ -61,6 +61,44 @@ def test_a_held_lock_names_its_holder_and_is_free_once_the_holder_is_killed(
         assert lock.held
 
 
+def test_what_a_killed_holder_started_still_holds_the_lock(tmp_path: Path) -> None:
+    # A holder that hands the lock to a child (as paw up to its Temporal) and dies.
+    starter = textwrap.dedent(
+        """
+        import subprocess, sys
+        from pathlib import Path
+        from pawflow.up import DataDirLock
+        lock = DataDirLock(Path(sys.argv[1]), "paw up")
+        lock.acquire()
+        child = subprocess.Popen(
+            ["sleep", "60"], pass_fds=(lock.fileno(),),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        print(child.pid, flush=True)
+        """
+    )
+    started = subprocess.run(
+        [sys.executable, "-c", starter, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    orphan = int(started.stdout)
+    try:
+        with pytest.raises(DataDirInUse) as refused:
+            DataDirLock(tmp_path, "paw up", orphans_seconds=0.3).acquire()
+        assert str(refused.value).startswith(
+            f"the data dir {tmp_path} is still in use by what paw up (pid "
+        )
+        assert "ended) started; stop those processes first" in str(refused.value)
+    finally:
+        os.kill(orphan, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(orphan), message="the orphan gone")
+    with DataDirLock(tmp_path, "paw up", orphans_seconds=0.3) as lock:
+        assert lock.held
+
+
 def test_a_child_process_is_not_refused_its_parents_lock(tmp_path: Path) -> None:
     with DataDirLock(tmp_path, "paw up"):
         child = subprocess.run(

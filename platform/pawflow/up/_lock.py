@@ -63,10 +63,13 @@ class DataDirLock:
     until its embedded Temporal is gone.
     """
 
-    def __init__(self, data_dir: Path, role: str) -> None:
+    def __init__(
+        self, data_dir: Path, role: str, *, orphans_seconds: float = _ORPHANS_SECONDS
+    ) -> None:
         self.data_dir = data_dir
         self.path = data_dir / LOCK_FILE
         self.role = role
+        self._orphans_seconds = orphans_seconds
         self._fd: int | None = None
 
     @property
@@ -80,7 +83,7 @@ class DataDirLock:
             raise RuntimeError("the data dir lock is already held")
         try:
             # No O_TRUNC: what the holder wrote must survive a refused attempt.
-            # Non-inheritable (Python's default): children must not keep it alive.
+            # Non-inheritable (Python's default): a child holds it only when given.
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as err:
             raise ConfigError(
@@ -93,6 +96,12 @@ class DataDirLock:
             os.close(fd)
             if owner.pid is not None and owner.pid == os.getppid():
                 return  # our parent holds it for us
+            if owner.pid is not None and not _alive(owner.pid):
+                raise DataDirInUse(
+                    f"the data dir {self.data_dir} is still in use by what {owner.role} "
+                    f"(pid {owner.pid}, ended) started; stop those processes first "
+                    "or use another --data-dir"
+                ) from None
             raise DataDirInUse(
                 f"the data dir {self.data_dir} is in use by {owner.describe()}; "
                 "stop it first or use another --data-dir"
@@ -112,7 +121,7 @@ class DataDirLock:
         return self._fd
 
     def _lock_or_wait_for_orphans(self, fd: int) -> None:
-        deadline = time.monotonic() + _ORPHANS_SECONDS
+        deadline = time.monotonic() + self._orphans_seconds
         told = False
         while True:
             try:
@@ -129,7 +138,7 @@ class DataDirLock:
                     self.data_dir,
                     owner.role,
                     owner.pid,
-                    _ORPHANS_SECONDS,
+                    self._orphans_seconds,
                 )
                 told = True
             time.sleep(0.1)  # the dead holder's children are ending
