@@ -150,13 +150,17 @@ async def _align_when_reachable(link: TemporalLink, days: int) -> None:
             delay = min(delay * 2, _LAST_RETRY)
     try:
         await align_retention(client, link.namespace, days)
-    except RPCError as err:
+    except Exception as err:  # a refusal, or Temporal gone again: never the server's end
+        if isinstance(err, RPCError):
+            why = err.message.splitlines()[0] if err.message else err.status.name
+        else:
+            why = str(err).splitlines()[0] if str(err) else type(err).__name__
         log.warning(
             "could not set the retention of Temporal namespace %s to %d days (%s); "
             "Temporal keeps closed workflows as its namespace says",
             link.namespace,
             days,
-            err.message.splitlines()[0] if err.message else err.status.name,
+            why,
         )
 
 
