@@ -136,6 +136,102 @@ def test_restart_from_failure_survives_a_worker_kill(
     assert reused == [1, 2]
 
 
+WAITER = """
+import pawflow
+
+
+def handler(event):
+    approvals = pawflow.subscribe("approve")
+    first = pawflow.next_event(approvals, timeout=60)
+    {after}
+"""
+
+WAITER_MANIFEST = """version: 1
+project:
+  name: waiter
+  triggers:
+    - name: run
+      webhook: {methods: [POST]}
+      call: program.py:handler
+    - name: approve
+      webhook: {methods: [POST]}
+"""
+
+
+def waiter(root: Path, after: str) -> Path:
+    root.mkdir(parents=True)
+    (root / "pawflow.yaml").write_text(WAITER_MANIFEST)
+    (root / "program.py").write_text(WAITER.replace("{after}", after))
+    return root
+
+
+def test_restart_from_failure_subscribes_again(platform: Platform, tmp_path: Path) -> None:
+    """A subscription belongs to the session that made it: the restarted session
+    gets its own (and the event the failed one received is reused)."""
+    platform.start_worker()
+    deployed = platform.deploy(waiter(tmp_path / "v1", 'raise RuntimeError("boom")'))
+    failed = platform.session_for(trigger(platform, deployed, {}))["id"]
+    wait_for(
+        lambda: any(r["type"] == "call_end" for r in platform.log(failed)),
+        60,
+        0.05,
+        "the subscription",
+    )
+    trigger(platform, {"webhooks": {"run": deployed["webhooks"]["approve"]}}, {"n": 1})
+    assert platform.wait_ended(failed, timeout=60)["state"] == "error"
+
+    after = (
+        "second = pawflow.next_event(approvals, timeout=60)\n"
+        '    return [e.data["body"]["json"]["n"] for e in (first, second)]'
+    )
+    platform.deploy(waiter(tmp_path / "v2", after))
+    again = platform.paw_json("session", "restart", failed, "--from-failure")["session_id"]
+    wait_for(
+        lambda: any(r["type"] == "call_end" for r in platform.log(again)),
+        60,
+        0.05,
+        "the restarted session's subscription",
+    )
+    trigger(platform, {"webhooks": {"run": deployed["webhooks"]["approve"]}}, {"n": 2})
+    assert platform.wait_ended(again, timeout=60)["state"] == "completed"
+    log = platform.log(again)
+    assert log[-1]["result"] == [1, 2]
+    (subscribed,) = [r for r in log if r["type"] == "call_end"]
+    assert "reused_from" not in subscribed and subscribed["attempt"] == 1
+
+
+PARENT = """
+import pawflow
+
+
+def handler(event):
+    child = pawflow.start("program.py:child", data={"x": 21})
+    {after}
+
+
+def child(event):
+    print("child runs")
+    return event.data["x"] * 2
+"""
+
+
+def test_restart_from_failure_takes_over_the_children(platform: Platform, tmp_path: Path) -> None:
+    """A child the failed session started is not started again; the restarted
+    session is told of its end and gets its result."""
+    platform.start_worker()
+    v1 = PARENT.replace("{after}", 'raise RuntimeError("before the result")')
+    deployed = platform.deploy(make_project(tmp_path / "v1", "parent", v1))
+    failed = platform.session_for(trigger(platform, deployed, {}))["id"]
+    assert platform.wait_ended(failed, timeout=60)["state"] == "error"
+    v2 = PARENT.replace("{after}", "return pawflow.result(child, timeout=60)")
+    platform.deploy(make_project(tmp_path / "v2", "parent", v2))
+    again = platform.paw_json("session", "restart", failed, "--from-failure")["session_id"]
+    assert platform.wait_ended(again, timeout=60)["state"] == "completed"
+    assert platform.log(again)[-1]["result"] == 42
+    children = [s for s in platform.sessions() if s["id"] not in (failed, again)]
+    assert len(children) == 1  # the child ran once
+
+
 def test_restart_from_failure_stops_where_new_code_diverges(
     platform: Platform, bank: FakeBank, tmp_path: Path
 ) -> None:

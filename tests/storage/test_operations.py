@@ -101,3 +101,24 @@ async def test_delete_project_removes_everything_of_it(store: Store) -> None:
     assert again.project == "demo"
     assert await store.kv_get("demo", "k") is None
     assert await store.list_vars("demo") == []
+
+
+async def test_restart_from_failure_takes_over_the_children(store: Store) -> None:
+    dep = await deploy(store)
+    failed = await start_one(store, dep)
+    child, _, _ = await store.start_manual_session(
+        project="demo", deployment_id=dep.id, call="a.py:f", data={}, parent_session_id=failed
+    )
+    assert child is not None
+    await store.append_log([state(failed, 0, "running"), state(child.id, 0, "completed")])
+    await store.mark_parent_told(child.id)
+    await store.append_log([state(failed, 1, "error")])
+    again = await store.restart_from_failure(failed, dep.id, "program.py:on_hook", 0)
+    taken = await store.get_session(child.id)
+    assert taken is not None and taken.parent_session_id == again.id
+    # Told again, once the new parent's workflow has started.
+    assert await store.untold_children() == []
+    await store.mark_started(again.id)
+    assert [(c.session_id, c.parent_session_id) for c in await store.untold_children()] == [
+        (child.id, again.id)
+    ]

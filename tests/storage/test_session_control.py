@@ -158,6 +158,8 @@ async def test_untold_children(store: Store) -> None:
     assert await store.untold_children() == []
     await store.append_log(
         [
+            # A parent whose workflow has not started is told later (see below).
+            state(parent, 0, "running"),
             state(done.id, 0, "running"),
             state(done.id, 1, "completed", at=1001.0, result={"total": 3}),
             state(failed.id, 0, "error", at=1002.0, error="boom"),

@@ -50,6 +50,9 @@ _BATCH_SECONDS = 0.25
 _BATCH_CALLS = 500
 _BATCH_BYTES = 256 * 1024
 _TRANSCRIPT_CHUNK = 200  # answered requests per request to the server
+# Calls whose outcome belongs to the session that made them: a session restarted
+# from another's failure makes them again rather than reuse that one's.
+_RUN_AGAIN_ON_REUSE = frozenset({"pawflow.subscribe"})
 
 
 class CallJournal:
@@ -262,6 +265,7 @@ class SessionHost:
         printed = _Printed()
         calls: list[CallDone] = []
         reused: list[Exchange] = []
+        live: list[CallDone] = []
         try:
             if action == "start":
                 runner = self._spawn()
@@ -270,7 +274,7 @@ class SessionHost:
                 self._check_journal = self.resumed
                 request = self._next_request(runner, printed)
                 if self.reuse is not None:
-                    request = self._reuse_answers(runner, request, printed, reused)
+                    request = self._reuse_answers(runner, request, printed, reused, live)
             else:
                 runner = self._ensure(in_sync)
                 assert self.current is not None
@@ -299,7 +303,7 @@ class SessionHost:
             self._journaled()
         else:
             self._in_sync = True
-        return Step(request, printed.texts, calls, printed.times, reused)
+        return Step(request, printed.texts, calls, printed.times, reused, live)
 
     def _spawn(self) -> Runner:
         self.release()
@@ -330,11 +334,18 @@ class SessionHost:
         return runner
 
     def _reuse_answers(
-        self, runner: Runner, request: Request, printed: _Printed, reused: list[Exchange]
+        self,
+        runner: Runner,
+        request: Request,
+        printed: _Printed,
+        reused: list[Exchange],
+        live: list[CallDone],
     ) -> Request:
         """Answer the program's first requests from the transcript of the failed
         session it restarts, as long as it asks the same (calls: with the same
-        arguments); each answer becomes this session's own (``reused``)."""
+        arguments); each answer becomes this session's own (``reused``). A call
+        that made something of the failed session's own runs again instead
+        (``live``): a subscription must be this session's to receive events."""
         assert self.reuse is not None
         origin, count = self.reuse
         recorded = self._journal.load_transcript(origin, count)
@@ -348,6 +359,13 @@ class SessionHost:
             for exchange, call in zip(replies, asked, strict=True):
                 if (exchange.request.args, exchange.request.kwargs) != (call.args, call.kwargs):
                     raise _ReuseDiverged(origin, exchange.request, call, " with other arguments")
+            if request.kind == "call" and request.function in _RUN_AGAIN_ON_REUSE:
+                done = self._execute(runner, request)
+                live.append(done)
+                reused.append(Exchange(request, outcome=done.outcome))
+                at += 1
+                request = self._next_request(runner, printed)
+                continue
             for exchange in replies:
                 own = self._adopt(origin, exchange)
                 self._answer(runner, own)

@@ -110,6 +110,8 @@ class Step:
     # Answered from the transcript of the failed session this one restarts
     # (before ``prints`` and ``calls``): its first requests, not asked again.
     reused: list[Exchange] = field(default_factory=list)
+    # Those of ``reused`` that ran again instead (see ``_RUN_AGAIN_ON_REUSE``).
+    reused_live: list[CallDone] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -333,7 +333,7 @@ class _Session:
         logged already. The calls of a gather ran at once: all their
         ``call_start`` records come before their ``call_end`` records.
         """
-        self._log_reused(step.reused)
+        self._log_reused(step.reused, step.reused_live)
         self._emit_prints(step.prints, step.printed_at)
         exchanges = [answered] if answered is not None else []
         exchanges.extend(step.reused)
@@ -365,15 +365,28 @@ class _Session:
         self.host.record(exchanges, step.request)
         return step.request
 
-    def _log_reused(self, reused: list[Exchange]) -> None:
-        """Log the calls whose outcomes a restart from a failure reused."""
+    def _log_reused(self, reused: list[Exchange], live: list[CallDone]) -> None:
+        """Log the calls whose outcomes a restart from a failure reused (or,
+        ``live``, made again)."""
         if not reused:
             return
         assert self.host.reuse is not None
         origin = self.host.reuse[0]
+        again = {call.request.number: call for call in live}
         for exchange in reused:
-            if exchange.request.kind == "call":
-                self.log.emit("call_start", **_call_fields(exchange.request))
+            if exchange.request.kind != "call":
+                continue
+            self.log.emit("call_start", **_call_fields(exchange.request))
+            done = again.get(exchange.request.number)
+            if done is not None:
+                self.log.emit(
+                    "call_end",
+                    seq=exchange.request.number,
+                    attempt=done.attempts,
+                    duration_ms=done.duration_ms,
+                    **done.shown,
+                )
+            else:
                 self.log.emit(
                     "call_end",
                     seq=exchange.request.number,

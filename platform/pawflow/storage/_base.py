@@ -307,7 +307,8 @@ class Store(Protocol):
     ) -> SessionRecord:
         """A new ``start_pending`` session with the old one's event and trigger,
         calling ``call`` on ``deployment_id``, reusing the first ``reuse_count`` answers of
-        the old one's saved transcript (``reuse_from``/``reuse_count``)."""
+        the old one's saved transcript (``reuse_from``/``reuse_count``). The old
+        one's children become the new one's, to be told (again) of their end."""
         ...
 
     async def record_stop(self, session_id: str, reason: str) -> LogRecord | None:

@@ -195,9 +195,14 @@ class SessionControlQueries:
     def untold_children(self, limit: int) -> list[ChildNotice]:
         terminal = tuple(sorted(TERMINAL_SESSION_STATES))
         rows = self._conn.execute(
-            "SELECT id, parent_session_id, state, error FROM sessions "
+            "SELECT id, parent_session_id, state, error FROM sessions c "
             "WHERE parent_session_id IS NOT NULL AND parent_notified = 0 "
-            f"AND state IN ({', '.join('?' for _ in terminal)}) ORDER BY ended_at, id LIMIT ?",
+            f"AND state IN ({', '.join('?' for _ in terminal)}) "
+            # A parent whose workflow is not started yet (a restart that took
+            # over the children of the session it restarts) is told later.
+            "AND NOT EXISTS (SELECT 1 FROM sessions p "
+            "WHERE p.id = c.parent_session_id AND p.start_pending = 1) "
+            "ORDER BY ended_at, id LIMIT ?",
             (*terminal, max(int(limit), 0)),
         ).fetchall()
         return [

@@ -161,6 +161,13 @@ class OperationQueries:
                 "UPDATE sessions SET reuse_from = ?, reuse_count = ? WHERE id = ?",
                 (session_id, reuse_count, new.id),
             )
+            # The children the failed session started are the new one's now (it
+            # reuses their ids): it is told when each ends, or has ended.
+            db.execute(
+                "UPDATE sessions SET parent_session_id = ?, parent_notified = 0 "
+                "WHERE parent_session_id = ?",
+                (new.id, session_id),
+            )
         found = self.get_session(new.id)
         assert found is not None
         return found
