@@ -76,7 +76,11 @@ def cmd_deployment_activate(args: argparse.Namespace) -> int:
     print(f"Deployment {args.id} of {answer.get('project')} is active.")
     if isinstance(replaced, dict):
         state = replaced.get("state")
-        how = "its running sessions finish on its code" if state == "draining" else "nothing ran"
+        how = (
+            "its running sessions finish on its code"
+            if state == "draining"
+            else "none of its sessions was running"
+        )
         print(f"Deployment {replaced.get('id')} is {state} ({how}).")
     return 0
 
