@@ -152,3 +152,54 @@ def test_a_copy_under_constant_writes_is_whole(tmp_path: Path) -> None:
     copy.close()
     assert count == top + 1 >= 50_000  # a prefix of the writes, none half-made
     assert sorted(p.name for p in tmp_path.iterdir() if "copy" in p.name) == ["copy.db"]
+
+
+def test_the_embedded_temporal_is_copied_too_when_asked(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store_copy, temporal_copy = tmp_path / "pawflow.db", tmp_path / "temporal.db"
+    with PawUp(data, args=["--workers", "0"]):
+        temporal_copy.write_text("an older copy")
+        refused = run_paw(
+            "backup", str(store_copy), "--temporal-db", str(temporal_copy), "--data-dir", str(data)
+        )
+        assert refused.returncode == 1
+        assert refused.stderr == f"error: {temporal_copy} exists; pass --force to replace it\n"
+        assert not store_copy.exists()  # no half of a pair
+
+        result = run_paw(
+            "backup",
+            str(store_copy),
+            "--temporal-db",
+            str(temporal_copy),
+            "--force",
+            "--data-dir",
+            str(data),
+        )
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert [line.split(" (")[0] for line in lines] == [
+            f"wrote {store_copy}",
+            f"wrote {temporal_copy}",
+        ]
+        assert f"a copy of {data / 'temporal.db'} taken in" in lines[1]
+    with sqlite3.connect(temporal_copy) as copy:
+        assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        # Temporal's own tables, with the namespace paw up made.
+        names = {row[0] for row in copy.execute("SELECT name FROM namespaces")}
+    copy.close()
+    assert "default" in names
+
+
+def test_asking_for_temporal_without_an_embedded_one_is_refused(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "pawflow.db") as store:
+        store.execute("CREATE TABLE t (n INTEGER)")
+    store.close()
+    result = run_paw(
+        "backup", str(tmp_path / "b.db"), "--temporal-db", str(tmp_path / "t.db"),
+        "--data-dir", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: the data dir {tmp_path} has no embedded Temporal (temporal.db) to back up\n"
+    )
+    assert not (tmp_path / "b.db").exists()

@@ -10,6 +10,7 @@ from typing import Any
 from .. import config
 from ..errors import ConfigError
 from ..storage import DB_FILE, backup_sqlite
+from ..up import TEMPORAL_DB_FILE
 
 __all__ = ["add_backup_command", "cmd_backup"]
 
@@ -23,7 +24,12 @@ def add_backup_command(commands: Any, leaf: Callable[..., Any]) -> None:
         "copy the SQLite store of the data dir to FILE, also while the platform runs",
     )
     backup.add_argument("file", metavar="FILE", help="where the copy goes (a new file)")
-    backup.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    backup.add_argument(
+        "--temporal-db",
+        metavar="TFILE",
+        help="also copy paw up's embedded Temporal (temporal.db: running sessions) to TFILE",
+    )
+    backup.add_argument("--force", action="store_true", help="replace FILE (and TFILE) if there")
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -37,11 +43,28 @@ def cmd_backup(args: argparse.Namespace) -> int:
     store = effective.data_dir / DB_FILE
     if not store.is_file():
         raise ConfigError(f"the data dir {effective.data_dir} has no store ({DB_FILE}) to back up")
-    result = backup_sqlite(store, Path(args.file).expanduser(), overwrite=args.force)
-    print(
-        f"wrote {result.path} ({_size(result.size)}), a copy of {store} "
-        f"taken in {result.seconds:.1f} s"
-    )
+    copies = [(store, Path(args.file).expanduser())]
+    if args.temporal_db is not None:
+        temporal = effective.data_dir / TEMPORAL_DB_FILE
+        if not temporal.is_file():
+            raise ConfigError(
+                f"the data dir {effective.data_dir} has no embedded Temporal "
+                f"({TEMPORAL_DB_FILE}) to back up"
+            )
+        copies.append((temporal, Path(args.temporal_db).expanduser()))
+        if copies[0][1].absolute() == copies[1][1].absolute():
+            raise ConfigError("FILE and --temporal-db TFILE must be two files")
+    # Refused before anything is written: no half of a pair.
+    for _, destination in copies:
+        if destination.exists() and not args.force:
+            raise ConfigError(f"{destination} exists; pass --force to replace it")
+    # One right after the other: the pair is as close in time as two copies get.
+    for source, destination in copies:
+        result = backup_sqlite(source, destination, overwrite=args.force)
+        print(
+            f"wrote {result.path} ({_size(result.size)}), a copy of {source} "
+            f"taken in {result.seconds:.1f} s"
+        )
     return 0
 
 

@@ -10,10 +10,16 @@ from ._process import die_with_parent, free_port, make_undumpable, run_until_sig
 from ._progress import Progress
 from ._run import UpOptions, run_up
 from ._supervisor import WorkerSupervisor, worker_command
-from ._temporal import EmbeddedTemporal, TemporalStartError, find_temporal_binary
+from ._temporal import (
+    TEMPORAL_DB_FILE,
+    EmbeddedTemporal,
+    TemporalStartError,
+    find_temporal_binary,
+)
 
 __all__ = [
     "LOCK_FILE",
+    "TEMPORAL_DB_FILE",
     "DataDirInUse",
     "DataDirLock",
     "EmbeddedTemporal",

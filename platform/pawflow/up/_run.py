@@ -17,7 +17,12 @@ from ._lock import DataDirLock
 from ._ports import PORTS_FILE, temporal_ports
 from ._process import make_undumpable, run_until_signalled
 from ._supervisor import WorkerSupervisor, child_environment, worker_command
-from ._temporal import EmbeddedTemporal, TemporalStartError, find_temporal_binary
+from ._temporal import (
+    TEMPORAL_DB_FILE,
+    EmbeddedTemporal,
+    TemporalStartError,
+    find_temporal_binary,
+)
 
 if TYPE_CHECKING:
     from ..server import RunningServer
@@ -84,7 +89,7 @@ async def _up(options: UpOptions, out: TextIO, lock: DataDirLock) -> None:
             ports = temporal_ports(data_dir)
             temporal = EmbeddedTemporal(
                 find_temporal_binary(),
-                data_dir / "temporal.db",
+                data_dir / TEMPORAL_DB_FILE,
                 logs / "temporal.log",
                 port=ports.port,
                 ui_port=ports.ui_port,

@@ -18,7 +18,10 @@ from ._compact import AUTO_VACUUM_PRAGMA, give_space_back
 from ._process import die_with_parent, free_port, stop_popen
 from ._progress import Progress
 
-__all__ = ["EmbeddedTemporal", "TemporalStartError", "find_temporal_binary"]
+__all__ = ["TEMPORAL_DB_FILE", "EmbeddedTemporal", "TemporalStartError", "find_temporal_binary"]
+
+TEMPORAL_DB_FILE = "temporal.db"
+"""The embedded Temporal's SQLite file in the data dir."""
 
 logger = logging.getLogger(__name__)
 
