@@ -50,7 +50,7 @@ async def test_progress_on_a_terminal(
     code, out, _ = await paw("deploy", str(big_project(tmp_path / "big", "big")))
     assert code == 0 and out.startswith("Deployed big (dep_")
     drawn = terminal.getvalue()
-    assert drawn.startswith("\ruploading 0.") and drawn.endswith("(100%)\n")
+    assert drawn.startswith("\r\x1b[Kuploading 0.") and drawn.endswith("(100%)\n")
     assert drawn.count("\r") >= 10  # redrawn as the bytes go out
     assert (await store.active_deployment("big")) is not None
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import config
 from ..errors import ConfigError, ServerError
+from ..terminal import StatusLine
 from ._archive import MAX_ARCHIVE_BYTES, zip_project
 from ._client import ApiClient
 from ._output import format_record, format_table, short_time
@@ -112,10 +113,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 class _UploadBar:
     """``uploading 3.1 / 7.9 MiB (39%)`` on one line of a terminal, redrawn in place."""
 
-    def __init__(self, total: int) -> None:
-        self._total = total
+    def __init__(self, line: StatusLine) -> None:
+        self._line = line
         self._shown = -1
-        self._drawn = False
 
     def __call__(self, sent: int, total: int) -> None:
         percent = sent * 100 // max(total, 1)
@@ -123,22 +123,19 @@ class _UploadBar:
             return  # a redraw per chunk would flood a slow terminal
         self._shown = percent
         mib = 1 << 20
-        sys.stderr.write(f"\ruploading {sent / mib:.1f} / {total / mib:.1f} MiB ({percent}%)")
-        sys.stderr.flush()
-        self._drawn = True
+        self._line.show(f"uploading {sent / mib:.1f} / {total / mib:.1f} MiB ({percent}%)")
 
     def done(self) -> None:
-        if self._drawn:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        self._line.clear(keep=True)
 
 
 def _upload_progress(size: int) -> _UploadBar | None:
     """A progress line for an upload worth watching, on a terminal only: piped
     output (a CI log, a script) stays free of carriage returns."""
-    if size <= _PROGRESS_FROM_BYTES or not sys.stderr.isatty():
+    line = StatusLine(sys.stderr)
+    if size <= _PROGRESS_FROM_BYTES or not line.active:
         return None
-    return _UploadBar(size)
+    return _UploadBar(line)
 
 
 _PROGRESS_FROM_BYTES = 1 << 20
