@@ -53,7 +53,13 @@ async def test_event_get_shows_everything_but_credentials(store: Store, paw: Paw
     code, out, err = await paw("event", "get", event.id, "--json")
     shown = json.loads(out)
     assert code == 0 and shown["id"] == event.id and shown["matches"] == matches
-    assert shown["data"] == data
+    # Credentials are masked in JSON too; everything else is as stored.
+    assert SECRET not in out
+    assert shown["data"]["headers"]["authorization"] == "***"
+    assert shown["data"]["headers"]["content-type"] == "application/json"
+    assert {k: v for k, v in shown["data"].items() if k != "headers"} == {
+        k: v for k, v in data.items() if k != "headers"
+    }
     assert shown["sessions"] == [{"id": session.id, "state": "created", "trigger": "hook"}]
 
 

@@ -17,9 +17,9 @@ from ._output import format_table, short_time
 __all__ = ["add_event_commands", "cmd_event_get", "mask_header"]
 
 MASK = "***"
-# Headers that carry credentials: their values are not for a terminal (or a
-# screen share). A webhook's event keeps every header as sent, so the handler can
-# check a signature itself; only what is shown here is masked.
+# Headers that carry credentials: their values are not for a terminal, a screen
+# share or a script's log. A webhook's event keeps every header as sent, so the
+# handler can check a signature itself; only what is shown here is masked.
 _SECRET_HEADERS = re.compile(
     r"^(authorization|proxy-authorization|cookie|set-cookie)$"
     r"|signature|token|secret|api-?key|password|credential|session",
@@ -63,11 +63,20 @@ def cmd_event_get(args: argparse.Namespace) -> int:
         if isinstance(s, dict)
     ]
     if args.json:
-        print(json.dumps({**event, "sessions": started}, indent=2, ensure_ascii=False))
+        shown = {**event, "data": _masked(event.get("data")), "sessions": started}
+        print(json.dumps(shown, indent=2, ensure_ascii=False))
         return 0
     for line in _describe(event, started):
         print(terminal_safe(line))
     return 0
+
+
+def _masked(data: Any) -> Any:
+    """The event's data with its credential headers masked (JSON goes to logs too)."""
+    headers = data.get("headers") if isinstance(data, dict) else None
+    if not isinstance(headers, dict):
+        return data
+    return {**data, "headers": {k: mask_header(k, str(v)) for k, v in headers.items()}}
 
 
 def _describe(event: Mapping[str, Any], sessions: list[dict[str, Any]]) -> list[str]:
