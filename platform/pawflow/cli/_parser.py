@@ -12,9 +12,12 @@ from . import _integrations_cmd as i
 from ._backup_cmd import add_backup_command
 from ._completion import SHELLS, VersionAction, cmd_completion
 from ._config_cmd import cmd_config_show
+from ._dev_cmd import add_dev_command
 from ._event_cmd import add_event_commands
+from ._init_cmd import add_init_command
 from ._ops_cmd import add_ops_commands
 from ._paging import add_paging
+from ._replay_cmd import add_replay_command
 from ._session_cmd import add_session_control_commands
 from ._status_cmd import cmd_status
 from ._store_cmd import add_store_commands
@@ -176,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_session_control_commands(session, leaf)
     add_event_commands(event, leaf)
     add_ops_commands(project, deployment, event, leaf)
+    add_replay_command(session, leaf)
+    add_init_command(commands, leaf)
+    add_dev_command(commands, leaf)
     add_backup_command(commands, leaf)
     add_store_commands(grouped, leaf)
     _add_integration_commands(grouped, leaf)
