@@ -6,9 +6,10 @@ import argparse
 import json
 import sys
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..errors import ConfigError, ServerError
@@ -19,7 +20,11 @@ from ._output import format_record, format_table, short_time
 from ._paging import paging_params, print_more
 from ._watch import EXIT_TIMEOUT, watch_session
 
+if TYPE_CHECKING:
+    from ..manifest import Manifest
+
 __all__ = [
+    "Deployed",
     "cmd_deploy",
     "cmd_deployment_list",
     "cmd_event_list",
@@ -28,6 +33,7 @@ __all__ = [
     "cmd_session_list",
     "cmd_session_log",
     "cmd_session_watch",
+    "deploy_project",
 ]
 
 PROJECT_FIELDS = ("name", "created_at", "active_deployment_id")
@@ -62,32 +68,61 @@ def cmd_manifest_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_deploy(args: argparse.Namespace) -> int:
-    """``paw deploy DIR``: validate locally, then upload the directory as a zip."""
+@dataclass(frozen=True)
+class Deployed:
+    """What the server answered a deploy: the project, its new deployment, where it listens."""
+
+    project: str | None
+    deployment_id: str | None
+    webhooks: dict[str, str]
+    connections: dict[str, Any]
+    manifest: Manifest
+
+
+def deploy_project(connect: Callable[[], ApiClient], directory: Path, shown_as: str) -> Deployed:
+    """Validate ``directory`` locally, zip it and upload it as a new deployment.
+
+    Prints nothing but the upload's progress line (on a terminal, for a large
+    project); ``shown_as`` names the directory in errors. ``connect`` gives the
+    client once the project checks out, so a broken project needs no token.
+    Problems raise PawflowError: a ManifestError (file:line) before anything is sent.
+    """
     from ..manifest import load_project
 
-    directory = Path(args.dir)
     # Local validation first: a broken project is reported without a server round trip.
     manifest = load_project(directory)
     payload = zip_project(directory)
     if len(payload) > MAX_ARCHIVE_BYTES:
         raise ConfigError(
-            f"{args.dir} is {len(payload) / (1 << 20):.1f} MiB zipped; the server accepts "
+            f"{shown_as} is {len(payload) / (1 << 20):.1f} MiB zipped; the server accepts "
             f"at most {MAX_ARCHIVE_BYTES >> 20} MiB"
         )
     shown = _upload_progress(len(payload))
     try:
-        answer = client_for(args).post(
+        answer = connect().post(
             "/api/v1/deployments", payload, "application/zip", timeout=120.0, progress=shown
         )
     finally:
         if shown is not None:
             shown.done()
-    result = {
-        "project": answer.get("project"),
-        "deployment_id": answer.get("deployment_id"),
-        "webhooks": dict(answer.get("webhooks") or {}),
-        "connections": dict(answer.get("connections") or {}),
+    return Deployed(
+        project=answer.get("project"),
+        deployment_id=answer.get("deployment_id"),
+        webhooks=dict(answer.get("webhooks") or {}),
+        connections=dict(answer.get("connections") or {}),
+        manifest=manifest,
+    )
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """``paw deploy DIR``: validate locally, then upload the directory as a zip."""
+    deployed = deploy_project(lambda: client_for(args), Path(args.dir), args.dir)
+    manifest = deployed.manifest
+    result: dict[str, Any] = {
+        "project": deployed.project,
+        "deployment_id": deployed.deployment_id,
+        "webhooks": deployed.webhooks,
+        "connections": deployed.connections,
     }
     if args.json:
         _print_json(result)
