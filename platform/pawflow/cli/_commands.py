@@ -34,6 +34,7 @@ __all__ = [
     "cmd_session_log",
     "cmd_session_watch",
     "deploy_project",
+    "endpoint_lines",
 ]
 
 PROJECT_FIELDS = ("name", "created_at", "active_deployment_id")
@@ -117,32 +118,40 @@ def deploy_project(connect: Callable[[], ApiClient], directory: Path, shown_as: 
 def cmd_deploy(args: argparse.Namespace) -> int:
     """``paw deploy DIR``: validate locally, then upload the directory as a zip."""
     deployed = deploy_project(lambda: client_for(args), Path(args.dir), args.dir)
-    manifest = deployed.manifest
-    result: dict[str, Any] = {
-        "project": deployed.project,
-        "deployment_id": deployed.deployment_id,
-        "webhooks": deployed.webhooks,
-        "connections": deployed.connections,
-    }
     if args.json:
-        _print_json(result)
+        _print_json(
+            {
+                "project": deployed.project,
+                "deployment_id": deployed.deployment_id,
+                "webhooks": deployed.webhooks,
+                "connections": deployed.connections,
+            }
+        )
         return 0
-    print(f"Deployed {result['project']} ({result['deployment_id']})")
-    webhooks = result["webhooks"]
+    print(f"Deployed {deployed.project} ({deployed.deployment_id})")
+    for line in endpoint_lines(deployed):
+        print(line)
+    return 0
+
+
+def endpoint_lines(deployed: Deployed) -> list[str]:
+    """Where a deployment listens, one indented line per webhook trigger and connection."""
+    lines: list[str] = []
+    webhooks = deployed.webhooks
     width = max((len(t) for t in webhooks), default=0)
     for trigger, url in webhooks.items():
-        spec = manifest.project.trigger(trigger)
+        spec = deployed.manifest.project.trigger(trigger)
         methods = spec.webhook.methods if spec is not None and spec.webhook is not None else ()
-        print(f"  {trigger.ljust(width)}  {','.join(methods) or '-'} {url}")
+        lines.append(f"  {trigger.ljust(width)}  {','.join(methods) or '-'} {url}")
     if not webhooks:
-        print("  (no webhook triggers)")
-    connections = result["connections"]
+        lines.append("  (no webhook triggers)")
+    connections = deployed.connections
     width = max((len(n) for n in connections), default=0)
     for name, info in connections.items():
-        url = info.get("webhook_url") if isinstance(info, dict) else None
+        hook = info.get("webhook_url") if isinstance(info, dict) else None
         kind = info.get("integration") if isinstance(info, dict) else "?"
-        print(f"  connection {name.ljust(width)}  {kind}  {url or '(no webhook)'}")
-    return 0
+        lines.append(f"  connection {name.ljust(width)}  {kind}  {hook or '(no webhook)'}")
+    return lines
 
 
 class _UploadBar:
