@@ -119,7 +119,7 @@ def test_schedule_template_says_how_to_run_it_now(
     [
         ("My Project.v2", "my-project-v2"),
         ("42_answers", "answers"),
-        ("Über_Tool--", "ber_tool"),
+        ("Über_Tool--", "uber_tool"),
         ("snake_case", "snake_case"),
     ],
 )

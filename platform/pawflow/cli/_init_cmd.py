@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 import shlex
+import unicodedata
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -60,7 +61,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 def project_name_from(directory: Path) -> str:
     """DIR's base name made a valid project name: lower case, other characters as ``-``."""
     base = directory.absolute().name
-    name = re.sub(r"[^a-z0-9_-]+", "-", base.lower())
+    # Accents dropped rather than the letters: "Über" → "uber".
+    ascii_base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^a-z0-9_-]+", "-", ascii_base.lower())
     # A name starts with a letter; trailing separators read as leftovers.
     name = re.sub(r"^[^a-z]+", "", name).rstrip("-_")
     if not name:
