@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -194,6 +195,12 @@ class EventStream:
         """Close the connection."""
         self._response.close()
         self._conn.close()
+
+    def abort(self) -> None:
+        """Make a read blocked in another thread return at once, as if the
+        server had closed the stream (closing alone does not wake it)."""
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
 
 
 def _chunks(body: bytes, progress: Progress) -> Iterator[bytes]:
