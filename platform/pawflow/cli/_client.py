@@ -109,16 +109,24 @@ class ApiClient:
             self._url(path, params), data=body, headers=headers, method=method
         )
 
-    def _json(self, request: urllib.request.Request, timeout: float | None = None) -> Any:
+    def get_bytes(self, path: str) -> bytes:
+        """GET a document as it is (a deployment's code)."""
+        return self._body(self._request("GET", path, None))
+
+    def _body(self, request: urllib.request.Request, timeout: float | None = None) -> bytes:
         try:
             with self._opener.open(request, timeout=timeout or self._timeout) as response:
-                body = response.read()
+                body: bytes = response.read()
+                return body
         except urllib.error.HTTPError as err:
             with err:
                 raise _error_from_status(err.code, err.read()) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
             reason = err.reason if isinstance(err, urllib.error.URLError) else err
             raise self._unreachable(reason) from None
+
+    def _json(self, request: urllib.request.Request, timeout: float | None = None) -> Any:
+        body = self._body(request, timeout)
         try:
             return json.loads(body)
         except ValueError:

@@ -117,6 +117,10 @@ def deploy_project(connect: Callable[[], ApiClient], directory: Path, shown_as: 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     """``paw deploy DIR``: validate locally, then upload the directory as a zip."""
+    if args.check:
+        from ._check_cmd import check_deploy
+
+        return check_deploy(args)
     deployed = deploy_project(lambda: client_for(args), Path(args.dir), args.dir)
     if args.json:
         _print_json(

@@ -10,6 +10,7 @@ from . import _commands as c
 from . import _daemons as d
 from . import _integrations_cmd as i
 from ._backup_cmd import add_backup_command
+from ._check_cmd import DEFAULT_CHECKED
 from ._completion import SHELLS, VersionAction, cmd_completion
 from ._config_cmd import cmd_config_show
 from ._dev_cmd import add_dev_command
@@ -136,6 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     deploy = leaf(commands, "deploy", c.cmd_deploy, "validate and deploy a project directory")
     deploy.add_argument("dir", metavar="DIR")
+    deploy.add_argument(
+        "--check",
+        action="store_true",
+        help="deploy nothing: replay the active deployment's running and last completed "
+        "sessions against this code and list any that would diverge",
+    )
+    deploy.add_argument(
+        "--check-last",
+        type=_count,
+        default=DEFAULT_CHECKED,
+        metavar="N",
+        help=f"with --check: how many completed sessions to replay ({DEFAULT_CHECKED})",
+    )
     _add_json(deploy)
 
     manifest = grouped("manifest", "work with manifest files")

@@ -419,14 +419,7 @@ class Dispatcher:
             variables = {v.name: v.value for v in manifest.project.vars}
             options = _session_options(manifest, session.trigger)
         event = await self._store.get_event(session.event_id) if session.event_id else None
-        payload: dict[str, Any] = {
-            "id": session.event_id,
-            "type": event.type if event else None,
-            # A connection event names no trigger: its session's trigger is the one it matched.
-            "trigger": event.trigger if event and event.connection is None else session.trigger,
-            "connection": event.connection if event else None,
-            "data": event.data if event else None,
-        }
+        payload = session_event(session, event)
         if event is not None and len(json.dumps(event.data)) > INLINE_EVENT_BYTES:
             # Temporal refuses payloads over 2 MB; the worker fetches big events itself.
             payload["data"] = None
@@ -538,6 +531,18 @@ class _Turns:
 
         turn.mine.add_done_callback(forget)
         return turn
+
+
+def session_event(session: SessionRecord, event: EventRecord | None) -> dict[str, Any]:
+    """The event as the session's program gets it (``pawflow.Event``'s fields)."""
+    return {
+        "id": session.event_id,
+        "type": event.type if event else None,
+        # A connection event names no trigger: its session's trigger is the one it matched.
+        "trigger": event.trigger if event and event.connection is None else session.trigger,
+        "connection": event.connection if event else None,
+        "data": event.data if event else None,
+    }
 
 
 def _session_options(manifest: Manifest, trigger_name: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from ._json import deployment_json, event_json, project_json, session_json
 from ._kv import add_kv_routes
 from ._operations import add_operation_routes
 from ._paging import before_page, paging
+from ._record import add_record_routes
 from ._schedules import add_schedule_routes
 from ._signals import add_signal_routes
 from ._state import CONFIG, STORE
@@ -50,6 +51,7 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/sessions/{id}/transcript", put_transcript)
     add_session_control_routes(app)
     add_operation_routes(app)
+    add_record_routes(app)
     add_kv_routes(app)
     add_schedule_routes(app)
     add_subscription_routes(app)

@@ -35,9 +35,9 @@ from ._runner import RunnerSpec
 from ._runners import RunnerFactory
 from ._seal import OutcomeSeal
 from ._serverlink import ServerLink
-from ._wire import decode_request, encode_request
+from ._wire import decode_request, encode_exchange, encode_request
 
-__all__ = ["SessionRuntime", "session_workflow"]
+__all__ = ["TRANSCRIPT_PAGE", "TRANSCRIPT_QUERY", "SessionRuntime", "session_workflow"]
 
 # Advancing fails only for infrastructure reasons (the user's own failures are
 # results): the server unreachable while code, vars or the journal are needed.
@@ -50,6 +50,8 @@ _FLUSH_RETRY = RetryPolicy(
 )
 _WAIT_KINDS = frozenset({"sleep", "next_event", "next_signal", "result"})
 _KEEP_FAILED_TRANSCRIPT = "pawflow.keep-failed-transcript"
+TRANSCRIPT_QUERY = "pawflow.transcript"
+TRANSCRIPT_PAGE = 500  # exchanges per answer: a query's answer has a size limit
 
 
 @dataclass(frozen=True)
@@ -111,9 +113,26 @@ def session_workflow(runtime: SessionRuntime) -> type:
 
     def __init__(self: Any) -> None:
         self.inbox = Inbox()
+        self.session = None
 
     async def run(self: Any, session: SessionInput) -> Any:
-        return await _Session(runtime, session, self.inbox).run()
+        self.session = _Session(runtime, session, self.inbox)
+        return await self.session.run()
+
+    def transcript(self: Any, start: int = 0) -> dict[str, Any]:
+        # Read only: what the session's program asked and was answered so far
+        # (from ``start``; those before ``saved`` are kept by the server).
+        host = None if self.session is None else self.session.host
+        if host is None:
+            return {"saved": 0, "total": 0, "exchanges": [], "ended": False}
+        begin = max(start - host.saved, 0)
+        page = host.transcript[begin : begin + TRANSCRIPT_PAGE]
+        return {
+            "saved": host.saved,
+            "total": host.saved + len(host.transcript),
+            "exchanges": [encode_exchange(e) for e in page],
+            "ended": self.session.ended,
+        }
 
     def on_event(self: Any, subscription_id: str, event: dict[str, Any]) -> None:
         self.inbox.add_event(subscription_id, event)
@@ -131,10 +150,11 @@ def session_workflow(runtime: SessionRuntime) -> type:
             self.inbox.stop_reason = reason or "stopped"
 
     run.__annotations__ = {"session": SessionInput, "return": Any}
-    for fn in (__init__, run, on_event, on_signal, on_child_done, on_stop):
+    for fn in (__init__, run, transcript, on_event, on_signal, on_child_done, on_stop):
         fn.__qualname__ = f"SessionWorkflow.{fn.__name__}"
     namespace: dict[str, Any] = {"__module__": __name__, "__init__": __init__}
     namespace["run"] = workflow.run(run)
+    namespace["transcript"] = workflow.query(name=TRANSCRIPT_QUERY)(transcript)
     for fn, name in (
         (on_event, "pawflow.event"),
         (on_signal, "pawflow.signal"),
@@ -169,6 +189,7 @@ class _Session:
             float(limits.get("wall_seconds") or runtime.wall_seconds),
         )
         self.stop_sent = False
+        self.ended = False  # the program's end is recorded
         if session.reuse is not None:
             self.host.reuse = (str(session.reuse["session_id"]), int(session.reuse["count"]))
         # Where in the transcript the first call that failed is (None: none so
@@ -239,6 +260,7 @@ class _Session:
                 if self._history_full():
                     await self._continue_as_new(request)
                 request = await self._answer(request)
+            self.ended = True
             return await self._finish(request)
         except asyncio.CancelledError:
             if workflow.cancellation_reason() is None:
