@@ -2,7 +2,11 @@
 
 The zip is untrusted input: it is extracted into a fresh temp dir with every
 entry checked (no absolute paths, no ``..``, no links, bounded count and size),
-and the manifest is validated before anything is written to the store.
+and the manifest is validated before anything is written to the store. Then
+the project's ``requirements.txt``, if any, is installed (``sessions._envs``)
+and every ``call`` target is loaded in a confined process of its own
+(``sessions._loadcheck``): code that cannot load is refused, and the active
+deployment keeps serving.
 """
 
 from __future__ import annotations
@@ -21,11 +25,15 @@ from aiohttp import web
 from ..errors import PawflowError
 from ..integrations import IntegrationRegistry
 from ..manifest import MANIFEST_FILE, Manifest, load_project
+from ..sessions._confine import make_readable
+from ..sessions._envs import REQUIREMENTS_FILE, PackageEnvs
+from ..sessions._loadcheck import LoadChecker
 from ._connections import check_connections, deployed_connections
 from ._http import ApiError, base_url, read_body
-from ._keys import INTEGRATIONS
+from ._keys import INTEGRATIONS, SECRETS
 from ._schedules import converge_deploy_schedules, sync_deploy_schedules
 from ._state import CONFIG, STORE
+from ._vars import stored_values
 
 __all__ = [
     "MAX_ENTRIES",
@@ -52,14 +60,17 @@ async def deploy(request: web.Request) -> web.Response:
     code = await read_body(request, MAX_ZIP_BYTES)
     if not code:
         raise ApiError(400, "request body is empty; expected the project as a zip")
-    try:
-        # Extracting and parsing touch the disk and may take a while: keep
-        # them off the event loop.
-        manifest = await asyncio.to_thread(_load_zip, code, request.app[INTEGRATIONS])
-    except ZipProblem as err:
-        raise ApiError(400, str(err)) from None
-    except PawflowError as err:
-        raise ApiError(400, str(err)) from None
+    with tempfile.TemporaryDirectory(prefix="pawflow-deploy-") as tmp:
+        try:
+            # Extracting, parsing, installing and loading touch the disk and
+            # may take a while: keep them off the event loop.
+            root = Path(tmp) / "project"
+            manifest = await asyncio.to_thread(_load_zip, code, root, request.app[INTEGRATIONS])
+            await _check_code(request, root, manifest)
+        except ZipProblem as err:
+            raise ApiError(400, str(err)) from None
+        except PawflowError as err:
+            raise ApiError(400, str(err)) from None
 
     project = manifest.project.name
     # First, so Temporal being unreachable fails the deploy with nothing stored.
@@ -85,13 +96,43 @@ async def deploy(request: web.Request) -> web.Response:
     )
 
 
-def _load_zip(code: bytes, integrations: IntegrationRegistry) -> Manifest:
-    with tempfile.TemporaryDirectory(prefix="pawflow-deploy-") as tmp:
-        root = Path(tmp)
-        extract_zip(code, root)
-        manifest = load_project(root, display="")
-        check_connections(manifest, integrations, root / MANIFEST_FILE)
-        return manifest
+def _load_zip(code: bytes, root: Path, integrations: IntegrationRegistry) -> Manifest:
+    # Readable by the load check's user (see ``sessions._confine``); the
+    # private temp dir around it keeps everyone else out.
+    root.mkdir(mode=0o755)
+    extract_zip(code, root)
+    manifest = load_project(root, display="")
+    check_connections(manifest, integrations, root / MANIFEST_FILE)
+    return manifest
+
+
+async def _check_code(request: web.Request, root: Path, manifest: Manifest) -> None:
+    """Install the project's requirements and load its code; raise a
+    :class:`PawflowError` (one line) for the first problem."""
+    config = request.app[CONFIG]
+    project = manifest.project
+    calls = [str(t.call) for t in project.triggers if t.call is not None]
+    # The vars a session's module-level code would see: the manifest's, then `paw var set`'s.
+    stored = await stored_values(request.app[STORE], request.app[SECRETS], project.name, None)
+    variables = {**{v.name: v.value for v in project.vars}, **stored}
+    envs = PackageEnvs(config.data_dir / "envs")
+    checker = LoadChecker(config.data_dir, config.temporal_address)
+
+    def check() -> list[str]:
+        requirements = root / REQUIREMENTS_FILE
+        installed = envs.ensure(requirements.read_bytes()) if requirements.is_file() else None
+        make_readable(root)
+        return checker.problems(
+            root,
+            calls,
+            packages=str(installed or ""),
+            vars=variables,
+            memory_mb=project.limits.memory_mb,
+        )
+
+    problems = await asyncio.to_thread(check)
+    if problems:
+        raise PawflowError(problems[0])
 
 
 def extract_zip(code: bytes, dest: Path) -> None:

@@ -11,6 +11,7 @@ import threading
 import zipfile
 from pathlib import Path
 
+from ._confine import make_readable
 from ._serverlink import ServerLink
 
 __all__ = ["CodeCache", "CodeMismatch"]
@@ -61,9 +62,4 @@ def _extract(zf: zipfile.ZipFile, dest: Path) -> None:
         if root not in path.parents and path != root:
             raise ValueError(f"unsafe path in deployment archive: {info.filename!r}")
     zf.extractall(root)
-    # Runners read the code under a user of their own (see ``_confine``); the
-    # data dir around it keeps everyone else out.
-    for directory, _, files in os.walk(root):
-        os.chmod(directory, 0o755)
-        for name in files:
-            os.chmod(os.path.join(directory, name), 0o644)
+    make_readable(root)

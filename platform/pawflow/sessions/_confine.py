@@ -10,7 +10,8 @@ runner (still privileged, still single-threaded) shuts itself off:
   in a child process is another matter: it is the session's own);
 - in a mount namespace of its own it covers the data dir with an empty
   filesystem, gets private ``/tmp``, ``/var/tmp`` and ``/dev/shm``, and sees its deployment's code
-  read-only at :data:`CODE_MOUNT`;
+  read-only at :data:`CODE_MOUNT` (and its project's installed packages, if
+  any, at :data:`PACKAGES_MOUNT`);
 - when the platform runs as root it drops to a user of its own (a uid made
   of its pid, or ``--runner-user``), with no supplementary groups and no way
   back (``no_new_privs``);
@@ -43,16 +44,20 @@ from ._ports import server_ports
 
 __all__ = [
     "CODE_MOUNT",
+    "PACKAGES_MOUNT",
     "Confinement",
     "ConfinementFailed",
     "confine",
+    "make_readable",
     "neutral_environment",
+    "packages_seen_at",
     "plan_confinement",
 ]
 
 log = logging.getLogger(__name__)
 
 CODE_MOUNT = "/tmp/.pawflow/code"  # where a confined runner sees its deployment's code
+PACKAGES_MOUNT = "/tmp/.pawflow/packages"  # ... and its project's own packages (requirements.txt)
 _SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 # Runners' private uids (root only): this plus the runner's pid. Below 2**31,
 # where tools that read uids as signed ints still agree, and far above the
@@ -294,9 +299,10 @@ def _enter_userns(libc: ctypes.CDLL) -> None:
     Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
 
 
-def confine(plan: Confinement, code_root: str, env: Mapping[str, str]) -> str:
+def confine(plan: Confinement, code_root: str, env: Mapping[str, str], packages: str = "") -> str:
     """Confine this process (a runner, before any user code runs); returns
-    where it now finds its deployment's code."""
+    where it now finds its deployment's code. ``packages``: a directory of the
+    project's installed packages, kept readable (see :func:`packages_seen_at`)."""
     libc = _libc()
     make_undumpable()  # first: its memory will hold its credential and secrets
     _set_environment(env)
@@ -315,6 +321,7 @@ def confine(plan: Confinement, code_root: str, env: Mapping[str, str]) -> str:
     # Held open (in this namespace: a bind mount takes its source from its
     # own) so that they can be bound back once what holds them is covered.
     code_fd = os.open(code_root, _O_PATH | os.O_DIRECTORY)
+    packages_fd = os.open(packages, _O_PATH | os.O_DIRECTORY) if packages else -1
     passage_fds = [
         (directory, [(name, os.open(os.path.join(directory, name), _O_PATH)) for name in names])
         for directory, names in plan.passages
@@ -346,6 +353,10 @@ def confine(plan: Confinement, code_root: str, env: Mapping[str, str]) -> str:
     os.makedirs(CODE_MOUNT)
     _bind(libc, code_fd, CODE_MOUNT, read_only=True)
     os.close(code_fd)
+    if packages_fd >= 0:
+        os.makedirs(PACKAGES_MOUNT)
+        _bind(libc, packages_fd, PACKAGES_MOUNT, read_only=True)
+        os.close(packages_fd)
     os.chdir("/tmp")
     if plan.mode == "user":
         uid = plan.uid if plan.uid >= 0 else RUNNER_UID_BASE + os.getpid()
@@ -357,6 +368,23 @@ def confine(plan: Confinement, code_root: str, env: Mapping[str, str]) -> str:
     _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
     _landlock_runner(plan)
     return CODE_MOUNT
+
+
+def make_readable(root: Path) -> None:
+    """Let anyone read the tree at ``root``: runners read their code and
+    packages as a user of their own. What lies around it (the data dir, a
+    private temp dir) keeps everyone else out; runners get it bound in."""
+    for directory, _, files in os.walk(root):
+        os.chmod(directory, 0o755)
+        for name in files:
+            path = os.path.join(directory, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o644)
+
+
+def packages_seen_at(plan: Confinement, packages: str) -> str:
+    """Where a process confined by ``plan`` finds the ``packages`` given to :func:`confine`."""
+    return PACKAGES_MOUNT if packages and plan.mode != "none" else packages
 
 
 def _landlock_runner(plan: Confinement) -> None:

@@ -48,7 +48,8 @@ from ._aio import DeferredCall, Driver, asyncio_kind, awaits_external, with_call
 from ._calls import CallKind, classify, describe
 from ._capture import module_output
 from ._code import DeploymentCode, handler_arguments
-from ._confine import Confinement, ConfinementFailed, confine
+from ._confine import Confinement, ConfinementFailed, confine, packages_seen_at
+from ._envs import use_packages
 from ._outcome import decode_outcome, encode_outcome
 from ._protocol import Request
 from ._redact import Redactor
@@ -78,6 +79,10 @@ class RunnerSpec:
     call_timeout: float = 3600.0  # per attempt, unless the activity says otherwise
     cpu_seconds: float | None = None
     memory_mb: int | None = None
+    # The project's own packages (its requirements.txt), first on the import
+    # path; or why they could not be installed, which ends the session.
+    packages: str = ""
+    packages_error: str = ""
 
 
 class CallTimedOut(TimeoutError):
@@ -98,12 +103,17 @@ def runner_main(conn: Connection, spec: RunnerSpec, confinement: Confinement) ->
     try:
         # Before anything of the user's runs: their code must find nothing of
         # the platform's (see ``_confine``).
-        code_root = confine(confinement, spec.code_root, spec.vars)
+        code_root = confine(confinement, spec.code_root, spec.vars, spec.packages)
     except (ConfinementFailed, OSError) as exc:
         reason = f"the session's process could not be confined, so its program did not run: {exc}"
         wire.write(conn, "request", encode_request(Request("failed", error=reason, message=reason)))
         return
+    if spec.packages_error:
+        reason = spec.packages_error
+        wire.write(conn, "request", encode_request(Request("failed", error=reason, message=reason)))
+        return
     spec = dataclasses.replace(spec, code_root=code_root)
+    use_packages(packages_seen_at(confinement, spec.packages))
     # After confining: a change of user clears the parent-death signal.
     bind = die_with_parent(signal.SIGKILL, parent=parent)
     if bind is not None:

@@ -8,6 +8,7 @@ single-threaded, which is what makes forking safe while the worker runs threads.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import multiprocessing.forkserver
@@ -19,8 +20,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from ..errors import PawflowError
 from . import _wire as wire
 from ._confine import Confinement, neutral_environment
+from ._envs import REQUIREMENTS_FILE, PackageEnvs
 from ._landlock import DENIED_PORTS_ENV
 from ._runner import RunnerSpec, runner_main
 
@@ -147,11 +150,16 @@ class RunnerFactory:
     themselves (see ``_confine``; the default confines nothing)."""
 
     def __init__(
-        self, confinement: Confinement | None = None, preload: Sequence[str] = DEFAULT_PRELOAD
+        self,
+        confinement: Confinement | None = None,
+        preload: Sequence[str] = DEFAULT_PRELOAD,
+        packages: PackageEnvs | None = None,
     ) -> None:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(list(preload))
         self.confinement = confinement or Confinement("none", "", note="not configured")
+        # Where projects' requirements.txt are installed (None: not at all).
+        self._packages = packages
 
     def warm_up(self) -> None:
         """Start the fork server now, so the first session does not wait for
@@ -171,6 +179,7 @@ class RunnerFactory:
             os.environ.update(saved)
 
     def spawn(self, spec: RunnerSpec) -> Runner:
+        spec = self._with_packages(spec)
         mine, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=runner_main,
@@ -181,3 +190,18 @@ class RunnerFactory:
         process.start()
         theirs.close()
         return Runner(process, mine, spec.memory_mb)
+
+    def _with_packages(self, spec: RunnerSpec) -> RunnerSpec:
+        """``spec`` with its project's packages, installed here on first use
+        (blocking) unless the server installed them in a shared data dir."""
+        requirements = Path(spec.code_root) / REQUIREMENTS_FILE
+        if self._packages is None or spec.packages or not requirements.is_file():
+            return spec
+        try:
+            installed = self._packages.ensure(requirements.read_bytes())
+        except (PawflowError, OSError) as exc:
+            reason = (
+                f"the project's {REQUIREMENTS_FILE} could not be installed on this worker: {exc}"
+            )
+            return dataclasses.replace(spec, packages_error=reason)
+        return dataclasses.replace(spec, packages=str(installed) if installed else "")

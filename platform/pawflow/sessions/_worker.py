@@ -21,6 +21,7 @@ from ._activities import SessionActivities
 from ._codecache import CodeCache
 from ._config import WorkerConfig
 from ._confine import plan_confinement
+from ._envs import PackageEnvs
 from ._heartbeat import Heartbeats
 from ._host import CallJournal, SessionHosts
 from ._logship import LogShipper
@@ -93,7 +94,9 @@ async def run_worker(config: WorkerConfig) -> None:
     runtime = SessionRuntime(
         code=CodeCache(config.data_dir / "code", link),
         hosts=SessionHosts(),
-        runners=RunnerFactory(confinement),
+        # A project's requirements.txt: installed by the server at deploy time
+        # (found here when the data dir is shared), else here on first use.
+        runners=RunnerFactory(confinement, packages=PackageEnvs(config.data_dir / "envs")),
         journal=CallJournal(link),
         shipper=shipper,
         server=link,
