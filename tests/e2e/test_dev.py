@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pawflow.cli._dev_console import Console
+from pawflow.cli._dev_sessions import SessionFollower, StoppableClient
 from tests.e2e.conftest import Platform, make_project
 from tests.helpers import child_pids, pid_alive, wait_for
 
@@ -130,3 +134,60 @@ def test_dev_redeploys_on_save_and_keeps_the_last_good_deployment(
     assert not [pid for pid in children if pid_alive(pid)]
     (listed,) = [p for p in platform.paw_json("project", "list") if p["name"] == "devloop"]
     assert listed["active_deployment_id"] == second
+
+
+SLEEPER = """
+import time
+
+def handler(event):
+    print("waiting")
+    time.sleep(600)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_ends_the_streams_of_running_sessions(platform: Platform, tmp_path: Path) -> None:
+    project = make_project(tmp_path / "sleepy", "sleepy", SLEEPER)
+    platform.start_worker()
+    dev = Dev(platform, project, tmp_path / "dev.out")
+    try:
+        deployed = dev.wait_line(r"deployed (dep_\w+) \(project sleepy\)$").group(1)
+        url = dev.wait_line(r"^  run  POST (http://\S+)$").group(1)
+        dev.wait_line(r"watching ")
+        status, body = platform.post(url, {})
+        assert status == 202, body
+        session_id = platform.session_for(body["event_id"])["id"]
+        dev.wait_line(rf"^\[{session_id[-6:]}\] .* print +waiting$")
+        # Its log stream is open and idle: Ctrl-C must end it, not wait for the session.
+        assert dev.stop() == 0
+    finally:
+        dev.stop()
+    out = dev.text()
+    assert out.rstrip().endswith(f"stopped; {deployed} stays active"), out
+    assert "error" not in out, out
+    (session,) = [s for s in platform.sessions() if s["id"] == session_id]
+    assert session["state"] == "running"
+
+
+@pytest.mark.timeout(120)
+def test_sessions_past_the_bound_are_counted_not_followed(
+    platform: Platform, tmp_path: Path
+) -> None:
+    url = platform.deploy(make_project(tmp_path / "many", "many", SLEEPER))["webhooks"]["run"]
+    out = io.StringIO()
+    client = StoppableClient(platform.url, platform.up.token)
+    follower = SessionFollower(client, Console(out, out), max_followed=1)
+    follower.baseline("many")
+    for _ in range(3):
+        assert platform.post(url, {})[0] == 202
+    # No worker: the sessions exist and wait, so each log stream stays open.
+    wait_for(lambda: len(platform.sessions("--project", "many")) == 3, 30, 0.1, "3 sessions")
+    follower.start()
+    try:
+        wait_for(lambda: "more sessions started" in out.getvalue(), 30, 0.05, "the count")
+    finally:
+        follower.stop()
+    text = out.getvalue()
+    assert text.count(" started by run") == 1, text
+    assert re.search(r"\b2 more sessions started, not followed \(1 at once at most\)", text), text
+    assert not [t for t in threading.enumerate() if t.name.startswith("paw-dev")]

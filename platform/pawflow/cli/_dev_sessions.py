@@ -104,7 +104,11 @@ class SessionFollower:
 
     def start(self) -> None:
         """Start looking for new sessions, every ``interval`` seconds."""
-        self._poller = threading.Thread(target=self._poll_loop, name="paw-dev-sessions")
+        # Daemons only as a last resort: stop() ends them all, but a server that
+        # stops answering mid-request must not keep the process from exiting.
+        self._poller = threading.Thread(
+            target=self._poll_loop, name="paw-dev-sessions", daemon=True
+        )
         self._poller.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -145,10 +149,11 @@ class SessionFollower:
                 skipped += 1
             else:
                 self._follow(session)
-        if skipped or (new and len(new) == len(sessions) == _PAGE):
-            more = "" if skipped else "more than "
+        # A page of nothing but new sessions may hide more beyond it.
+        beyond = "+" if len(new) == len(sessions) == _PAGE else ""
+        if skipped:
             self._console.say(
-                f"{more}{skipped or _PAGE} more sessions started, not followed "
+                f"{skipped}{beyond} more sessions started, not followed "
                 f"({self._max_followed} at once at most): "
                 f"paw session list --project {self._project}"
             )
@@ -178,7 +183,9 @@ class SessionFollower:
         trigger = session.get("trigger")
         by = f" by {trigger}" if trigger else ""
         self._console.lines([f"[{tag}] {clock()} session {session_id} started{by}"])
-        thread = threading.Thread(target=self._watch, args=(session_id, tag), name=f"paw-dev-{tag}")
+        thread = threading.Thread(
+            target=self._watch, args=(session_id, tag), name=f"paw-dev-{tag}", daemon=True
+        )
         self._followers[session_id] = thread
         thread.start()
 
