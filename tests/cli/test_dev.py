@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +14,7 @@ import pytest
 from pawflow.cli._dev_cmd import _is_project_file
 from pawflow.cli._dev_console import Console, PrefixedWriter
 from pawflow.cli._dev_sessions import SessionFollower, StoppableClient
-from tests.helpers import free_port, paw_env, run_paw
+from tests.helpers import free_port, paw_env, run_paw, wait_for
 
 ROOT = Path("/p")
 
@@ -92,3 +96,35 @@ def test_dev_in_no_directory_is_one_line(tmp_path: Path) -> None:
     result = run_paw("dev", str(tmp_path / "nope"), env=env)
     assert result.returncode == 1
     assert result.stderr == f"error: {tmp_path / 'nope'}: no such project directory\n"
+
+
+def test_a_broken_project_at_the_start_is_waited_for(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "pawflow.yaml").write_text("version: 1\nproject:\n  nme: p\n")
+    env = paw_env(
+        PAWFLOW_SERVER=f"http://127.0.0.1:{free_port()}",
+        PAWFLOW_TOKEN="t",
+        PAWFLOW_HOME=str(tmp_path / "home"),
+    )
+    log = tmp_path / "dev.out"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pawflow.cli", "dev", str(project)],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    try:
+        # Nothing needs the server yet: the error is the manifest's, and it keeps watching.
+        wait_for(lambda: "watching" in log.read_text(), 30, 0.05, "paw dev to watch")
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = log.read_text().splitlines()
+    assert re.fullmatch(r"\d\d:\d\d:\d\d error: .*pawflow\.yaml:2: .*'name'", lines[0]), lines
+    assert lines[1].endswith(f"watching {project}: a save redeploys; Ctrl-C stops"), lines
+    assert lines[2].endswith("stopped; nothing was deployed"), lines
+    assert len(lines) == 3, lines
