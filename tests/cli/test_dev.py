@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import re
 import signal
 import subprocess
@@ -128,3 +130,15 @@ def test_a_broken_project_at_the_start_is_waited_for(tmp_path: Path) -> None:
     assert lines[1].endswith(f"watching {project}: a save redeploys; Ctrl-C stops"), lines
     assert lines[2].endswith("stopped; nothing was deployed"), lines
     assert len(lines) == 3, lines
+
+
+def test_output_nobody_reads_any_more_is_noted_not_raised() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open(write_end, "w") as gone:
+        console = Console(gone, io.StringIO())
+        console.say("one")  # a session's thread: no BrokenPipeError
+        assert console.closed
+        console.error("two")
+        with contextlib.suppress(BrokenPipeError):
+            gone.close()  # what was buffered has nowhere to go either

@@ -71,6 +71,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         follower.start()
         console.say(f"watching {args.dir}: a save redeploys; Ctrl-C stops")
         for changed in changes:
+            if console.closed:
+                raise BrokenPipeError  # paw's exit for output nobody reads
             if changed:
                 loop.deploy(changed)
     except KeyboardInterrupt:

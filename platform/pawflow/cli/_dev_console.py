@@ -23,6 +23,7 @@ class Console:
         self._out = out
         self._err = err
         self._lock = threading.Lock()
+        self.closed = False  # whoever read the output has gone (``paw dev | head``)
 
     def say(self, text: str) -> None:
         """``HH:MM:SS text`` on ``out``."""
@@ -30,19 +31,26 @@ class Console:
 
     def lines(self, lines: list[str]) -> None:
         """Lines as they are, together."""
-        with self._lock:
-            for line in lines:
-                self._out.write(line + "\n")
-            self._out.flush()
+        self._write(self._out, "".join(line + "\n" for line in lines))
 
     def error(self, text: str) -> None:
         """``HH:MM:SS error: text`` on ``err``, one line: the text may quote what a
         server or a stranger sent, so it shows no terminal escapes."""
         first = terminal_safe(text.strip().split("\n")[0])
+        self._write(self._err, f"{clock()} error: {first}\n")
+
+    def _write(self, stream: TextIO, text: str) -> None:
         with self._lock:
-            self._out.flush()
-            self._err.write(f"{clock()} error: {first}\n")
-            self._err.flush()
+            if self.closed:
+                return
+            try:
+                self._out.flush()  # what came before, first
+                stream.write(text)
+                stream.flush()
+            except BrokenPipeError:
+                # A session's thread must not die with a traceback for it:
+                # the main loop sees ``closed`` and ends.
+                self.closed = True
 
 
 class PrefixedWriter(io.StringIO):
