@@ -252,3 +252,33 @@ async def test_requirements_the_platform_does_not_install_are_refused_by_line(
     )
     message = await _refused(client, store, body)
     assert message.startswith(expected), message
+
+
+def test_module_code_that_ends_the_process_is_refused(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "program.py").write_text("import os\n\nos._exit(3)\n")
+    problems = LoadChecker(tmp_path / "data").problems(code, ["program.py:on_x"])
+    assert problems == [
+        "the code could not be checked: "
+        "the program ended its process with exit status 3 (os._exit?)"
+    ]
+
+
+def test_module_code_sees_none_of_the_servers_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAWFLOW_TOKEN", "admin-token")
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "program.py").write_text(
+        "import os\n\nLEAKED = [k for k in os.environ if k.startswith('PAWFLOW')]\n"
+        "assert not LEAKED, LEAKED\n\ndef on_x(event):\n    pass\n"
+    )
+    checker = LoadChecker(tmp_path / "data")
+    assert checker.problems(code, ["program.py:on_x"], vars={"NAME": "x"}) == []
+    # The same module fails where the variable is set: the assertion can fail.
+    problems = checker.problems(code, ["program.py:on_x"], vars={"PAWFLOW_X": "x"})
+    assert problems == [
+        "program.py:4: cannot import module 'program': AssertionError: ['PAWFLOW_X']"
+    ]

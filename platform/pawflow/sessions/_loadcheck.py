@@ -26,6 +26,7 @@ import ast
 import contextlib
 import inspect
 import json
+import logging
 import math
 import os
 import resource
@@ -33,6 +34,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -50,6 +52,8 @@ from ._confine import plan_confinement as _plan
 from ._envs import use_packages
 
 __all__ = ["DEFAULT_LOAD_SECONDS", "LoadChecker"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LOAD_SECONDS = 5.0  # for module-level code, all modules together
 DEFAULT_MEMORY_MB = 512
@@ -110,58 +114,68 @@ class LoadChecker:
         return [str(p) for p in answer.get("problems", ())]
 
     def _run(self, request: bytes) -> dict[str, Any]:
-        # A neutral environment: the process's memory must hold nothing of the
-        # server's (tokens, the database's URL), as a runner's fork server.
-        process = subprocess.Popen(
-            [sys.executable, "-m", __name__],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=neutral_environment(os.environ),
-            cwd="/",
-        )
-        assert process.stdin is not None and process.stdout is not None
-        try:
-            with contextlib.suppress(BrokenPipeError):
-                process.stdin.write(request)
-                process.stdin.close()
-            out = _read_bounded(process.stdout.fileno(), self._seconds + _STARTUP_SECONDS)
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-            process.stdout.close()
-        if out is None:
-            return {"error": f"loading the code took more than {self._seconds:g} s"}
-        if len(out) > _MAX_ANSWER_BYTES:
-            return {"error": "the checking process's answer is too long"}
-        try:
-            answer = json.loads(out.decode().strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            answer = None
-        if not isinstance(answer, dict):
-            status = process.returncode
-            return {"error": f"the checking process ended without an answer (exit status {status})"}
-        return answer
+        with tempfile.TemporaryFile() as errors:
+            # A neutral environment: the process's memory must hold nothing of
+            # the server's (tokens, the database's URL), as a runner's fork server.
+            # A session of its own: whatever the code starts ends with it.
+            process = subprocess.Popen(
+                [sys.executable, "-m", __name__],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                env=neutral_environment(os.environ),
+                cwd="/",
+                start_new_session=True,
+            )
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                with contextlib.suppress(BrokenPipeError):
+                    process.stdin.write(request)
+                    process.stdin.close()
+                line = _read_line(process.stdout.fileno(), self._seconds + _STARTUP_SECONDS)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                process.stdout.close()
+            if line is None:
+                return {"error": f"loading the code took more than {self._seconds:g} s"}
+            try:
+                answer = json.loads(line)
+            except ValueError:
+                answer = None
+            if isinstance(answer, dict):
+                return answer
+            # What the process wrote here, it wrote before the code loaded
+            # (Python or Pawflow could not start): the operator's to fix.
+            errors.seek(0)
+            said = errors.read(_MAX_ANSWER_BYTES).decode(errors="replace").strip()
+            if said:
+                log.warning("the load check process failed: %s", said)
+            # Imported here: the checking process itself has no use for runners.
+            from ._runners import describe_exit
+
+            return {"error": describe_exit(process.returncode)}
 
 
-def _read_bounded(fd: int, seconds: float) -> bytes | None:
-    """All of ``fd`` (up to a little more than the answer's limit), or None
-    when it does not end within ``seconds``."""
+def _read_line(fd: int, seconds: float) -> bytes | None:
+    """The first line of ``fd`` (what there is when it ends first, at most the
+    answer's limit), or None when none comes within ``seconds``."""
     deadline = time.monotonic() + seconds
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
     out = bytearray()
-    while len(out) <= _MAX_ANSWER_BYTES:
+    while b"\n" not in out and len(out) <= _MAX_ANSWER_BYTES:
         left = deadline - time.monotonic()
         if left <= 0:
             return None
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
+        if not poller.poll(left * 1000):
             continue
         chunk = os.read(fd, 1 << 16)
         if not chunk:
             break
         out += chunk
-    return bytes(out)
+    return bytes(out).partition(b"\n")[0]
 
 
 # -- in the checking process -----------------------------------------------------------
