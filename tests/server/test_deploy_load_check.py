@@ -282,3 +282,13 @@ def test_module_code_sees_none_of_the_servers_environment(
     assert problems == [
         "program.py:4: cannot import module 'program': AssertionError: ['PAWFLOW_X']"
     ]
+
+
+def test_module_code_that_needs_a_session_is_not_held_against_the_code(tmp_path: Path) -> None:
+    # A module's code runs in a session at run time; the check has none to give it.
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "program.py").write_text(
+        "import pawflow\n\nSTARTED_BY = pawflow.session_id()\n\ndef on_x(event):\n    pass\n"
+    )
+    assert LoadChecker(tmp_path / "data").problems(code, ["program.py:on_x"]) == []
