@@ -58,6 +58,11 @@ def test_a_session_imports_the_package_its_requirements_name(
     env = platform.up.data_dir / "envs" / env_key(REQUIREMENTS.encode())
     seen = prints[1].removeprefix("from ")
     assert seen.startswith((PACKAGES_MOUNT + "/", str(env) + "/")), seen
+    # A replay in the CLI finds the project's packages too.
+    replayed = platform.paw("session", "replay", session["id"])
+    assert replayed.returncode == 0, replayed.stderr
+    assert "print     1,234,567" in replayed.stdout
+    assert replayed.stdout.splitlines()[-1].startswith("no divergence")
 
 
 def test_a_worker_with_its_own_data_dir_installs_the_requirements_itself(

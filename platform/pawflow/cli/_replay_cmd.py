@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..config import resolve_data_dir
 from ..errors import ConfigError, ServerError
 from ..manifest import CallTarget
 from ._client import ApiClient
@@ -58,6 +59,7 @@ def cmd_session_replay(args: argparse.Namespace) -> int:
     client = client_for(args)
     record = fetch_record(client, args.id)
     with _code(client, record, args.code) as root:
+        _use_requirements(root, args.data_dir)
         outcome = replay_record(record, root, show=_print_record, pdb=args.pdb)
     print(outcome.summary)
     return 0 if outcome.divergence is None else EXIT_DIVERGED
@@ -136,6 +138,21 @@ def replay_record(
         debug=debug,
     )
     return ReplayOutcome(result, len(exchanges), bool(record.get("complete")))
+
+
+def _use_requirements(code_root: Path, data_dir: str | None) -> None:
+    """The project's ``requirements.txt`` packages first on this process's
+    import path, installed as a deploy installs them (once per content, in the
+    data dir's ``envs``)."""
+    from ..sessions._envs import REQUIREMENTS_FILE, PackageEnvs, use_packages
+
+    requirements = code_root / REQUIREMENTS_FILE
+    if not requirements.is_file():
+        return
+
+    installed = PackageEnvs(resolve_data_dir(data_dir) / "envs").ensure(requirements.read_bytes())
+    if installed is not None:
+        use_packages(str(installed))
 
 
 def _print_record(record: dict[str, Any]) -> None:
