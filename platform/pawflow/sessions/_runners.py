@@ -37,7 +37,9 @@ DEFAULT_PRELOAD = (
     "pawflow",
     "pawflow.sessions._runner",
     "pawflow.sessions._forkguard",  # confines the fork server itself: import it last
+    # Client libraries programs use most, imported once for every runner.
     "requests",
+    "aiohttp",
     "github",
     "slack_sdk",
 )
