@@ -26,6 +26,7 @@ from ._host import _answered_by, _Diverged
 from ._protocol import Exchange, Request
 from ._runner import RunnerSpec, _Program
 from ._serverlink import ServerLink
+from ._workflow import call_fields
 
 __all__ = ["Divergence", "ReplayResult", "replay_session"]
 
@@ -186,7 +187,7 @@ class _Answerer:
         if exchange.stop is not None:
             wire.write(self._conn, "stop", exchange.stop)
         elif exchange.request.kind == "call":
-            self._show(_call_record("call_start", asked))
+            self._show({"type": "call_start", **call_fields(asked)})
             recorded = self._recorded.get(asked.number, {})
             shown = {k: recorded[k] for k in ("result", "error") if k in recorded}
             end: Record = {"type": "call_end", "seq": asked.number, "attempt": 0}
@@ -215,15 +216,3 @@ def _described(request: Request) -> str:
     if request.kind == "gather":
         return "concurrent " + ", ".join(_described(c) for c in request.calls)
     return request.describe()
-
-
-def _call_record(kind: str, request: Request) -> Record:
-    record: Record = {
-        "type": kind,
-        "seq": request.number,
-        "function": request.function,
-        "args": request.args,
-    }
-    if request.kwargs:
-        record["kwargs"] = request.kwargs
-    return record

@@ -37,7 +37,13 @@ from ._seal import OutcomeSeal
 from ._serverlink import ServerLink
 from ._wire import decode_request, encode_exchange, encode_request
 
-__all__ = ["TRANSCRIPT_PAGE", "TRANSCRIPT_QUERY", "SessionRuntime", "session_workflow"]
+__all__ = [
+    "TRANSCRIPT_PAGE",
+    "TRANSCRIPT_QUERY",
+    "SessionRuntime",
+    "call_fields",
+    "session_workflow",
+]
 
 # Advancing fails only for infrastructure reasons (the user's own failures are
 # results): the server unreachable while code, vars or the journal are needed.
@@ -327,7 +333,7 @@ class _Session:
         if request.kind in ("call", "gather"):
             # Before the calls run, so that a long call shows while it runs.
             for call in request.calls or [request]:
-                self.log.emit("call_start", **_call_fields(call))
+                self.log.emit("call_start", **call_fields(call))
             return self._take(None, await self._advance("execute"), announced=True)
         if request.kind in _WAIT_KINDS:
             found, value = await self._wait(request)
@@ -363,9 +369,7 @@ class _Session:
             request = call.request
             if index > 0 or not announced:
                 for member in _starting(step.calls, index):
-                    self.log.emit(
-                        "call_start", at=member.started_at, **_call_fields(member.request)
-                    )
+                    self.log.emit("call_start", at=member.started_at, **call_fields(member.request))
             end: dict[str, Any] = {
                 "seq": request.number,
                 "attempt": call.attempts,
@@ -398,7 +402,7 @@ class _Session:
         for exchange in reused:
             if exchange.request.kind != "call":
                 continue
-            self.log.emit("call_start", **_call_fields(exchange.request))
+            self.log.emit("call_start", **call_fields(exchange.request))
             done = again.get(exchange.request.number)
             if done is not None:
                 self.log.emit(
@@ -499,7 +503,8 @@ def _starting(calls: list[CallDone], index: int) -> list[CallDone]:
     return [c for c in calls[index:] if c.group == group]
 
 
-def _call_fields(request: Request) -> dict[str, Any]:
+def call_fields(request: Request) -> dict[str, Any]:
+    """How a ``call_start`` log record shows the call ``request``."""
     fields: dict[str, Any] = {
         "seq": request.number,
         "function": request.function,
