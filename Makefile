@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -22,6 +22,7 @@ from ._replay_cmd import add_replay_command
 from ._session_cmd import add_session_control_commands
 from ._status_cmd import cmd_status
 from ._store_cmd import add_store_commands
+from ._ui_cmd import add_ui_command
 
 __all__ = ["build_parser"]
 
@@ -196,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_command(session, leaf)
     add_init_command(commands, leaf)
     add_dev_command(commands, leaf)
+    add_ui_command(commands, leaf)
     add_backup_command(commands, leaf)
     add_store_commands(grouped, leaf)
     _add_integration_commands(grouped, leaf)

@@ -28,6 +28,7 @@ from ._retention import install_retention
 from ._state import CONFIG, DISPATCHER, STORE
 from ._stream import NOTIFIER, STREAM_SETTINGS, LogNotifier, StreamSettings
 from ._temporal import TEMPORAL, TemporalLink, keep_retention_aligned
+from ._ui import install_ui, ui_auth_middleware
 from ._webhooks import handle_webhook
 from ._workers import WORKERS, WorkerRegistry, add_worker_routes
 
@@ -46,7 +47,13 @@ def create_app(
     # The drain outermost: a request counts from its headers to its reply. Then
     # metrics: they count the status a client gets, errors included.
     app = web.Application(
-        middlewares=[drain_middleware, metrics_middleware, error_middleware, auth_middleware]
+        middlewares=[
+            drain_middleware,
+            metrics_middleware,
+            error_middleware,
+            auth_middleware,
+            ui_auth_middleware,
+        ]
     )
     app[CONFIG] = config
     app[STORE] = store
@@ -74,6 +81,7 @@ def create_app(
     # Integrations default to the installed plugins (entry points).
     install_integrations(app, integrations)
     app.router.add_route("*", CONNECTION_WEBHOOK_ROUTE, handle_connection_webhook)
+    install_ui(app)  # the dashboard, under /ui/ (see _ui_auth for who may see it)
     app.on_shutdown.append(_end_streams)
     return app
 
