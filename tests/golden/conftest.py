@@ -4,7 +4,9 @@ A case is a ``.txtar`` file: a comment saying what it shows, then files, each
 introduced by a ``-- NAME --`` line. ``program.py`` (and any other project
 file) makes up the project; ``pawflow.yaml`` is optional (default: one webhook
 trigger ``run`` calling ``program.py:handler``); ``event.json`` is the body
-posted to the webhook (default ``{}``); ``expected.log`` is the session log,
+posted to the webhook (default ``{}``); ``stop``, if present, is a log line
+(as ``expected.log`` has them) after which the session is stopped with
+``paw session stop``; ``expected.log`` is the session log,
 one line per record (see :func:`render`), where ``*`` matches anything.
 
 Every case runs on one shared platform whose worker keeps no session in
@@ -60,7 +62,7 @@ class Case:
         root.mkdir(parents=True)
         files = {"pawflow.yaml": _DEFAULT_MANIFEST.format(name=self.project), **self.files}
         for name, text in files.items():
-            if name in ("expected.log", "event.json"):
+            if name in ("expected.log", "event.json", "stop"):
                 continue
             path = root / name
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,30 +100,35 @@ def render(record: dict[str, Any]) -> str:
         return f"state {record['state']}"
     if kind == "print":
         return f"print {record['text']}"
-    if kind == "call_start":
+    if kind in ("call_start", "compensate_start"):
+        verb = "call" if kind == "call_start" else "undo"
         args = list(record.get("args") or [])
         args += [f"{k}={v}" for k, v in (record.get("kwargs") or {}).items()]
-        return f"call #{record['seq']} {record['function']}({', '.join(args)})"
-    if kind == "call_end":
+        return f"{verb} #{record['seq']} {record['function']}({', '.join(args)})"
+    if kind in ("call_end", "compensate_end"):
         attempt = record.get("attempt", 1)
         suffix = f" [attempt {attempt}]" if attempt and attempt > 1 else ""
         if "error" in record:
             return f"raise #{record['seq']} {record['error']}{suffix}"
         result = json.dumps(record.get("result"), sort_keys=True)
-        return f"return #{record['seq']} {result}{suffix}"
+        verb = "return" if kind == "call_end" else "undone"
+        return f"{verb} #{record['seq']} {result}{suffix}"
+    if kind == "compensation_failed":
+        undone, kept = (", ".join(record[k]) or "-" for k in ("undone", "not_undone"))
+        return f"undo failed {record['failed']}: {record['error']} | undone {undone} | not {kept}"
     if kind == "stop_request":
         return f"stop_request {record.get('reason')}"
     return f"{kind} {json.dumps(record, sort_keys=True)}"
 
 
-def _pattern(line: str) -> re.Pattern[str]:
+def pattern(line: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(part) for part in line.split("*")), re.DOTALL)
 
 
 def matches(actual: list[str], expected: list[str]) -> bool:
     """Line by line; ``*`` in an expected line matches any text."""
     return len(actual) == len(expected) and all(
-        _pattern(e).fullmatch(a) for a, e in zip(actual, expected, strict=True)
+        pattern(e).fullmatch(a) for a, e in zip(actual, expected, strict=True)
     )
 
 

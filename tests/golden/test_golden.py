@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import Platform
-from tests.golden.conftest import Case, all_cases, matches, render
+from tests.golden.conftest import Case, all_cases, matches, pattern, render
+from tests.helpers import wait_for
 
 
 @pytest.mark.parametrize("case", all_cases(), ids=lambda c: c.name)
@@ -13,6 +14,14 @@ def test_golden_case(
     case: Case, golden_platform: Platform, golden_sessions: dict[str, str]
 ) -> None:
     session_id = golden_sessions[case.name]
+    if "stop" in case.files:
+        stop_after = pattern(case.files["stop"].strip())
+        wait_for(
+            lambda: any(stop_after.fullmatch(render(r)) for r in golden_platform.log(session_id)),
+            90, 0.1, f"{case.name} to reach {case.files['stop'].strip()!r}",
+        )  # fmt: skip
+        stopped = golden_platform.paw("session", "stop", session_id)
+        assert stopped.returncode == 0, stopped.stderr
     golden_platform.wait_ended(session_id, timeout=90)
     log = golden_platform.log(session_id)
     assert [r["n"] for r in log] == list(range(len(log))), "records missing or repeated"

@@ -90,17 +90,22 @@ def _record_lines(record: Mapping[str, Any]) -> list[str]:
         label, text = "print", str(record.get("text", "")).rstrip("\n")
         lines = text.split("\n")
         text, extra = lines[0], [" " * (_LABEL_WIDTH + 14) + line for line in lines[1:]]
-    elif kind == "call_start":
-        label = "call"
+    elif kind in ("call_start", "compensate_start"):
+        # An undo of a failed saga shows as a call does, labelled as an undo.
+        label = "call" if kind == "call_start" else "undo"
         args = _args(record.get("args"), record.get("kwargs"))
         text = f"{_call_number(record)} {record.get('function', '?')}({args})"
-    elif kind == "call_end":
+    elif kind in ("call_end", "compensate_end"):
         number = _call_number(record)
         if record.get("error") is not None:
             label, text = "error", f"{number} {_error(record['error'])}"
         else:
-            label, text = "return", f"{number} {_value(record.get('result'))}"
+            label = "return" if kind == "call_end" else "undone"
+            text = f"{number} {_value(record.get('result'))}"
         text += _call_details(record)
+    elif kind == "compensation_failed":
+        label, text = "undo", f"failed: {record.get('failed', '?')}: {record.get('error', '')}"
+        extra = _indent(_undo_lists(record))
     elif kind == "stop_request":
         reason = record.get("reason")
         label, text = "stop", f"requested{': ' + str(reason) if reason else ''}"
@@ -109,6 +114,17 @@ def _record_lines(record: Mapping[str, Any]) -> list[str]:
         label, text = str(kind), json.dumps(rest, default=str)
     first = f"{local_clock(record.get('time'))} {label.ljust(_LABEL_WIDTH)} {text}".rstrip()
     return [first, *extra]
+
+
+def _undo_lists(record: Mapping[str, Any]) -> str:
+    """What a failed saga undid and left as it was, one line each."""
+
+    def listed(name: str) -> str:
+        items = record.get(name)
+        shown = [str(i) for i in items] if isinstance(items, list) else []
+        return ", ".join(shown) or "nothing"
+
+    return f"undone: {listed('undone')}\nnot undone: {listed('not_undone')}"
 
 
 def _call_details(record: Mapping[str, Any]) -> str:

@@ -19,16 +19,20 @@ from ._durable import (
 )
 from ._event import Event
 from ._kv import store
+from ._saga import CompensationFailed, call_key, compensate, saga
 from ._scope import vars
 
 __all__ = [
     "AttrDict",
+    "CompensationFailed",
     "Event",
     "PawflowError",
     "Retry",
     "SessionFailed",
     "SessionStopped",
     "activity",
+    "call_key",
+    "compensate",
     "connection",
     "http_outcome",
     "inhibit_activities",
@@ -36,6 +40,7 @@ __all__ = [
     "next_signal",
     "register_no_activity",
     "result",
+    "saga",
     "session_id",
     "signal",
     "sleep",

@@ -59,10 +59,18 @@ class Scope:
         # While an external call runs: a key unique to that call in its session,
         # for SDK calls that must not act twice (e.g. starting a child session).
         self.call_key: str | None = None
+        # The first undo of a saga that failed for good (a CompensationFailed):
+        # the session ends in error even if the program catches it.
+        self.failed_compensation: BaseException | None = None
 
     def wait(self, kind: str, key: Any, timeout: float | None) -> Any:
         """Wait durably for ``kind`` (``sleep``, ``next_event``...): sessions only."""
         raise PawflowError(f"pawflow.{kind} is only available inside a durable Pawflow session")
+
+    def compensation(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run an undo of a failed saga (see ``_saga``): in a session, as a
+        durable external call; elsewhere (module-level code) directly."""
+        return fn(*args, **kwargs)
 
 
 class ScopedGreenlet(greenlet.greenlet):

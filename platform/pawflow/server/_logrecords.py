@@ -20,7 +20,19 @@ from ..textsafe import clean_json
 
 __all__ = ["MAX_N", "MAX_RECORD_BYTES", "RECORD_TYPES", "Refusal", "accept_records", "fit_record"]
 
-RECORD_TYPES = frozenset({"state", "print", "call_start", "call_end", "stop_request"})
+RECORD_TYPES = frozenset(
+    {
+        "state",
+        "print",
+        "call_start",
+        "call_end",
+        "stop_request",
+        # The undos of a failed saga (pawflow.compensate), and one that failed for good.
+        "compensate_start",
+        "compensate_end",
+        "compensation_failed",
+    }
+)
 MAX_N = 1 << 62
 MAX_RECORD_BYTES = 64 * 1024
 """One record's size as stored: compact JSON, UTF-8."""

@@ -42,6 +42,10 @@ class Request:
     # gather: its calls, numbered ``number``, ``number + 1``... in the order the
     # program's tasks asked for them (asyncio runs ready tasks first in, first out).
     calls: list[Request] = field(default_factory=list)
+    # call: an undo of a failed ``pawflow.saga`` (logged as compensate_start/_end);
+    # failed: the program ended because such an undo failed for good, and
+    # ``result`` says what was and was not undone.
+    compensation: bool = False
 
     @property
     def ended(self) -> bool:
@@ -59,10 +63,11 @@ class Request:
 
     def same_as(self, other: Request) -> bool:
         """Whether a replay reached the request the session made the first time."""
-        return (self.kind, self.number, self.function) == (
+        return (self.kind, self.number, self.function, self.compensation) == (
             other.kind,
             other.number,
             other.function,
+            other.compensation,
         ) and [(c.number, c.function) for c in self.calls] == [
             (c.number, c.function) for c in other.calls
         ]

@@ -41,6 +41,7 @@ from ..errors import PawflowError, SessionStopped
 from ..manifest import CallTarget
 from ..sdk import Event
 from ..sdk._activity import ActivityOptions, Retry, activity_options
+from ..sdk._saga import Compensation, CompensationFailed
 from ..sdk._scope import Scope, ScopedGreenlet, current_scope
 from ..up._process import die_with_parent
 from . import _wire as wire
@@ -158,6 +159,9 @@ class _RunnerScope(Scope):
     def wait(self, kind: str, key: Any, timeout: float | None) -> Any:
         return self.program.wait(kind, key, timeout)
 
+    def compensation(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self.program.compensation(fn, args, kwargs)
+
 
 def _call_hook(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """``__pawflow_call__``: every call in a user function body comes here."""
@@ -205,6 +209,35 @@ class _Program:
         self._send("request", encode_request(end))
 
     def _main(self) -> Request:
+        end = self._end()
+        failure = self._scope.failed_compensation
+        # An undo that failed for good leaves the services half done: the
+        # session ends in error however the program went on.
+        return end if failure is None else self._compensation_failed(failure)
+
+    def _compensation_failed(self, failure: BaseException) -> Request:
+        assert isinstance(failure, CompensationFailed)
+        text = user_traceback(failure, self._code.root)
+        summary = {
+            "undone": [self._described(c) for c in failure.undone],
+            "failed": self._described(failure.failed),
+            "error": error_line(failure.error),
+            "not_undone": [self._described(c) for c in failure.not_undone],
+        }
+        return Request(
+            "failed",
+            error=text,
+            message=text.rsplit("\n", 1)[-1],
+            result=summary,
+            compensation=True,
+        )
+
+    def _described(self, undo: Compensation) -> str:
+        arguments = [short_repr(a) for a in undo.args]
+        arguments += [f"{k}={short_repr(v)}" for k, v in undo.kwargs.items()]
+        return f"{describe(undo.fn, self._code.prefix)}({', '.join(arguments)})"
+
+    def _end(self) -> Request:
         try:
             event = self._event()
             handler = self._code.handler(CallTarget.parse(self.spec.call))
@@ -268,14 +301,22 @@ class _Program:
             _orphaned()
 
     def _ask(self, request: Request) -> tuple[Any, ...]:
-        if self._stopped is not None:
+        # An undo of a saga is asked for after a stop too: a stopped session
+        # undoes its half-done work (the workflow answers calls after a stop).
+        if self._stopped is not None and not request.compensation:
             raise SessionStopped(self._stopped)
-        self._send("request", encode_request(request))
-        answer = self._receive()
-        if answer[0] == "stop":
+        while True:
+            self._send("request", encode_request(request))
+            answer = self._receive()
+            if answer[0] != "stop":
+                return answer
+            first = self._stopped is None
             self._stopped = answer[1]
-            raise SessionStopped(answer[1])
-        return answer
+            # A stop that comes instead of an undo's answer is recorded as its
+            # answer; the undo is asked for again, and runs. A second stop
+            # (only a replay sends one) ends it.
+            if not (request.compensation and first):
+                raise SessionStopped(answer[1])
 
     def wait(self, kind: str, key: Any, timeout: float | None) -> Any:
         if self._executing:
@@ -319,8 +360,24 @@ class _Program:
             return self._deferred(fn, args, kwargs)
         return self._call(fn, args, kwargs)
 
-    def _call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        request = self._call_request(fn, args, kwargs)
+    def compensation(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """Run an undo of a failed ``pawflow.saga`` as one external call, even
+        if ``fn`` is the project's own function (its calls run inside it)."""
+        if self._executing or not self._scope.durable or self._scope.inhibited:
+            return fn(*args, **kwargs)
+        return self._call(fn, args, kwargs, compensation=True)
+
+    def _call(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        compensation: bool = False,
+    ) -> Any:
+        request = self._call_request(fn, args, kwargs, compensation=compensation)
         answer = self._ask(request)
         executed = answer[0] == "execute"
         if executed:
@@ -351,7 +408,12 @@ class _Program:
         self._send("outcome", attempts, ms, shown, *number, blob=data)
 
     def _call_request(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        compensation: bool = False,
     ) -> Request:
         self._number += 1
         policy, per_attempt = self._limits(fn)
@@ -364,6 +426,7 @@ class _Program:
             kwargs={k: short_repr(v) for k, v in kwargs.items()},
             timeout=_options(fn).timeout,
             budget=per_attempt * policy.max_attempts + pauses,
+            compensation=compensation,
         )
         return request
 

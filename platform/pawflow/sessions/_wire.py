@@ -144,7 +144,16 @@ def decode_request(raw: Any) -> Request:
         error=_text(raw, "error", 256 * 1024),
         message=_text(raw, "message", 4096),
         calls=calls,
+        compensation=_flag(raw, "compensation"),
     )
+
+
+def _flag(raw: dict[str, Any], name: str) -> bool:
+    # Absent in what older runners sent and older transcripts hold: false.
+    value = raw.get(name, False)
+    if not isinstance(value, bool):
+        raise BadMessage(f"a request whose {name} is not true or false")
+    return value
 
 
 def _calls(kind: Any, number: int, raw: Any) -> list[Request]:
@@ -196,6 +205,8 @@ def encode_request(request: Request) -> dict[str, Any]:
             out[name] = value
     if request.calls:
         out["calls"] = [encode_request(c) for c in request.calls]
+    if request.compensation:
+        out["compensation"] = True
     return out
 
 

@@ -333,7 +333,7 @@ class _Session:
         if request.kind in ("call", "gather"):
             # Before the calls run, so that a long call shows while it runs.
             for call in request.calls or [request]:
-                self.log.emit("call_start", **call_fields(call))
+                self.log.emit(_start_type(call), **call_fields(call))
             return self._take(None, await self._advance("execute"), announced=True)
         if request.kind in _WAIT_KINDS:
             found, value = await self._wait(request)
@@ -369,7 +369,11 @@ class _Session:
             request = call.request
             if index > 0 or not announced:
                 for member in _starting(step.calls, index):
-                    self.log.emit("call_start", at=member.started_at, **call_fields(member.request))
+                    self.log.emit(
+                        _start_type(member.request),
+                        at=member.started_at,
+                        **call_fields(member.request),
+                    )
             end: dict[str, Any] = {
                 "seq": request.number,
                 "attempt": call.attempts,
@@ -383,7 +387,7 @@ class _Session:
             # after it, after it (a history without print times: all after).
             during = sum(1 for at in call.printed_at if at < ended_at)
             self._emit_prints(call.prints[:during], call.printed_at[:during])
-            self.log.emit("call_end", at=ended_at, **end)
+            self.log.emit(_end_type(request), at=ended_at, **end)
             self._emit_prints(call.prints[during:], call.printed_at[during:])
             if "error" in call.shown and self.first_failure is None:
                 self.first_failure = self.host.saved + len(self.host.transcript) + len(exchanges)
@@ -402,11 +406,11 @@ class _Session:
         for exchange in reused:
             if exchange.request.kind != "call":
                 continue
-            self.log.emit("call_start", **call_fields(exchange.request))
+            self.log.emit(_start_type(exchange.request), **call_fields(exchange.request))
             done = again.get(exchange.request.number)
             if done is not None:
                 self.log.emit(
-                    "call_end",
+                    _end_type(exchange.request),
                     seq=exchange.request.number,
                     attempt=done.attempts,
                     duration_ms=done.duration_ms,
@@ -414,7 +418,7 @@ class _Session:
                 )
             else:
                 self.log.emit(
-                    "call_end",
+                    _end_type(exchange.request),
                     seq=exchange.request.number,
                     attempt=0,
                     duration_ms=0.0,
@@ -457,7 +461,12 @@ class _Session:
 
     async def _finish(self, outcome: Request) -> Any:
         self._notices()
-        stopped = self.stop_sent or self.inbox.stop_reason is not None
+        # An undo that failed for good ends a stopped session in error too:
+        # what it left half done needs someone's attention.
+        undo_failed = outcome.kind == "failed" and outcome.compensation
+        stopped = (self.stop_sent or self.inbox.stop_reason is not None) and not undo_failed
+        if undo_failed:
+            self.log.emit("compensation_failed", **_undo_summary(outcome.result))
         reusable = None
         if outcome.kind == "failed" and not stopped and workflow.patched(_KEEP_FAILED_TRANSCRIPT):
             # Kept for a restart from this failure (`paw session restart
@@ -501,6 +510,33 @@ def _starting(calls: list[CallDone], index: int) -> list[CallDone]:
     if index > 0 and calls[index - 1].group == group:
         return []
     return [c for c in calls[index:] if c.group == group]
+
+
+def _start_type(request: Request) -> str:
+    """The type of the record that logs ``request`` starting: an undo of a
+    saga shows as one, like a call."""
+    return "compensate_start" if request.compensation else "call_start"
+
+
+def _end_type(request: Request) -> str:
+    return "compensate_end" if request.compensation else "call_end"
+
+
+def _undo_summary(raw: Any) -> dict[str, Any]:
+    """The fields of a ``compensation_failed`` record, from what the runner
+    sent (checked: the runner runs the user's code)."""
+    summary = raw if isinstance(raw, dict) else {}
+
+    def texts(name: str) -> list[str]:
+        value = summary.get(name)
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+    return {
+        "undone": texts("undone"),
+        "failed": str(summary.get("failed", "")),
+        "error": str(summary.get("error", "")),
+        "not_undone": texts("not_undone"),
+    }
 
 
 def call_fields(request: Request) -> dict[str, Any]:
