@@ -22,6 +22,9 @@ class FakeBank:
         self._lock = threading.Lock()
         # Requests to /hold wait for this (or 30 s): a call that is "still running".
         self.gate = threading.Event()
+        # Operations answered 409 (refused for good), e.g. {"deposit"}.
+        self.refuse: set[str] = set()
+        self.keys: list[tuple[str, str | None]] = []  # (operation, Idempotency-Key header)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_port}"
@@ -47,10 +50,13 @@ class FakeBank:
                 payload = json.loads(self.rfile.read(length) or b"{}")
                 operation = self.path.strip("/")
                 bank._record(operation, payload)
+                with bank._lock:
+                    bank.keys.append((operation, self.headers.get("Idempotency-Key")))
                 if operation == "hold":
                     bank.gate.wait(30)
-                body = json.dumps({"ok": True, "operation": operation}).encode()
-                self.send_response(200)
+                refused = operation in bank.refuse
+                body = json.dumps({"ok": not refused, "operation": operation}).encode()
+                self.send_response(409 if refused else 200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
