@@ -3,6 +3,7 @@ is undone by refunding the withdrawal, and every request carries its call's key.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.e2e.conftest import Platform, copy_project
@@ -39,3 +40,18 @@ def test_a_refused_deposit_refunds_the_withdrawal(
     assert shown.returncode == 0, shown.stderr
     assert " undo      #4 program.refund_to_account_route(" in shown.stdout
     assert " undone    #4 " in shown.stdout
+
+    # The record replays as it ran (the undo included), nothing called.
+    replayed = platform.paw("session", "replay", session["id"])
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "no divergence" in replayed.stdout, replayed.stdout
+    # The withdrawal was undone: a restart from the failure reuses none of its
+    # answers (reusing the withdrawal would deposit money it refunded).
+    bank.refuse = set()
+    restarted = platform.paw("session", "restart", session["id"], "--from-failure", "--json")
+    assert restarted.returncode == 0, restarted.stderr
+    again = json.loads(restarted.stdout)
+    assert again["reused"] == 0
+    assert platform.wait_ended(again["session_id"])["state"] == "completed"
+    operations = [op for op, _ in bank.requests]
+    assert operations == ["withdraw", "deposit", "refund", "withdraw", "deposit"]

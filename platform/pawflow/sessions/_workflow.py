@@ -391,6 +391,10 @@ class _Session:
             self._emit_prints(call.prints[during:], call.printed_at[during:])
             if "error" in call.shown and self.first_failure is None:
                 self.first_failure = self.host.saved + len(self.host.transcript) + len(exchanges)
+            if request.compensation:
+                # A saga undid work: a restart from this failure reusing the
+                # answers of that work would redo only its second half.
+                self.first_failure = 0
             exchanges.append(Exchange(request, outcome=call.outcome))
         self.host.record(exchanges, step.request)
         return step.request
