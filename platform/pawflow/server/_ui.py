@@ -186,7 +186,7 @@ async def logout(request: web.Request) -> web.Response:
 
 
 # -- sessions ---------------------------------------------------------------------------
-_SESSION_FILTERS = ("project", "trigger", "state")
+_SESSION_FILTERS = ("project", "trigger", "state", "event")
 
 
 def _filters(request: web.Request) -> dict[str, str]:
@@ -352,6 +352,7 @@ async def event_page(request: web.Request) -> dict[str, Any]:
         "headers": headers,
         "payload": json.dumps(body, indent=2, ensure_ascii=False, sort_keys=True),
         "sessions": sessions["sessions"],
+        "rows_url": "/ui/data/sessions/rows?" + urlencode({"event": event["id"]}),
     }
 
 

@@ -154,6 +154,8 @@ def _banner(
     lines = [
         "Pawflow is up.",
         f"  server    {url}",
+        # The page asks for a login; paw ui opens it logged in (a one-time link).
+        f"  dashboard {url}/ui/  (log in: paw ui{extra})",
         f"  data dir  {data_dir}",
         f"  temporal  {temporal_note}",
         *([f"  web UI    {ui_url}"] if ui_url else []),

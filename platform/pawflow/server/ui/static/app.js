@@ -75,9 +75,10 @@ function describe(r) {
     case "print": return r.text;
     case "state": return r.state + (r.error ? `: ${r.error}` : "");
     case "call_start": {
-      const args = JSON.stringify(r.args ?? []);
-      const kwargs = r.kwargs ? ` ${JSON.stringify(r.kwargs)}` : "";
-      return `#${r.seq} ${r.function}(${args.slice(1, -1)})${kwargs}`;
+      // Arguments come as their repr, already text.
+      const shown = (r.args ?? []).map(String);
+      for (const [k, v] of Object.entries(r.kwargs ?? {})) shown.push(`${k}=${v}`);
+      return `#${r.seq} ${r.function}(${shown.join(", ")})`;
     }
     case "call_end": {
       const what = "error" in r ? `error: ${r.error}` : `→ ${JSON.stringify(r.result ?? r.value ?? null)}`;
