@@ -30,17 +30,20 @@ WAIT_MS = 20_000
 
 PROGRAM = """
 import os
+import time
 
 import pawflow
 
 
 @pawflow.activity
 def fetch_order(number):
+    time.sleep(0.3)  # inside one call: long enough for a bar to show its length
     return {"order": number, "items": 3}
 
 
 @pawflow.activity
 def charge(order):
+    time.sleep(0.5)
     return {"charged": order["items"] * 10}
 
 
@@ -196,6 +199,7 @@ def test_a_session_appears_live_and_its_log_and_timeline_stream(
     expect(bars).to_have_count(4, timeout=WAIT_MS)  # and charge (a wait is no call)
     expect(page.locator("#state")).to_have_text("completed", timeout=WAIT_MS)
     expect(page.locator("#timeline")).to_contain_text("charge")
+    expect(page.locator("#ended")).not_to_be_empty()
     _screenshot(page, "session.png")
 
 
@@ -211,6 +215,7 @@ def test_stop_a_waiting_session_with_the_button(
     expect(page.locator("#log tbody")).to_contain_text("no receipt yet", timeout=WAIT_MS)
     page.get_by_role("button", name="Stop").click()
     expect(page.locator("#state")).to_have_text("stopped", timeout=WAIT_MS)
+    expect(page.get_by_role("button", name="Stop")).to_be_hidden()
     (session,) = ui_platform.sessions("--event", reply["event_id"])
     assert session["state"] == "stopped"
 

@@ -168,6 +168,7 @@ function followSession(section) {
       if ("error" in r) c.error = r.error;
       calls.set(r.seq, c);
     } else if (r.type === "state") {
+      if (["completed", "error", "stopped"].includes(r.state)) document.getElementById("ended").textContent = r.time;
       stateBox.textContent = r.state;
       stateBox.className = `state state-${r.state}`;
     }
@@ -183,6 +184,8 @@ function followSession(section) {
     stateBox.textContent = end.state;
     stateBox.className = `state state-${end.state}`;
     if (end.error) document.getElementById("error").textContent = end.error;
+    document.getElementById("stop").hidden = true;
+    document.getElementById("restart-failure").hidden = end.state !== "error";
     const ends = [...calls.values()].map((c) => c.end ?? c.start);
     ended = ends.length ? Math.max(...ends, origin) : Date.now() / 1000;
     note.textContent = "";
