@@ -20,6 +20,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from ..cli._event_cmd import mask_header  # what paw event get masks, masked alike
 from ..manifest import Manifest
 from ._api import get_event, get_session, list_deployments, list_events, list_projects
 from ._api import list_sessions as api_list_sessions
@@ -337,8 +338,6 @@ async def events_page(request: web.Request) -> dict[str, Any]:
 
 @page("event.html")
 async def event_page(request: web.Request) -> dict[str, Any]:
-    from ..cli._event_cmd import mask_header  # the CLI's masking, shared
-
     event = await api_json(get_event, request)
     data = event.get("data")
     headers: dict[str, str] = {}
