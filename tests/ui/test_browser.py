@@ -122,6 +122,7 @@ def _log_in(platform: Platform, page: Any) -> None:
     result = platform.paw("ui", "--no-browser")
     assert result.returncode == 0, result.stderr
     link = result.stdout.strip()
+    assert platform.up.token not in link
     assert re.fullmatch(re.escape(platform.url) + r"/ui/login\?code=[\w-]+", link), link
     page.goto(link)
     expect(page).to_have_url(platform.url + "/ui/sessions")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from pawflow.dispatch import Dispatcher
+from pawflow.server import ServerConfig, create_app
+from pawflow.storage import Store
 from tests.server._helpers import AUTH
 
 Client = TestClient[Any, Any]
@@ -113,3 +117,17 @@ async def test_login_goes_back_only_to_a_dashboard_page(client: Client) -> None:
     url = await _login_url(client)
     reply = await client.get(url + "&next=/ui/status", allow_redirects=False)
     assert reply.headers["Location"] == "/ui/status"
+
+
+async def test_the_cookie_is_secure_when_the_public_url_is_https(
+    config: ServerConfig, store: Store, aiohttp_client: Any
+) -> None:
+    https = dataclasses.replace(config, public_url="https://paw.example.com")
+    dispatcher = Dispatcher(store, https.temporal_address, https.namespace, https.task_queue)
+    client = await aiohttp_client(create_app(https, store, dispatcher))
+    url = await _login_url(client)
+    reply = await client.get(url, allow_redirects=False)
+    assert reply.status == 303
+    assert "Secure" in reply.headers["Set-Cookie"]
+    answer = await client.post("/api/v1/ui/login-codes", headers=AUTH)
+    assert (await answer.json())["url"].startswith("https://paw.example.com/ui/login?code=")
