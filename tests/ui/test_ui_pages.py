@@ -125,3 +125,11 @@ async def test_projects_show_deployments_triggers_and_masked_vars(client: Client
     assert "/webhooks/" in html  # the hook trigger's URL
     assert "eu-west" in html
     assert "ciphertext-here" not in html
+
+
+async def test_an_unknown_page_is_a_page_saying_so(client: Client) -> None:
+    await _log_in(client)
+    reply = await client.get("/ui/nowhere")
+    assert reply.status == 404
+    assert reply.content_type == "text/html"
+    assert "there is no page /ui/nowhere" in await reply.text()

@@ -97,6 +97,7 @@ def install_ui(app: web.Application) -> None:
     r.add_post("/ui/data/events/{id}/redispatch", redispatch_event)
     r.add_post("/ui/data/deployments/{id}/activate", activate_deployment)
     r.add_post("/ui/data/projects/{project}/connections/{name}/test", test_connection)
+    r.add_get("/ui/{tail:.*}", not_found)  # last: a page, not the API's JSON 404
     app.on_response_prepare.append(_security_headers)
 
 
@@ -154,6 +155,11 @@ def page(
         return handler
 
     return wrap
+
+
+@page("error.html")
+async def not_found(request: web.Request) -> dict[str, Any]:
+    raise ApiError(404, f"there is no page {request.path}")
 
 
 # -- login ------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ async function press(button) {
     else if (go === "reload") window.location.reload();
     else if (answer.stopping) flash("Stop requested: the session ends at its next durable point.");
     else if (answer.state) flash(`Session is ${answer.state}.`);
-    else flash(answer.ok === false ? (answer.error || "failed") : "Done.", answer.ok === false);
+    else if ("ok" in answer) flash(answer.message || (answer.ok ? "OK." : "failed"), !answer.ok);
+    else flash("Done.");
   } catch (err) {
     flash(`failed: ${err}`, true);
   } finally {
