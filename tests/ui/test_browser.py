@@ -161,6 +161,8 @@ def test_a_page_without_login_redirects_to_login_and_the_link_logs_in_once(
         expect(second.locator("#login-failed")).to_be_visible()
     finally:
         other.close()
+    # paw up printed the address (long before this test got this far).
+    assert f"  dashboard {ui_platform.url}/ui/" in ui_platform.up.stdout_path.read_text()
 
 
 def test_a_session_appears_live_and_its_log_and_timeline_stream(
