@@ -245,6 +245,7 @@ def test_redispatch_an_event_with_the_button(
     assert new_id != event_id
     # The new event starts its own session, which the page shows when it comes.
     expect(page.locator("#event-sessions tr[data-id]")).to_have_count(1, timeout=WAIT_MS)
+    _screenshot(page, "event.png")
 
 
 def test_roll_back_a_deployment_with_the_button(
@@ -263,6 +264,7 @@ def test_roll_back_a_deployment_with_the_button(
     new = page.locator(f'tr[data-id="{second["deployment_id"]}"]')
     expect(new.locator(".state")).not_to_have_text("active")
     expect(new.get_by_role("button", name="Roll back to this")).to_be_visible()
+    _screenshot(page, "projects.png")
     assert any(
         d["state"] == "active" and d["id"] == first["deployment_id"]
         for d in ui_platform.paw_json("deployment", "list", "--project", "ui-rollback")
