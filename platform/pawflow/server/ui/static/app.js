@@ -87,6 +87,9 @@ function describe(r) {
       if (r.note) extra.push(r.note);
       return `#${r.seq} ${what} (${extra.join(", ")})`;
     }
+    // A saga's undo is a call like any other, logged under its own names.
+    case "compensate_start": return `undo ${describe({ ...r, type: "call_start" })}`;
+    case "compensate_end": return `undo ${describe({ ...r, type: "call_end" })}`;
     case "stop_request": return `stop requested: ${r.reason}`;
     default: return JSON.stringify(r);
   }
@@ -103,7 +106,8 @@ function followSession(section) {
 
   function addRow(r) {
     const tr = document.createElement("tr");
-    tr.className = `rec-${r.type}` + (r.type === "call_end" && "error" in r ? " call-error" : "");
+    const failed = (r.type.endsWith("_end") && "error" in r) || r.type === "compensation_failed";
+    tr.className = `rec-${r.type}` + (failed ? " call-error" : "");
     for (const text of [r.n, (r.time || "").slice(11, 23), r.type, describe(r)]) {
       const td = document.createElement("td");
       td.textContent = String(text);
@@ -127,12 +131,12 @@ function followSession(section) {
       row.className = "tl-row";
       const label = document.createElement("span");
       label.className = "tl-label";
-      label.textContent = `#${seq} ${c.fn}`;
+      label.textContent = `#${seq} ${c.undo ? "undo " : ""}${c.fn}`;
       label.title = label.textContent;
       const track = document.createElement("div");
       track.className = "tl-track";
       const bar = document.createElement("div");
-      bar.className = "bar" + (c.error ? " error" : c.end === undefined ? " running" : "");
+      bar.className = "bar" + (c.error ? " error" : c.end === undefined ? " running" : c.undo ? " undo" : "");
       bar.dataset.seq = seq;
       const end = c.end ?? now;
       bar.style.left = `${((c.start - first) / span) * 100}%`;
@@ -160,9 +164,11 @@ function followSession(section) {
     addRow(r);
     const at = seconds(r.time);
     if (r.type === "state" && r.state === "running" && Number.isFinite(at) && !Number.isFinite(origin)) origin = at;
-    if (r.type === "call_start") {
-      calls.set(r.seq, { fn: r.function, start: at });
-    } else if (r.type === "call_end") {
+    const undo = r.type.startsWith("compensate_");
+    const kind = undo ? r.type.replace("compensate_", "call_") : r.type;
+    if (kind === "call_start") {
+      calls.set(r.seq, { fn: r.function, start: at, undo });
+    } else if (kind === "call_end") {
       const c = calls.get(r.seq) ?? { fn: "?", start: at - (r.duration_ms ?? 0) / 1000 };
       c.end = Math.max(at, c.start);
       c.attempt = r.attempt;
