@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ServerError
+from ..headers import mask_header
 from ..textsafe import terminal_safe
 from ._commands import client_for
 from ._output import format_table, short_time
 
-__all__ = ["add_event_commands", "cmd_event_get", "mask_header"]
+__all__ = ["add_event_commands", "cmd_event_get"]
 
-MASK = "***"
-# Headers that carry credentials: their values are not for a terminal, a screen
-# share or a script's log. A webhook's event keeps every header as sent, so the
-# handler can check a signature itself; only what is shown here is masked.
-_SECRET_HEADERS = re.compile(
-    r"^(authorization|proxy-authorization|cookie|set-cookie)$"
-    r"|signature|token|secret|api-?key|password|credential|session",
-    re.IGNORECASE,
-)
 _MAX_PAYLOAD_LINES = 200
 # Far more than one event starts; the API serves at most this many in one page.
 _SESSIONS_SHOWN = 1000
@@ -40,11 +31,6 @@ def add_event_commands(event: Any, leaf: Callable[..., Any]) -> None:
     )
     get.add_argument("id", metavar="ID")
     get.add_argument("--json", action="store_true", help="print the event and its sessions as JSON")
-
-
-def mask_header(name: str, value: str) -> str:
-    """``value``, or ``***`` when the header ``name`` carries a credential."""
-    return MASK if _SECRET_HEADERS.search(name) else value
 
 
 def cmd_event_get(args: argparse.Namespace) -> int:

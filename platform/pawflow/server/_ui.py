@@ -20,7 +20,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from ..cli._event_cmd import mask_header  # what paw event get masks, masked alike
+from ..headers import mask_header
 from ..manifest import Manifest
 from ._api import get_event, get_session, list_deployments, list_events, list_projects
 from ._api import list_sessions as api_list_sessions
