@@ -6,7 +6,7 @@ file) makes up the project; ``pawflow.yaml`` is optional (default: one webhook
 trigger ``run`` calling ``program.py:handler``); ``event.json`` is the body
 posted to the webhook (default ``{}``); ``stop``, if present, is a log line
 (as ``expected.log`` has them) after which the session is stopped with
-``paw session stop``; ``expected.log`` is the session log,
+``paw session stop`` (its test triggers it, to be there in time); ``expected.log`` is the session log,
 one line per record (see :func:`render`), where ``*`` matches anything.
 
 Every case runs on one shared platform whose worker keeps no session in
@@ -152,16 +152,33 @@ def golden_platform(
 
 
 @pytest.fixture(scope="session")
-def golden_sessions(
+def golden_webhooks(
     golden_platform: Platform, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, str]:
-    """Deploys and triggers every case at once; case name → session id."""
+    """Deploys every case at once; case name → the URL of its webhook."""
     root = tmp_path_factory.mktemp("projects")
-    events: dict[str, str] = {}
+    urls: dict[str, str] = {}
     for case in all_cases():
         deployed = golden_platform.deploy(case.write(root / case.name))
-        url = next(iter(deployed["webhooks"].values()))
-        status, reply = golden_platform.post(url, case.event)
-        assert status == 202, (case.name, status, reply)
-        events[case.name] = reply["event_id"]
+        urls[case.name] = next(iter(deployed["webhooks"].values()))
+    return urls
+
+
+def trigger(platform: Platform, case: Case, url: str) -> str:
+    """Post ``case``'s event to its webhook; returns the event id."""
+    status, reply = platform.post(url, case.event)
+    assert status == 202, (case.name, status, reply)
+    event_id: str = reply["event_id"]
+    return event_id
+
+
+@pytest.fixture(scope="session")
+def golden_sessions(golden_platform: Platform, golden_webhooks: dict[str, str]) -> dict[str, str]:
+    """Triggers every case at once; case name → session id. A case stopped from
+    outside (``stop``) is triggered by its test, when it is there to stop it."""
+    events = {
+        case.name: trigger(golden_platform, case, golden_webhooks[case.name])
+        for case in all_cases()
+        if "stop" not in case.files
+    }
     return {name: golden_platform.session_for(e)["id"] for name, e in events.items()}
