@@ -11,8 +11,6 @@ applies each key once, as payment APIs do.
 from __future__ import annotations
 
 import asyncio
-import json
-import textwrap
 import threading
 from collections import Counter
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from tests.e2e.conftest import make_project
 from tests.fakes._service import FakeService
 from tests.faults._load import TERMINAL, LoadRig
 from tests.helpers import http_json, wait_for
@@ -96,33 +95,12 @@ class Ledger(FakeService):
         return web.json_response({"ok": True, "operation": operation, "step": step})
 
 
-def _project(root: Path, ledger_url: str) -> Path:
-    root.mkdir(parents=True)
-    (root / "pawflow.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            version: 1
-            project:
-              name: saga
-              vars:
-                - name: LEDGER_URL
-                  value: {json.dumps(ledger_url)}
-              triggers:
-                - name: run
-                  webhook: {{}}
-                  call: program.py:handler
-            """
-        )
-    )
-    (root / "program.py").write_text(PROGRAM)
-    return root
-
-
 def _killed_while_held(rig: LoadRig, ledger: Ledger, tmp_path: Path) -> dict[str, Any]:
     """Run one session, SIGKILL its worker while ``ledger.held`` is in flight,
     let a new worker finish it; returns the ended session."""
     rig.start_server()
-    url = rig.deploy(_project(tmp_path / "project", ledger.url))
+    project = make_project(tmp_path / "project", "saga", PROGRAM, vars={"LEDGER_URL": ledger.url})
+    url = rig.deploy(project)
     worker = rig.start_worker()
     status, reply = http_json(url, method="POST", body={})
     assert status == 202, reply
