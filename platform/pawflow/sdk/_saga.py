@@ -165,8 +165,8 @@ def _undo(undos: list[Compensation], original: BaseException) -> None:
             raise  # only a replay being torn down stops an undo: nothing more runs
         except BaseException as error:
             failure = CompensationFailed(original, error, undo, done, pending)
-            if scope is not None and scope.failed_compensation is None:
-                scope.failed_compensation = failure
+            if scope is not None:
+                scope.compensation_failed(failure)
             raise failure from error
         done.append(undo)
 

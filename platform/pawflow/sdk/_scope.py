@@ -72,6 +72,11 @@ class Scope:
         durable external call; elsewhere (module-level code) directly."""
         return fn(*args, **kwargs)
 
+    def compensation_failed(self, failure: BaseException) -> None:
+        """An undo failed for good: the first one decides how the session ends."""
+        if self.failed_compensation is None:
+            self.failed_compensation = failure
+
 
 class ScopedGreenlet(greenlet.greenlet):
     pawflow_scope: Scope

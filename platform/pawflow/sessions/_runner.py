@@ -162,6 +162,12 @@ class _RunnerScope(Scope):
     def compensation(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return self.program.compensation(fn, args, kwargs)
 
+    def compensation_failed(self, failure: BaseException) -> None:
+        # Inside an external call a saga is part of that call: its outcome is
+        # recorded, and a replay, which does not run the call, must end alike.
+        if not self.program.executing:
+            super().compensation_failed(failure)
+
 
 def _call_hook(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """``__pawflow_call__``: every call in a user function body comes here."""
@@ -202,6 +208,11 @@ class _Program:
         scope.secrets = self._scope.secrets
         with module_output(lambda text: self._send("print", clip(text))):
             ScopedGreenlet(lambda: execute(), scope).switch()
+
+    @property
+    def executing(self) -> bool:
+        """Whether an external call runs now (its calls run directly)."""
+        return self._executing
 
     # -- the program -----------------------------------------------------------------
     def run(self) -> None:
