@@ -6,8 +6,9 @@ file) makes up the project; ``pawflow.yaml`` is optional (default: one webhook
 trigger ``run`` calling ``program.py:handler``); ``event.json`` is the body
 posted to the webhook (default ``{}``); ``stop``, if present, is a log line
 (as ``expected.log`` has them) after which the session is stopped with
-``paw session stop`` (its test triggers it, to be there in time); ``expected.log`` is the session log,
-one line per record (see :func:`render`), where ``*`` matches anything.
+``paw session stop`` (its test triggers it, to be there in time);
+``expected.log`` is the session log, one line per record (see
+:func:`render`), where ``*`` matches anything.
 
 Every case runs on one shared platform whose worker keeps no session in
 memory, so each durable step also replays the session in a fresh runner.
