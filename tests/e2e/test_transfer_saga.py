@@ -45,6 +45,8 @@ def test_a_refused_deposit_refunds_the_withdrawal(
     replayed = platform.paw("session", "replay", session["id"])
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "no divergence" in replayed.stdout, replayed.stdout
+    assert " undo      #4 program.refund_to_account_route(" in replayed.stdout
+    assert " undone    #4 {" in replayed.stdout  # the bank's recorded answer
     # The withdrawal was undone: a restart from the failure reuses none of its
     # answers (reusing the withdrawal would deposit money it refunded).
     bank.refuse = set()

@@ -67,7 +67,8 @@ def cmd_session_replay(args: argparse.Namespace) -> int:
 
 def fetch_record(client: ApiClient, session_id: str) -> dict[str, Any]:
     """The session's record (``GET /api/v1/sessions/{id}/record``), with the
-    ``call_end`` records of its log by call number under ``"calls"``."""
+    ``call_end`` (and ``compensate_end``) records of its log by call number under
+    ``"calls"``."""
     quoted = urllib.parse.quote(session_id, safe="")
     record = client.get(f"/api/v1/sessions/{quoted}/record")
     if not isinstance(record, dict) or not isinstance(record.get("exchanges"), list):
@@ -77,7 +78,9 @@ def fetch_record(client: ApiClient, session_id: str) -> dict[str, Any]:
     record["calls"] = {
         r["seq"]: r
         for r in records or []
-        if isinstance(r, dict) and r.get("type") == "call_end" and isinstance(r.get("seq"), int)
+        if isinstance(r, dict)
+        and r.get("type") in ("call_end", "compensate_end")
+        and isinstance(r.get("seq"), int)
     }
     return record
 

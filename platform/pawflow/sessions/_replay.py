@@ -26,7 +26,7 @@ from ._host import _answered_by, _Diverged
 from ._protocol import Exchange, Request
 from ._runner import RunnerSpec, _Program
 from ._serverlink import ServerLink
-from ._workflow import call_fields
+from ._workflow import call_fields, call_record_types
 
 __all__ = ["Divergence", "ReplayResult", "replay_session"]
 
@@ -187,10 +187,11 @@ class _Answerer:
         if exchange.stop is not None:
             wire.write(self._conn, "stop", exchange.stop)
         elif exchange.request.kind == "call":
-            self._show({"type": "call_start", **call_fields(asked)})
+            start, ended = call_record_types(asked)
+            self._show({"type": start, **call_fields(asked)})
             recorded = self._recorded.get(asked.number, {})
             shown = {k: recorded[k] for k in ("result", "error") if k in recorded}
-            end: Record = {"type": "call_end", "seq": asked.number, "attempt": 0}
+            end: Record = {"type": ended, "seq": asked.number, "attempt": 0}
             end.update(duration_ms=0.0, note="answered from the record", **shown)
             self._show(end)
             wire.write(self._conn, "result", blob=base64.b64decode(exchange.outcome or ""))

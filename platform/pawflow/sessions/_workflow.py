@@ -42,6 +42,7 @@ __all__ = [
     "TRANSCRIPT_QUERY",
     "SessionRuntime",
     "call_fields",
+    "call_record_types",
     "session_workflow",
 ]
 
@@ -516,14 +517,20 @@ def _starting(calls: list[CallDone], index: int) -> list[CallDone]:
     return [c for c in calls[index:] if c.group == group]
 
 
+def call_record_types(request: Request) -> tuple[str, str]:
+    """The types of the records that log the call ``request`` starting and
+    ending: an undo of a saga shows as one, like a call."""
+    if request.compensation:
+        return "compensate_start", "compensate_end"
+    return "call_start", "call_end"
+
+
 def _start_type(request: Request) -> str:
-    """The type of the record that logs ``request`` starting: an undo of a
-    saga shows as one, like a call."""
-    return "compensate_start" if request.compensation else "call_start"
+    return call_record_types(request)[0]
 
 
 def _end_type(request: Request) -> str:
-    return "compensate_end" if request.compensation else "call_end"
+    return call_record_types(request)[1]
 
 
 def _undo_summary(raw: Any) -> dict[str, Any]:
