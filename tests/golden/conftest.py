@@ -152,17 +152,10 @@ def golden_platform(
         up.stop()
 
 
-@pytest.fixture(scope="session")
-def golden_webhooks(
-    golden_platform: Platform, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, str]:
-    """Deploys every case at once; case name → the URL of its webhook."""
-    root = tmp_path_factory.mktemp("projects")
-    urls: dict[str, str] = {}
-    for case in all_cases():
-        deployed = golden_platform.deploy(case.write(root / case.name))
-        urls[case.name] = next(iter(deployed["webhooks"].values()))
-    return urls
+# Cases whose sessions run at once. All at once, the worker (which replays
+# every step in a fresh runner) slows until its steps outlast a workflow task,
+# which with nothing cached restarts them.
+AHEAD = 8
 
 
 def trigger(platform: Platform, case: Case, url: str) -> str:
@@ -173,13 +166,44 @@ def trigger(platform: Platform, case: Case, url: str) -> str:
     return event_id
 
 
+class GoldenRuns:
+    """Deploys and triggers the selected cases a few ahead of the tests that
+    check them, in the order those tests run."""
+
+    def __init__(self, platform: Platform, root: Path, order: list[Case]) -> None:
+        self._platform = platform
+        self._root = root
+        self._order = order
+        self._events: dict[str, str] = {}
+
+    def _trigger(self, case: Case) -> None:
+        if case.name not in self._events:
+            deployed = self._platform.deploy(case.write(self._root / case.name))
+            url = next(iter(deployed["webhooks"].values()))
+            self._events[case.name] = trigger(self._platform, case, url)
+
+    def start(self, case: Case) -> str:
+        """Deploy and trigger ``case`` now; returns its session id."""
+        self._trigger(case)
+        return self._platform.session_for(self._events[case.name])["id"]
+
+    def session(self, case: Case) -> str:
+        """The session id of ``case``, the next few cases started meanwhile (not
+        those stopped from outside: their test starts them, to be there in time)."""
+        at = [c.name for c in self._order].index(case.name)
+        for ahead in self._order[at : at + AHEAD]:
+            if "stop" not in ahead.files:
+                self._trigger(ahead)
+        return self.start(case)
+
+
 @pytest.fixture(scope="session")
-def golden_sessions(golden_platform: Platform, golden_webhooks: dict[str, str]) -> dict[str, str]:
-    """Triggers every case at once; case name → session id. A case stopped from
-    outside (``stop``) is triggered by its test, when it is there to stop it."""
-    events = {
-        case.name: trigger(golden_platform, case, golden_webhooks[case.name])
-        for case in all_cases()
-        if "stop" not in case.files
-    }
-    return {name: golden_platform.session_for(e)["id"] for name, e in events.items()}
+def golden_runs(
+    golden_platform: Platform, tmp_path_factory: pytest.TempPathFactory, request: Any
+) -> GoldenRuns:
+    selected = [
+        item.callspec.params["case"]
+        for item in request.session.items
+        if "case" in getattr(getattr(item, "callspec", None), "params", {})
+    ]
+    return GoldenRuns(golden_platform, tmp_path_factory.mktemp("projects"), selected)

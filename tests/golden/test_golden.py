@@ -5,20 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import Platform
-from tests.golden.conftest import Case, all_cases, matches, pattern, render, trigger
+from tests.golden.conftest import Case, GoldenRuns, all_cases, matches, pattern, render
 from tests.helpers import wait_for
 
 
 @pytest.mark.parametrize("case", all_cases(), ids=lambda c: c.name)
-def test_golden_case(
-    case: Case,
-    golden_platform: Platform,
-    golden_sessions: dict[str, str],
-    golden_webhooks: dict[str, str],
-) -> None:
+def test_golden_case(case: Case, golden_platform: Platform, golden_runs: GoldenRuns) -> None:
     if "stop" in case.files:
-        event_id = trigger(golden_platform, case, golden_webhooks[case.name])
-        session_id = golden_platform.session_for(event_id)["id"]
+        session_id = golden_runs.start(case)
         stop_after = pattern(case.files["stop"].strip())
         wait_for(
             lambda: any(stop_after.fullmatch(render(r)) for r in golden_platform.log(session_id)),
@@ -27,7 +21,7 @@ def test_golden_case(
         stopped = golden_platform.paw("session", "stop", session_id)
         assert stopped.returncode == 0, stopped.stderr
     else:
-        session_id = golden_sessions[case.name]
+        session_id = golden_runs.session(case)
     golden_platform.wait_ended(session_id, timeout=90)
     log = golden_platform.log(session_id)
     assert [r["n"] for r in log] == list(range(len(log))), "records missing or repeated"
