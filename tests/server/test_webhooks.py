@@ -131,6 +131,10 @@ async def test_unknown_slug_is_404(client: TestClient[Any, Any], store: SQLiteSt
     resp = await client.post("/webhooks/no-such-slug", json={})
     assert resp.status == 404
     assert "error" in await resp.json()
+    # NUL cannot reach PostgreSQL's text: it is no slug, not a server error.
+    for path in ("/webhooks/%00", "/webhooks/a%00b", "/webhooks/connections/%00"):
+        resp = await client.post(path, json={})
+        assert resp.status == 404, (path, await resp.text())
     await _assert_no_events(store)
 
 

@@ -35,7 +35,7 @@ _MAX_KEY = 255
 
 async def handle_connection_webhook(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
-    slug = request.match_info["slug"]
+    slug = clean_text(request.match_info["slug"])
     hook = await store.resolve_connection_webhook(slug)
     if hook is None:
         raise ApiError(404, f"no connection webhook {slug!r}")

@@ -109,7 +109,10 @@ def request_headers(request: web.Request) -> dict[str, str]:
 def clean_text(text: str) -> str:
     """``text`` in a form the store can encode: aiohttp decodes request bytes that are
     not UTF-8 (in header values, say) to lone surrogates ("surrogateescape"); like an
-    undecodable text body, they become U+FFFD."""
+    undecodable text body, they become U+FFFD. So does NUL (``%00`` in a path),
+    which PostgreSQL's text cannot hold."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
     if text.isascii():
         return text
     try:
