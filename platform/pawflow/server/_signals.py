@@ -55,6 +55,7 @@ async def send_signal(request: web.Request) -> web.Response:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _START_WAIT_SECONDS
     delay = 0.02
+    started_seen = False
     while True:
         try:
             client = await request.app[TEMPORAL].client()
@@ -72,7 +73,11 @@ async def send_signal(request: web.Request) -> web.Response:
         # No such workflow: it ended, or it has not been started yet.
         session = await live_session(request.app[STORE], session_id)
         if not session.start_pending:
-            raise ApiError(409, f"session {session_id!r} has ended")
+            if started_seen:
+                raise ApiError(409, f"session {session_id!r} has ended")
+            # It may have been started since the signal missed it: once more.
+            started_seen = True
+            continue
         if loop.time() >= deadline:
             raise ApiError(503, f"session {session_id!r} has not started yet; try again")
         log.debug("session %s has not started yet; waiting to signal it", session_id)
