@@ -7,14 +7,4 @@ set -euo pipefail
 if [ -x /usr/bin/chromium ]; then
     exit 0
 fi
-if ! command -v apt-get >/dev/null; then
-    echo "/usr/bin/chromium is missing and there is no apt-get: install Chromium by hand" >&2
-    exit 1
-fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-echo "installing Chromium (Debian's chromium package) for the browser tests"
-$SUDO apt-get update -q
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends chromium
+exec bash "$(dirname "$0")/apt-install.sh" chromium Chromium "the browser tests"
