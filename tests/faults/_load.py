@@ -359,8 +359,12 @@ class LoadRig:
 
     # workers
 
-    def start_worker(self, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.data_dir / f"worker-{self._worker_logs}.log", "wb")  # noqa: SIM115
+    def start_worker(self, *args: str, wait: bool = True) -> subprocess.Popen[bytes]:
+        """Start a worker; with ``wait``, return once it has reported to the server
+        (a worker that cannot reach its server at start exits, so a scenario that
+        kills the server must not do so before its workers are in)."""
+        path = self.data_dir / f"worker-{self._worker_logs}.log"
+        log = open(path, "wb")  # noqa: SIM115
         self._worker_logs += 1
         proc = subprocess.Popen(
             [sys.executable, "-m", "pawflow.cli", "worker", "--temporal", self.temporal_address,
@@ -370,6 +374,14 @@ class LoadRig:
         log.close()
         self.workers.append(proc)
         self._started.add(proc.pid)
+        if wait:
+
+            def reported() -> bool:
+                assert proc.poll() is None, f"the worker exited: {path.read_text()}"
+                status, body = self.api("workers")
+                return status == 200 and any(w["pid"] == proc.pid for w in body["workers"])
+
+            wait_for(reported, 60, 0.05, "the worker's first heartbeat")
         return proc
 
     def kill_worker(self, proc: subprocess.Popen[bytes]) -> None:

@@ -53,6 +53,14 @@ project:
 """
 PROGRAM = "def on_event(event):\n    print(event)\n"
 
+# The server under test runs in this process, and its PostgreSQL pool draws from the
+# shared `random` (jitter for new connections) on its own threads; Hypothesis would
+# take that for a strategy using `random`. No strategy here does.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies"
+    ":hypothesis.errors.HypothesisDeprecationWarning"
+)
+
 FUZZ = settings(
     # One server serves every example of a test: that it keeps serving is the point.
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

@@ -48,6 +48,9 @@ T = TypeVar("T")
 
 _CONNECT_SECONDS = 10
 _MAX_ATTEMPTS = 20  # of a transaction that keeps losing races; each wait is random
+# Its own generator: the waits must not move the process's shared random state,
+# which a program (or a property test) in the same process may depend on.
+_JITTER = random.Random()
 _LISTEN_BACKOFF_MAX = 2.0
 
 
@@ -151,7 +154,7 @@ class PostgresStore(DatabaseStore):
                     if not durable and not conn.closed:
                         conn.execute("SET synchronous_commit = on")
             # Apart at random, so that the losers of one race do not meet again.
-            time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.2)))
+            time.sleep(_JITTER.uniform(0, min(0.002 * 2**attempt, 0.2)))
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
