@@ -29,7 +29,7 @@ from ..errors import StorageUnavailable
 from ..filters import FilterBudget, FilterPool
 from ..ids import new_id
 from ..manifest import Manifest
-from ..sessions._input import SessionInput, start_session
+from ..sessions._input import SessionEvent, SessionInput, start_session
 from ..storage import DeploymentRecord, EventRecord, NewSession, SessionRecord, Store
 from ..temporal_errors import is_unavailable
 from ..waiting import wait_until_set
@@ -533,9 +533,9 @@ class _Turns:
         return turn
 
 
-def session_event(session: SessionRecord, event: EventRecord | None) -> dict[str, Any]:
+def session_event(session: SessionRecord, event: EventRecord | None) -> SessionEvent:
     """The event as the session's program gets it (``pawflow.Event``'s fields)."""
-    return {
+    return {  # the contract's shape, its data inlined whatever its size
         "id": session.event_id,
         "type": event.type if event else None,
         # A connection event names no trigger: its session's trigger is the one it matched.

@@ -19,26 +19,20 @@ Two steps, both driven by the dispatcher's loop:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from ..sessions import SessionEvent, session_event, signal_event
 from ..storage import Delivery, EventRecord, Store, SubscriptionRecord
 from ..temporal_errors import is_unavailable
 
-__all__ = ["EVENT_SIGNAL", "SubscriptionRelay", "event_payload"]
+__all__ = ["SubscriptionRelay", "event_payload"]
 
 log = logging.getLogger(__name__)
 
-EVENT_SIGNAL = "pawflow.event"
-
-# Like the event a session starts with: bigger data stays in the store and the
-# session fetches it (Temporal refuses payloads over 2 MB).
-INLINE_EVENT_BYTES = 256 * 1024
 _BATCH = 100
 
 
@@ -110,9 +104,7 @@ class SubscriptionRelay:
             handle = client.get_workflow_handle(rows[0].session_id)
             for row in rows:
                 try:
-                    await handle.signal(
-                        EVENT_SIGNAL, args=[row.subscription_id, event_payload(row.event)]
-                    )
+                    await signal_event(handle, row.subscription_id, event_payload(row.event))
                 except RPCError as err:
                     if err.status == RPCStatusCode.NOT_FOUND:
                         await self._session_gone(row.session_id)
@@ -141,17 +133,6 @@ class SubscriptionRelay:
         log.info("session %s no longer runs; dropped its %d subscription(s)", session_id, dropped)
 
 
-def event_payload(event: EventRecord) -> dict[str, Any]:
-    """The event as a session receives it: ``{"id", "type", "trigger", "connection", "data"}``
-    (with ``"data": None, "data_by_ref": True`` when the data is too big to inline)."""
-    payload: dict[str, Any] = {
-        "id": event.id,
-        "type": event.type,
-        "trigger": event.trigger,
-        "connection": event.connection,
-        "data": event.data,
-    }
-    if len(json.dumps(event.data)) > INLINE_EVENT_BYTES:
-        payload["data"] = None
-        payload["data_by_ref"] = True
-    return payload
+def event_payload(event: EventRecord) -> SessionEvent:
+    """The event as a subscribed session receives it."""
+    return session_event(event.id, event.type, event.trigger, event.connection, event.data)

@@ -16,16 +16,16 @@ from collections.abc import Iterable
 from aiohttp import web
 from temporalio.service import RPCError, RPCStatusCode
 
+from ..sessions import signal_child_done
 from ..storage import TERMINAL_SESSION_STATES, LogRecord, Store
 from ..temporal_errors import is_unavailable
 from ..waiting import wait_until_set
 from ._temporal import TEMPORAL, TemporalLink
 
-__all__ = ["CHILD_DONE_SIGNAL", "CHILD_RELAY", "ChildRelay", "install_child_relay"]
+__all__ = ["CHILD_RELAY", "ChildRelay", "install_child_relay"]
 
 log = logging.getLogger(__name__)
 
-CHILD_DONE_SIGNAL = "pawflow.child_done"
 
 _IDLE_SECONDS = 2.0  # re-check the store this often even when nobody wakes us
 _BACKOFF_FIRST = 0.2
@@ -102,9 +102,8 @@ class ChildRelay:
             for notice in notices:
                 handle = client.get_workflow_handle(notice.parent_session_id)
                 try:
-                    await handle.signal(
-                        CHILD_DONE_SIGNAL,
-                        args=[notice.session_id, notice.state, notice.result, notice.error],
+                    await signal_child_done(
+                        handle, notice.session_id, notice.state, notice.result, notice.error
                     )
                 except RPCError as err:
                     if is_unavailable(err):

@@ -31,6 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from ..errors import TemporalUnavailable
 from ..manifest import CallTarget, Manifest
 from ..manifest._calls import CallChecker, CallSite, check_call_format
+from ..sessions import signal_stop
 from ..storage import TERMINAL_SESSION_STATES, DeploymentRecord, LogRecord, Store
 from ..temporal_errors import is_unavailable
 from ._auth import principal_of
@@ -41,11 +42,10 @@ from ._state import DISPATCHER, STORE
 from ._stream import NOTIFIER
 from ._temporal import TEMPORAL
 
-__all__ = ["STOP_SIGNAL", "add_session_control_routes", "stop_at_once"]
+__all__ = ["add_session_control_routes", "stop_at_once"]
 
 log = logging.getLogger(__name__)
 
-STOP_SIGNAL = "pawflow.stop"
 
 _MAX_START_BYTES = 4 << 20
 _MAX_STOP_BYTES = 64 << 10
@@ -281,7 +281,7 @@ async def stop_session(request: web.Request) -> web.Response:
         else:
             # Not a Temporal cancel: that would end the workflow at once,
             # without giving the session's code its chance to clean up.
-            await handle.signal(STOP_SIGNAL, reason)
+            await signal_stop(handle, reason)
     except RPCError as err:
         if is_unavailable(err):
             raise ApiError(503, f"Temporal is unavailable: {err.message}") from None

@@ -26,10 +26,10 @@ from ..credentials import purpose_key
 from ..dispatch import session_event
 from ..errors import TemporalUnavailable
 from ..manifest import Manifest
+from ..sessions import query_transcript
 from ..sessions._protocol import Exchange
 from ..sessions._seal import OutcomeSeal, TamperedOutcome
 from ..sessions._wire import BadMessage, decode_exchange, encode_exchange
-from ..sessions._workflow import TRANSCRIPT_QUERY
 from ..storage import SessionRecord, Store
 from ..temporal_errors import is_unavailable
 from ._http import ApiError, find_session
@@ -110,7 +110,7 @@ async def _query_all(request: web.Request, session_id: str) -> tuple[int, list[A
     saved, ended = 0, False
     while True:
         try:
-            page = await handle.query(TRANSCRIPT_QUERY, saved + len(rest), result_type=dict)
+            page = await query_transcript(handle, saved + len(rest))
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise _NoWorkflow from None

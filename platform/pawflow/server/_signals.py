@@ -14,17 +14,16 @@ from aiohttp import web
 from temporalio.service import RPCError, RPCStatusCode
 
 from ..errors import TemporalUnavailable
+from ..sessions import signal_user
 from ..temporal_errors import is_unavailable
 from ._body import read_json_object
 from ._http import ApiError, live_session
 from ._state import DISPATCHER, STORE
 from ._temporal import TEMPORAL
 
-__all__ = ["SIGNAL_NAME", "add_signal_routes", "send_signal"]
+__all__ = ["add_signal_routes", "send_signal"]
 
 log = logging.getLogger(__name__)
-
-SIGNAL_NAME = "pawflow.signal"
 
 _MAX_BODY = 1 << 20  # well below Temporal's 2 MB payload limit
 _MAX_NAME = 255
@@ -59,9 +58,7 @@ async def send_signal(request: web.Request) -> web.Response:
     while True:
         try:
             client = await request.app[TEMPORAL].client()
-            await client.get_workflow_handle(session_id).signal(
-                SIGNAL_NAME, args=[name, data, sender]
-            )
+            await signal_user(client.get_workflow_handle(session_id), name, data, sender)
             break
         except TemporalUnavailable as err:
             raise ApiError(503, str(err)) from None

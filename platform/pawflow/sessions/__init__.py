@@ -12,15 +12,64 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._config import WorkerConfig
-    from ._input import WORKFLOW_NAME, SessionInput, start_session
+    from ._input import (
+        CHILD_DONE_SIGNAL,
+        EVENT_SIGNAL,
+        INLINE_EVENT_BYTES,
+        STOP_SIGNAL,
+        TRANSCRIPT_QUERY,
+        USER_SIGNAL,
+        WORKFLOW_NAME,
+        SessionEvent,
+        SessionInput,
+        query_transcript,
+        session_event,
+        signal_child_done,
+        signal_event,
+        signal_stop,
+        signal_user,
+        start_session,
+    )
     from ._worker import run_worker
 
-__all__ = ["WORKFLOW_NAME", "SessionInput", "WorkerConfig", "run_worker", "start_session"]
+__all__ = [
+    "CHILD_DONE_SIGNAL",
+    "EVENT_SIGNAL",
+    "INLINE_EVENT_BYTES",
+    "STOP_SIGNAL",
+    "TRANSCRIPT_QUERY",
+    "USER_SIGNAL",
+    "WORKFLOW_NAME",
+    "SessionEvent",
+    "SessionInput",
+    "WorkerConfig",
+    "query_transcript",
+    "run_worker",
+    "session_event",
+    "signal_child_done",
+    "signal_event",
+    "signal_stop",
+    "signal_user",
+    "start_session",
+]
 
 _WHERE = {
     "WorkerConfig": "._config",
+    "CHILD_DONE_SIGNAL": "._input",
+    "EVENT_SIGNAL": "._input",
+    "INLINE_EVENT_BYTES": "._input",
+    "STOP_SIGNAL": "._input",
+    "TRANSCRIPT_QUERY": "._input",
+    "USER_SIGNAL": "._input",
     "WORKFLOW_NAME": "._input",
+    "SessionEvent": "._input",
     "SessionInput": "._input",
+    "query_transcript": "._input",
+    "session_event": "._input",
+    "signal_child_done": "._input",
+    "signal_event": "._input",
+    "signal_stop": "._input",
+    "signal_user": "._input",
     "start_session": "._input",
     "run_worker": "._worker",
 }

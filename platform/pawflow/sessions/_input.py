@@ -1,19 +1,81 @@
-"""What a session workflow is started with, and how it is started."""
+"""The session workflow's Temporal contract: its name, its input, the event a
+session gets, and every signal and query it takes, with their arguments.
+
+Whoever starts, signals or queries a session (dispatcher, server, worker)
+goes through this module, so the names and argument orders live in one place.
+What is recorded in histories must keep its shape: a running session may be
+replayed by a newer worker.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-__all__ = ["WORKFLOW_NAME", "SessionInput", "input_mismatch", "input_problem", "start_session"]
+__all__ = [
+    "CHILD_DONE_SIGNAL",
+    "EVENT_SIGNAL",
+    "INLINE_EVENT_BYTES",
+    "STOP_SIGNAL",
+    "TRANSCRIPT_QUERY",
+    "USER_SIGNAL",
+    "WORKFLOW_NAME",
+    "SessionEvent",
+    "SessionInput",
+    "input_mismatch",
+    "input_problem",
+    "query_transcript",
+    "session_event",
+    "signal_child_done",
+    "signal_event",
+    "signal_stop",
+    "signal_user",
+    "start_session",
+]
 
 WORKFLOW_NAME = "pawflow.session"
+# Signals: (subscription_id, SessionEvent); (name, payload, sender);
+# (session_id, state, result, error); (reason).
+EVENT_SIGNAL = "pawflow.event"
+USER_SIGNAL = "pawflow.signal"
+CHILD_DONE_SIGNAL = "pawflow.child_done"
+STOP_SIGNAL = "pawflow.stop"
+# (start) -> {"saved", "total", "exchanges", "ended"}
+TRANSCRIPT_QUERY = "pawflow.transcript"
+
+# Event data larger than this does not travel in a workflow input or signal:
+# Temporal refuses payloads over 2 MB, and the session fetches it instead.
+INLINE_EVENT_BYTES = 256 * 1024
+
+
+class SessionEvent(TypedDict):
+    """An event as a session's program gets it (``pawflow.Event``'s fields)."""
+
+    id: str | None
+    type: str | None
+    trigger: str | None
+    connection: str | None
+    data: Any
+    # True when ``data`` was too big to inline: the session reads it from the server.
+    data_by_ref: NotRequired[bool]
+
+
+def session_event(
+    id: str | None, type: str | None, trigger: str | None, connection: str | None, data: Any
+) -> SessionEvent:
+    """The event as a session receives it, its data inlined when small enough."""
+    event = SessionEvent(id=id, type=type, trigger=trigger, connection=connection, data=data)
+    if len(json.dumps(data)) > INLINE_EVENT_BYTES:
+        event["data"] = None
+        event["data_by_ref"] = True
+    return event
 
 
 @dataclass(frozen=True)
@@ -23,7 +85,7 @@ class SessionInput:
     deployment_id: str
     trigger: str
     call: str  # "file.py:function", relative to the project root
-    event: dict[str, Any]  # {"id", "type", "trigger", "data"}
+    event: SessionEvent
     vars: dict[str, str] = field(default_factory=dict)
     # From the manifest: {"durable": bool, "limits": {...}, "retry": {...}}.
     options: dict[str, Any] = field(default_factory=dict)
@@ -87,3 +149,35 @@ async def start_session(client: Client, task_queue: str, session: SessionInput) 
     except WorkflowAlreadyStartedError:
         return False
     return True
+
+
+async def signal_event(
+    handle: WorkflowHandle[Any, Any], subscription_id: str, event: SessionEvent
+) -> None:
+    """Deliver an event to one of the session's subscriptions."""
+    await handle.signal(EVENT_SIGNAL, args=[subscription_id, event])
+
+
+async def signal_user(
+    handle: WorkflowHandle[Any, Any], name: str, payload: Any, sender: str | None
+) -> None:
+    """A ``pawflow.signal`` from a user or another session (``sender``)."""
+    await handle.signal(USER_SIGNAL, args=[name, payload, sender])
+
+
+async def signal_child_done(
+    handle: WorkflowHandle[Any, Any], session_id: str, state: str, result: Any, error: str | None
+) -> None:
+    """Tell a parent session that its child ``session_id`` ended."""
+    await handle.signal(CHILD_DONE_SIGNAL, args=[session_id, state, result, error])
+
+
+async def signal_stop(handle: WorkflowHandle[Any, Any], reason: str) -> None:
+    """Ask the session to stop gracefully (its program sees ``SessionStopped``)."""
+    await handle.signal(STOP_SIGNAL, reason)
+
+
+async def query_transcript(handle: WorkflowHandle[Any, Any], start: int) -> dict[str, Any]:
+    """A page of the session's transcript from answered request ``start``."""
+    page: dict[str, Any] = await handle.query(TRANSCRIPT_QUERY, start, result_type=dict)
+    return page

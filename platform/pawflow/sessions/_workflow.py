@@ -28,7 +28,18 @@ from ._activities import ADVANCE_ACTIVITY, FLUSH_ACTIVITY, SAVE_ACTIVITY
 from ._codecache import CodeCache, CodeMismatch
 from ._host import CallJournal, SessionEnded, SessionHost, SessionHosts
 from ._inbox import Inbox
-from ._input import WORKFLOW_NAME, SessionInput, input_mismatch, input_problem
+from ._input import (
+    CHILD_DONE_SIGNAL,
+    EVENT_SIGNAL,
+    STOP_SIGNAL,
+    TRANSCRIPT_QUERY,
+    USER_SIGNAL,
+    WORKFLOW_NAME,
+    SessionEvent,
+    SessionInput,
+    input_mismatch,
+    input_problem,
+)
 from ._logship import LogShipper
 from ._protocol import CallDone, Exchange, Request, Step, StepAction
 from ._runner import RunnerSpec
@@ -39,7 +50,6 @@ from ._wire import decode_request, encode_exchange, encode_request
 
 __all__ = [
     "TRANSCRIPT_PAGE",
-    "TRANSCRIPT_QUERY",
     "SessionRuntime",
     "call_fields",
     "call_record_types",
@@ -57,7 +67,6 @@ _FLUSH_RETRY = RetryPolicy(
 )
 _WAIT_KINDS = frozenset({"sleep", "next_event", "next_signal", "result"})
 _KEEP_FAILED_TRANSCRIPT = "pawflow.keep-failed-transcript"
-TRANSCRIPT_QUERY = "pawflow.transcript"
 TRANSCRIPT_PAGE = 500  # exchanges per answer: a query's answer has a size limit
 
 
@@ -141,7 +150,7 @@ def session_workflow(runtime: SessionRuntime) -> type:
             "ended": self.session.ended,
         }
 
-    def on_event(self: Any, subscription_id: str, event: dict[str, Any]) -> None:
+    def on_event(self: Any, subscription_id: str, event: SessionEvent) -> None:
         self.inbox.add_event(subscription_id, event)
 
     def on_signal(self: Any, name: str, payload: Any, sender: str | None = None) -> None:
@@ -163,10 +172,10 @@ def session_workflow(runtime: SessionRuntime) -> type:
     namespace["run"] = workflow.run(run)
     namespace["transcript"] = workflow.query(name=TRANSCRIPT_QUERY)(transcript)
     for fn, name in (
-        (on_event, "pawflow.event"),
-        (on_signal, "pawflow.signal"),
-        (on_child_done, "pawflow.child_done"),
-        (on_stop, "pawflow.stop"),
+        (on_event, EVENT_SIGNAL),
+        (on_signal, USER_SIGNAL),
+        (on_child_done, CHILD_DONE_SIGNAL),
+        (on_stop, STOP_SIGNAL),
     ):
         namespace[fn.__name__] = workflow.signal(name=name)(fn)
     cls = type("SessionWorkflow", (), namespace)
@@ -232,7 +241,7 @@ class _Session:
             deployment_id=s.deployment_id,
             code_root=str(code_root),
             call=s.call,
-            event=s.event,
+            event=dict(s.event),
             vars={**s.vars, **stored["vars"]},
             secret_vars=tuple(stored.get("secret", ())),
             server_url=self.runtime.server_url,
