@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from temporalio import activity, workflow
 from temporalio.common import WorkflowIDReusePolicy
 
@@ -18,14 +19,33 @@ if TYPE_CHECKING:
 __all__ = [
     "CALLS_WORKFLOW",
     "SLEEP_WORKFLOW",
+    "SLOW_CALL_WORKFLOW",
+    "TRANSFER_WORKFLOW",
     "Calls",
     "Sleep",
+    "SlowCall",
+    "Transfer",
+    "deposit",
+    "eagerly_started",
+    "fast_queue",
     "noop",
+    "record",
+    "slow_call",
     "start_like_pawflow",
+    "withdraw",
 ]
 
 CALLS_WORKFLOW = "bench.calls"
 SLEEP_WORKFLOW = "bench.sleep"
+TRANSFER_WORKFLOW = "bench.transfer"
+SLOW_CALL_WORKFLOW = "bench.slow_call"
+
+_CALL_TIMEOUT = timedelta(seconds=30)
+
+
+def fast_queue(task_queue: str) -> str:
+    """The task queue of the baseline's unsandboxed worker next to its default one."""
+    return f"{task_queue}-unsandboxed"
 
 
 @activity.defn(name="bench.noop")
@@ -40,9 +60,7 @@ class Calls:
     @workflow.run
     async def run(self, n: int) -> None:
         for _ in range(n):
-            await workflow.execute_local_activity(
-                noop, start_to_close_timeout=timedelta(seconds=30)
-            )
+            await workflow.execute_local_activity(noop, start_to_close_timeout=_CALL_TIMEOUT)
 
 
 @workflow.defn(name=SLEEP_WORKFLOW)
@@ -52,6 +70,62 @@ class Sleep:
     @workflow.run
     async def run(self) -> None:
         await workflow.sleep(3600)
+
+
+# -- sync_transfer_e2e: the money transfer's three steps, computed in process -------
+@activity.defn(name="bench.withdraw")
+async def withdraw(account: str, amount: int) -> dict[str, Any]:
+    return {"account": account, "withdrawn": amount}
+
+
+@activity.defn(name="bench.deposit")
+async def deposit(account: str, amount: int) -> dict[str, Any]:
+    return {"account": account, "deposited": amount}
+
+
+@activity.defn(name="bench.record")
+async def record(source: str, target: str, amount: int) -> str:
+    return f"{amount} from {source} to {target}"
+
+
+@workflow.defn(name=TRANSFER_WORKFLOW)
+class Transfer:
+    """Withdraw, deposit, record: three sequential local activities; returns all three."""
+
+    @workflow.run
+    async def run(self, order: dict[str, Any]) -> dict[str, Any]:
+        source, target, amount = order["from"], order["to"], order["amount"]
+        out = await workflow.execute_local_activity(
+            withdraw, args=[source, amount], start_to_close_timeout=_CALL_TIMEOUT
+        )
+        into = await workflow.execute_local_activity(
+            deposit, args=[target, amount], start_to_close_timeout=_CALL_TIMEOUT
+        )
+        note = await workflow.execute_local_activity(
+            record, args=[source, target, amount], start_to_close_timeout=_CALL_TIMEOUT
+        )
+        return {"withdraw": out, "deposit": into, "record": note}
+
+
+# -- concurrent_calls: one call that waits seconds on I/O --------------------------
+@activity.defn(name="bench.slow_call")
+async def slow_call(url: str) -> int:
+    """GET ``url`` (the bench's slow server) and return its status."""
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as resp:
+        await resp.read()
+        return resp.status
+
+
+@workflow.defn(name=SLOW_CALL_WORKFLOW)
+class SlowCall:
+    """One activity (not local: it lasts seconds) that waits on the slow server."""
+
+    @workflow.run
+    async def run(self, url: str) -> int:
+        return await workflow.execute_activity(
+            slow_call, url, start_to_close_timeout=timedelta(seconds=120)
+        )
 
 
 async def start_like_pawflow(
@@ -67,3 +141,9 @@ async def start_like_pawflow(
         execution_timeout=timedelta(days=365),
         request_eager_start=True,
     )
+
+
+def eagerly_started(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether the server handed the start's first workflow task straight back to a
+    worker of the same client (eager start), per the SDK's own mark on the handle."""
+    return bool(getattr(handle, "__temporal_eagerly_started", False))

@@ -51,6 +51,12 @@ class Plan:
     flood_bodies: int
     # scale_1_2_4_workers: the window of each run (1, 2 and 4 workers).
     scale_seconds: float
+    # sync_transfer_e2e: sequential requests from one client, on each side.
+    sync_requests: int
+    # concurrent_calls: sessions each in one slow call, and how long to wait for
+    # them all before giving up (the measure then reports what ended).
+    concurrent_sessions: int
+    concurrent_give_up_seconds: float
     # Items a throughput run may have unfinished at once: enough to keep every
     # stage busy, few enough that the backlog drains in seconds.
     backlog: int = 64
@@ -64,7 +70,7 @@ class Plan:
                 overhead_calls=50,
                 overhead_repeats=7,
                 to_start_requests=300,
-                to_start_requests_c1=0,
+                to_start_requests_c1=100,
                 e2e_seconds=15.0,
                 ingest_seconds=10.0,
                 idle_sessions=1000,
@@ -73,6 +79,9 @@ class Plan:
                 flood_seconds=10.0,
                 flood_bodies=30,
                 scale_seconds=10.0,
+                sync_requests=100,
+                concurrent_sessions=300,
+                concurrent_give_up_seconds=60.0,
             )
         return cls(
             quick=False,
@@ -89,6 +98,9 @@ class Plan:
             flood_seconds=20.0,
             flood_bodies=60,
             scale_seconds=30.0,
+            sync_requests=500,
+            concurrent_sessions=1000,
+            concurrent_give_up_seconds=120.0,
         )
 
 
@@ -130,22 +142,31 @@ class PawSide:
 
 @dataclass
 class RawSide:
-    """The baseline: a raw temporalio worker on its own task queue."""
+    """The baseline: raw temporalio workers on their own task queues.
+
+    ``task_queue`` is the default-configured worker's; ``fast_queue`` the
+    unsandboxed one's in the same process, whose ``http_url`` serves the
+    transfer. With ``in_process``, ``task_queue`` is served by a worker inside
+    the bench itself (its CPU is then ``bench_client``'s).
+    """
 
     stack: Stack
     task_queue: str
     worker: subprocess.Popen[bytes]
     client: Client
+    fast_queue: str = ""
+    http_url: str = ""
+    in_process: bool = False
 
     @property
     def queue_query(self) -> str:
         return f"TaskQueue = '{self.task_queue}'"
 
     def usage(self) -> dict[str, TreeUsage]:
-        return {
-            "worker": tree_usage(self.worker.pid),
-            "temporal": tree_usage(self.stack.temporal.pid or 0),
-        }
+        parts = {"temporal": tree_usage(self.stack.temporal.pid or 0)}
+        if not self.in_process:
+            parts["worker"] = tree_usage(self.worker.pid)
+        return parts
 
 
 class Measured(Protocol):

@@ -121,7 +121,7 @@ def ingest_results(
             None if rate is None else rate["rate"],
             None,
             "events/s",
-            Target(">=", 1000),
+            Target(">=", 2000),
             {"clients": clients, "how": note, **((rate or {}).get("detail") or {})},
         )
     )

@@ -25,12 +25,19 @@ project:
     - name: idle
       webhook: {}
       call: program.py:idle
+    - name: transfer
+      webhook: {sync: true}
+      call: program.py:transfer
+    - name: slow
+      webhook: {}
+      call: program.py:slow
 """
 
 _BENCH_PROGRAM = '''\
 """Sessions of the Pawflow benchmarks."""
 
 import time
+import urllib.request
 
 import pawflow
 
@@ -56,6 +63,45 @@ def one_call(event):
 
 def idle(event):
     time.sleep(3600)
+
+
+# The money transfer's three steps, computed here: no bank to wait for, so what
+# is measured is the platform's path from the request to its reply.
+@pawflow.activity
+def withdraw(account, amount):
+    return {"account": account, "withdrawn": amount}
+
+
+@pawflow.activity
+def deposit(account, amount):
+    return {"account": account, "deposited": amount}
+
+
+@pawflow.activity
+def record(source, target, amount):
+    return f"{amount} from {source} to {target}"
+
+
+def transfer(event):
+    order = event.data.body.json
+    source, target, amount = order["from"], order["to"], order["amount"]
+    return {
+        "withdraw": withdraw(source, amount),
+        "deposit": deposit(target, amount),
+        "record": record(source, target, amount),
+    }
+
+
+@pawflow.activity
+def slow_call(url):
+    """One call that waits seconds on I/O (the bench's slow server)."""
+    with urllib.request.urlopen(url, timeout=120) as response:
+        response.read()
+        return response.status
+
+
+def slow(event):
+    slow_call(event.data.body.json.url)
 '''
 
 # The ingest measures run on a server without workers: the session never runs.

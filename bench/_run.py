@@ -11,6 +11,7 @@ A measure that fails is reported as missing; the rest go on.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import resource
 import sys
@@ -24,6 +25,10 @@ from typing import Any, TextIO, TypeVar
 import aiohttp
 from temporalio.service import RPCError
 
+from pawflow.up import free_port
+
+from ._baseline import fast_queue
+from ._concurrent import SlowServer, concurrent_baseline, concurrent_pawflow, concurrent_results
 from ._context import BenchError, PawSide, Plan, RawSide
 from ._flood import FloodSide, filter_flood, flood_results
 from ._idle import footprint, footprint_results, idle_baseline, idle_pawflow, idle_results
@@ -47,7 +52,8 @@ from ._scale import (
 )
 from ._stack import Stack, StackError
 from ._start_latency import start_latency_baseline, start_latency_pawflow, start_latency_results
-from ._throughput import throughput_baseline, throughput_pawflow, throughput_results
+from ._sync_transfer import sync_transfer_baseline, sync_transfer_pawflow, sync_transfer_results
+from ._throughput import throughput_baselines, throughput_pawflow, throughput_results
 
 __all__ = ["MEASURES", "NOT_QUICK", "RESULTS_DIR", "run_bench"]
 
@@ -64,7 +70,9 @@ MEASURES = (
     "scale_1_2_4_workers",
     "overhead",
     "to_start",
+    "sync_transfer",
     "e2e",
+    "concurrent_calls",
     "idle",
 )
 # Left out of --quick unless named with --only: each starts PostgreSQL and
@@ -138,6 +146,7 @@ async def run_bench(
                 if sides is not None:
                     await _measure(run, stack, plan, only, sides, got)
             run.say("everything stopped")
+    got["previous_idle"] = _previous_figure(plan, "idle_sessions_rss")
     results = [r for key, r in _results(plan, got) if key in only]
     out.write("\n" + format_table(results) + "\n\n")
     seconds = round(time.monotonic() - run.t0, 1)
@@ -184,7 +193,7 @@ async def _start(stack: Stack, plan: Plan, root: Path, only: frozenset[str]) -> 
     """Start what the chosen measures need, side by side (it is all idle afterwards)."""
     client = await stack.client()
     projects = root / "projects"
-    paired = bool(only & {"overhead", *(key for key, *_ in _PAIRS)})
+    paired = bool(only & {"overhead", "concurrent_calls", "idle", *(key for key, *_ in _PAIRS)})
 
     async def ingest() -> IngestSide | None:
         if "ingest" not in only:
@@ -211,8 +220,9 @@ async def _start(stack: Stack, plan: Plan, root: Path, only: frozenset[str]) -> 
     async def raw() -> RawSide | None:
         if not paired:
             return None
-        queue = "bench-baseline"
-        return RawSide(stack, queue, await stack.start_baseline_worker(queue), client)
+        queue, port = "bench-baseline", free_port()
+        worker = await stack.start_baseline_worker(queue, http_port=port)
+        return RawSide(stack, queue, worker, client, fast_queue(queue), f"http://127.0.0.1:{port}")
 
     started = await asyncio.gather(ingest(), flood(), paw(), raw(), return_exceptions=True)
     for outcome in started:
@@ -228,13 +238,14 @@ async def _start(stack: Stack, plan: Plan, root: Path, only: frozenset[str]) -> 
 
 # Measures taken on Pawflow, then at once on the baseline, so that both see the
 # machine in much the same state (per_call_overhead alternates run by run; it is
-# cheap enough). idle is last: its sessions stay asleep until the run ends.
+# cheap enough). concurrent_calls follows them (it needs the slow server), and
+# idle comes last: its sessions stay asleep until the run ends.
 _PAIRS: tuple[
     tuple[str, str, Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], ...
 ] = (
     ("to_start", "webhook_to_start", start_latency_pawflow, start_latency_baseline),
-    ("e2e", "e2e_throughput", throughput_pawflow, throughput_baseline),
-    ("idle", "idle_sessions_rss", idle_pawflow, idle_baseline),
+    ("sync_transfer", "sync_transfer_e2e", sync_transfer_pawflow, sync_transfer_baseline),
+    ("e2e", "e2e_throughput", throughput_pawflow, throughput_baselines),
 )
 
 
@@ -281,6 +292,36 @@ async def _measure(
             got[f"raw_{key}"] = await run.measure(
                 f"{name} (baseline)", on_baseline(sides.raw, plan)
             )
+    if "concurrent_calls" in only:
+        async with SlowServer() as slow:
+            got["paw_concurrent"] = await run.measure(
+                "concurrent_calls (pawflow)", concurrent_pawflow(sides.paw, plan, slow)
+            )
+            got["raw_concurrent"] = await run.measure(
+                "concurrent_calls (baseline)", concurrent_baseline(sides.raw, plan, slow)
+            )
+    if "idle" in only:
+        got["paw_idle"] = await run.measure(
+            "idle_sessions_rss (pawflow)", idle_pawflow(sides.paw, plan)
+        )
+        got["raw_idle"] = await run.measure(
+            "idle_sessions_rss (baseline)", idle_baseline(sides.raw, plan)
+        )
+
+
+def _previous_figure(plan: Plan, name: str) -> float | None:
+    """Pawflow's figure ``name`` in the last results written to bench/results/ by a
+    run of the same mode (quick or full), None when there is none."""
+    try:
+        document = json.loads((RESULTS_DIR / "latest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if document.get("machine", {}).get("mode") != ("quick" if plan.quick else "full"):
+        return None
+    for result in document.get("results", []):
+        if result.get("name") == name and isinstance(result.get("pawflow"), int | float):
+            return float(result["pawflow"])
+    return None
 
 
 def _ours() -> float:
@@ -302,8 +343,19 @@ def _results(plan: Plan, got: dict[str, Any]) -> list[tuple[str, Result]]:
         ("flood", flood_results(got.get("flood"))),
         ("scale_1_2_4_workers", scale_results(plan, got.get("scale"))),
         ("to_start", start_latency_results(plan, got.get("paw_to_start"), got.get("raw_to_start"))),
+        (
+            "sync_transfer",
+            sync_transfer_results(plan, got.get("paw_sync_transfer"), got.get("raw_sync_transfer")),
+        ),
         ("e2e", throughput_results(plan, got.get("paw_e2e"), got.get("raw_e2e"))),
-        ("idle", idle_results(plan, got.get("paw_idle"), got.get("raw_idle"))),
+        (
+            "concurrent_calls",
+            concurrent_results(plan, got.get("paw_concurrent"), got.get("raw_concurrent")),
+        ),
+        (
+            "idle",
+            idle_results(plan, got.get("paw_idle"), got.get("raw_idle"), got.get("previous_idle")),
+        ),
         ("footprint", footprint_results(got.get("footprint"))),
     )
     return [(key, result) for key, results in groups for result in results]

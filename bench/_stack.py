@@ -30,6 +30,7 @@ from pawflow import config
 from pawflow.secrets import load_secret_box
 from pawflow.up import EmbeddedTemporal, find_temporal_binary, free_port
 
+from ._baseline import fast_queue
 from ._procs import Children
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "StackError",
     "paw_env",
     "wait_healthy",
+    "wait_listening",
     "wait_polled",
 ]
 
@@ -275,17 +277,30 @@ class Stack:
         for proc in list(server.workers):
             await self.stop_worker(server, proc)
 
-    async def start_baseline_worker(self, task_queue: str) -> subprocess.Popen[bytes]:
-        """The raw temporalio worker (``python -m bench._baseline_worker``), once it polls."""
+    async def start_baseline_worker(
+        self, task_queue: str, http_port: int | None = None
+    ) -> subprocess.Popen[bytes]:
+        """The raw temporalio workers (``python -m bench._baseline_worker``), once both
+        poll; with ``http_port``, once its HTTP handler answers as well."""
         log_file = self.root / f"baseline-{task_queue}.log"
+        command = [
+            sys.executable,
+            "-m",
+            "bench._baseline_worker",
+            self.temporal_address,
+            task_queue,
+        ]
+        if http_port is not None:
+            command.append(str(http_port))
         proc = self.children.start(
-            [sys.executable, "-m", "bench._baseline_worker", self.temporal_address, task_queue],
-            log_file=log_file,
-            env=paw_env(),
-            cwd=Path(__file__).resolve().parents[1],
+            command, log_file=log_file, env=paw_env(), cwd=Path(__file__).resolve().parents[1]
         )
         self._baseline_workers.append(proc)
-        await wait_polled(await self.client(), task_queue, proc, log_file)
+        client = await self.client()
+        await wait_polled(client, task_queue, proc, log_file)
+        await wait_polled(client, fast_queue(task_queue), proc, log_file)
+        if http_port is not None:
+            await wait_listening(http_port, proc, log_file)
         return proc
 
 
@@ -309,6 +324,25 @@ async def wait_polled(
         if loop.time() > deadline:
             raise StackError(f"no worker polls {task_queue}: {_tail(log_file)}")
         await asyncio.sleep(0.05)
+
+
+async def wait_listening(port: int, proc: subprocess.Popen[bytes], log_file: Path) -> None:
+    """Wait until something accepts TCP connections on 127.0.0.1:``port``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _START_TIMEOUT
+    while True:
+        if proc.poll() is not None:
+            raise StackError(f"process exited with {proc.returncode}: {_tail(log_file)}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if loop.time() > deadline:
+                raise StackError(f"nothing listens on port {port}: {_tail(log_file)}") from None
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
 
 
 async def wait_healthy(url: str, proc: subprocess.Popen[bytes], log_file: Path) -> None:
