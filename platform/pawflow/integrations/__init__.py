@@ -16,7 +16,7 @@ events, the client user code gets, and a credential check for
 :class:`ConnectionClient`.
 """
 
-from ..sdk._connection import ConnectionInfo, connection, connection_info
+from ..sdk._connection import ConnectionInfo, connection_info
 from ._model import (
     ClientFactory,
     ConnectionTestFailed,
@@ -31,7 +31,7 @@ from ._model import (
     WebhookResult,
 )
 from ._registry import ENTRY_POINT_GROUP, IntegrationRegistry, load_integration
-from ._session import ConnectionClient
+from ._session import ConnectionClient, connection
 from ._signing import hmac_sha256_hex, signatures_match
 
 __all__ = [

@@ -1,4 +1,9 @@
-"""Per-integration client getters for session code (``pawflow_github.client``)."""
+"""Clients for session code: ``pawflow.connection(name)`` for any connection,
+and per-integration getters (``pawflow_github.client``).
+
+Both run inline in a session (Pawflow code): on replay they fetch the vars
+again, which has no side effects. What the client then does is a third-party
+call, which the runtime records."""
 
 from __future__ import annotations
 
@@ -7,8 +12,24 @@ from typing import Any
 from ..errors import PawflowError
 from ..sdk._connection import connection_info, remember_secrets
 from ._model import Integration
+from ._registry import load_integration
 
-__all__ = ["ConnectionClient"]
+__all__ = ["ConnectionClient", "connection"]
+
+
+def connection(name: str) -> Any:
+    """The client of connection ``name`` of this session's project.
+
+    Its type depends on the connection's integration: PyGithub's ``Github`` for
+    ``github``, ``slack_sdk.WebClient`` for ``slack``, a ``requests.Session``
+    for ``http``. Each call made through it is one recorded external call::
+
+        gh = pawflow.connection("gh")
+    """
+    info = connection_info(name)
+    integration = load_integration(info.integration)
+    remember_secrets(info, integration.secret_vars)
+    return integration.client(info.vars)
 
 
 class ConnectionClient:

@@ -3,7 +3,6 @@
 from ..errors import PawflowError, SessionFailed, SessionStopped
 from ._activity import Retry, activity, inhibit_activities, register_no_activity
 from ._attrdict import AttrDict
-from ._connection import connection
 from ._durable import (
     http_outcome,
     next_event,
@@ -33,7 +32,6 @@ __all__ = [
     "activity",
     "call_key",
     "compensate",
-    "connection",
     "http_outcome",
     "inhibit_activities",
     "next_event",

@@ -1,8 +1,8 @@
-"""``pawflow.connection(name)``: the client of one of the project's connections.
+"""A connection of the session's project, as the server hands it to the session.
 
-Runs inline in a session (it is SDK code): on replay it runs again and fetches
-the vars again, which has no side effects. What the client then does is a
-third-party call, which the runtime records.
+What integrations build their clients from (``pawflow.connection`` lives with
+them, in ``pawflow.integrations``). Runs inline in a session (it is SDK code):
+on replay it fetches the vars again, which has no side effects.
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import NotFoundError, ServerError
 from ._scope import current_scope, require_scope
 from ._told import shown, told_as
 
-__all__ = ["ConnectionInfo", "connection", "connection_info", "remember_secrets"]
+__all__ = ["ConnectionInfo", "connection_info", "remember_secrets"]
 
 
 @dataclass(frozen=True)
@@ -70,20 +69,3 @@ def remember_secrets(info: ConnectionInfo, names: Iterable[str]) -> None:
         value = info.vars.get(var)
         if value:
             scope.secrets[f"connection {info.name}: {var}"] = value
-
-
-def connection(name: str) -> Any:
-    """The client of connection ``name`` of this session's project.
-
-    Its type depends on the connection's integration: PyGithub's ``Github`` for
-    ``github``, ``slack_sdk.WebClient`` for ``slack``, a ``requests.Session``
-    for ``http``. Each call made through it is one recorded external call::
-
-        gh = pawflow.connection("gh")
-    """
-    from ..integrations import load_integration
-
-    info = connection_info(name)
-    integration = load_integration(info.integration)
-    remember_secrets(info, integration.secret_vars)
-    return integration.client(info.vars)
