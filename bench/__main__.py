@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench",
         description="Pawflow benchmarks against raw temporalio on the same Temporal server.",
     )
-    parser.add_argument("--quick", action="store_true", help="the reduced set (under 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="the reduced set (under 4 minutes)")
     parser.add_argument(
         "--only",
         metavar="M[,M...]",

@@ -9,9 +9,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from temporalio import activity, workflow
 from temporalio.common import WorkflowIDReusePolicy
+
+# The sandbox re-imports this module for every workflow it runs: aiohttp (used
+# by an activity only) is taken from outside instead, as the SDK recommends.
+with workflow.unsafe.imports_passed_through():
+    import aiohttp
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle
