@@ -36,12 +36,13 @@ log = logging.getLogger(__name__)
 DEFAULT_PRELOAD = (
     "pawflow",
     "pawflow.sessions._runner",
-    "pawflow.sessions._forkguard",  # confines the fork server itself: import it last
     # Client libraries programs use most, imported once for every runner.
     "requests",
     "aiohttp",
     "github",
     "slack_sdk",
+    # Confines the fork server itself and freezes what it loaded: import it last.
+    "pawflow.sessions._forkguard",
 )
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
