@@ -16,6 +16,7 @@ slow makes no second session either.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -30,9 +31,10 @@ from ..filters import FilterBudget, FilterPool
 from ..ids import new_id
 from ..manifest import Manifest
 from ..sessions._input import SessionEvent, SessionInput, start_session
-from ..storage import DeploymentRecord, EventRecord, NewSession, SessionRecord, Store
+from ..storage import EventRecord, NewSession, SessionRecord, Store
 from ..temporal_errors import is_unavailable
 from ..waiting import wait_until_set
+from ._manifests import Deployment, Deployments
 from ._matching import TriggerMatcher
 from ._subscriptions import SubscriptionRelay
 
@@ -49,6 +51,11 @@ _BACKOFF_MAX = 5.0
 _BATCH = 100
 _MAX_REPORTED = 10_000
 _MAX_AT_ONCE = 4  # events dispatch() handles at a time; more wait for a pass
+_AT_HAND = 500  # events a pass keeps in memory to start their sessions with
+# Events a pass matches at a time. The answers to their store writes come back
+# together, and the event loop runs all their next steps in one turn: bounded,
+# so that webhooks arriving meanwhile wait little for the loop.
+_MATCH_AT_ONCE = 16
 # How long a pass waits for its events to be matched before it goes on to start
 # the sessions of those that are: normal filters take milliseconds.
 _PASS_WAIT = 0.5
@@ -65,6 +72,10 @@ _RPC_RETRY = RetryConfig(
     max_elapsed_time_millis=2000,
     max_retries=5,
 )
+
+# What matching an event did: its sessions, and whether subscribed sessions
+# have it to be signalled.
+_Matched = tuple[list[SessionRecord], bool]
 
 
 class Dispatcher:
@@ -86,8 +97,11 @@ class Dispatcher:
         filter_budget: FilterBudget | None = None,
         connect_options: dict[str, Any] | None = None,
         claim_seconds: float = CLAIM_SECONDS,
+        deployments: Deployments | None = None,
     ) -> None:
         self._store = store
+        # Shared with the webhooks: each deployment is read and parsed once.
+        self._deployments = deployments if deployments is not None else Deployments(store)
         # Who claims events in the store: this dispatcher, for as long as it runs.
         self._owner = new_id("dsp")
         self._claim_seconds = claim_seconds
@@ -116,7 +130,8 @@ class Dispatcher:
         # Events being matched now, by dispatch() or a pass: the other leaves
         # them alone (their filters may take a while, and cost CPU each time).
         self._matching: set[str] = set()
-        self._background: set[asyncio.Task[list[SessionRecord] | None]] = set()
+        self._match_slots = asyncio.Semaphore(_MATCH_AT_ONCE)  # for passes
+        self._background: set[asyncio.Task[_Matched | None]] = set()
         self._turns = _Turns()
 
     async def start(self) -> None:
@@ -138,14 +153,20 @@ class Dispatcher:
         await self._filters.close()
         self._client = None
 
+    @property
+    def deployments(self) -> Deployments:
+        """The cache of deployments and manifests this dispatcher reads through."""
+        return self._deployments
+
     def wake(self) -> None:
         """Ask for a dispatch pass now (non-blocking; call after committing an event)."""
         self._wakeup.set()
 
     def dispatch(self, event: EventRecord) -> None:
         """Match and start a just-committed event now (non-blocking), without
-        waiting for a pass and its reads of the store. A pass follows, and
-        takes over whatever this could not do."""
+        waiting for a pass and its reads of the store. A pass follows when
+        something is left (subscribed sessions to signal, a step that failed),
+        and takes over whatever this could not do."""
         if self._task is None or self._backing_off() or len(self._dispatching) >= _MAX_AT_ONCE:
             # Under load, passes do better: they match and start in batches.
             self.wake()
@@ -156,19 +177,29 @@ class Dispatcher:
 
     async def _dispatch_now(self, event: EventRecord) -> None:
         # Not on cancellation (stop()): a loop being stopped needs no wake-up.
+        # A pass is woken only when something is left for it: subscribed
+        # sessions to signal, or a step that failed (whatever it is, it stays
+        # pending in the store, and the pass takes it from there).
+        left_over = True
         try:
             # Claimed first: another server's pass may have it already.
-            sessions = await self._match(event, {}, claim=True)
-            client = await self._connect() if sessions else None
-            if client is not None and sessions:
-                by_deployment: dict[str, Manifest | None] = {}
-                await asyncio.gather(
-                    *(self._start_one(client, s, by_deployment, self._starting) for s in sessions)
-                )
+            matched = await self._match(event, claim=True)
+            if matched is not None:
+                sessions, to_deliver = matched
+                left_over = to_deliver
+                if sessions:
+                    client = await self._connect()
+                    if client is None:
+                        left_over = True
+                    else:
+                        started = await asyncio.gather(
+                            *(self._start_one(client, s, self._starting, event) for s in sessions)
+                        )
+                        left_over = left_over or not all(started)
         except Exception as err:
             self._report_once(event.id, f"cannot dispatch event {event.id} now; will retry", err)
-        # Subscribed sessions, and retries of anything that failed here.
-        self.wake()
+        if left_over:
+            self.wake()
 
     # -- the loop -----------------------------------------------------------------
     async def _run(self) -> None:
@@ -190,16 +221,18 @@ class Dispatcher:
             await wait_until_set(self._wakeup, timeout)
 
     async def _pass(self) -> None:
-        await self._match_pending_events()
+        at_hand = await self._match_pending_events()
         if not self._backing_off():
-            await self._start_sessions()
+            await self._start_sessions(at_hand)
         if not self._backing_off():
             await self._deliver_subscribed_events()
 
     # -- step 1: events → sessions ----------------------------------------------------
-    async def _match_pending_events(self) -> None:
-        manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None] = {}
+    async def _match_pending_events(self) -> dict[str, EventRecord]:
+        """Match what is pending; returns (some of) the events it claimed, by id,
+        for starting their sessions without reading them again."""
         seen: set[str] = set()
+        at_hand: dict[str, EventRecord] = {}
         while True:
             # Not those being matched: their data may be large, and read again
             # on every pass, it would take the server's time for nothing.
@@ -211,28 +244,29 @@ class Dispatcher:
             )
             todo = [e for e in batch if e.id not in seen and e.id not in self._matching]
             seen.update(e.id for e in todo)
+            # Bounded: a backlog's events are not all held until the pass ends.
+            at_hand.update((e.id, e) for e in todo[: max(0, _AT_HAND - len(at_hand))])
             # Each event is matched in a task of its own: one whose filters take
             # long (they may, up to their budget) holds up neither the others nor
             # this pass, which starts what is matched by then; the rest wake a
-            # later pass when done. Started together, their writes still reach
-            # the store together and are committed as one group.
-            tasks = [self._matching_task(e, manifests) for e in todo]
+            # later pass when done. Started together (up to _MATCH_AT_ONCE at a
+            # time), their writes still reach the store together and are
+            # committed as one group.
+            tasks = [self._matching_task(e) for e in todo]
             if tasks:
                 await asyncio.wait(tasks, timeout=_PASS_WAIT)
             # Stop on a short batch (drained) or one holding only events already
             # seen or being matched meanwhile (re-reading them would spin).
             if len(batch) < _BATCH or not todo:
-                return
+                return at_hand
 
-    def _matching_task(
-        self,
-        event: EventRecord,
-        manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None],
-    ) -> asyncio.Task[list[SessionRecord] | None]:
-        task = asyncio.create_task(self._match(event, manifests), name=f"pawflow-match-{event.id}")
+    def _matching_task(self, event: EventRecord) -> asyncio.Task[_Matched | None]:
+        task = asyncio.create_task(
+            self._match(event, slots=self._match_slots), name=f"pawflow-match-{event.id}"
+        )
         self._background.add(task)
 
-        def done(task: asyncio.Task[list[SessionRecord] | None]) -> None:
+        def done(task: asyncio.Task[_Matched | None]) -> None:
             self._background.discard(task)
             if not task.cancelled() and task.exception() is None and task.result() is not None:
                 # Sessions to start, events to deliver: the pass may not have waited.
@@ -244,13 +278,17 @@ class Dispatcher:
     async def _match(
         self,
         event: EventRecord,
-        manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None],
         *,
         claim: bool = False,
-    ) -> list[SessionRecord] | None:
-        """The event's sessions, created (None when that failed, or someone
-        else is matching the event: it stays pending until matched).
-        ``claim``: claim the event first (a pass's events are claimed already)."""
+        slots: asyncio.Semaphore | None = None,
+    ) -> _Matched | None:
+        """The event's sessions, created, and whether it has subscribed
+        sessions to be signalled (None when that failed, or someone else is
+        matching the event: it stays pending until matched). ``claim``: claim
+        the event first (a pass's events are claimed already). ``slots``: taken
+        for the work, after the event's place in line (the events of a pass take
+        both in the same order, so none waits for a place held by one waiting
+        for a slot)."""
         if event.id in self._matching:
             return None
         self._matching.add(event.id)
@@ -258,10 +296,20 @@ class Dispatcher:
         # were handed over: the store's answers (from a pool of connections)
         # may come back in any order.
         place = self._turns.take(event.project)
+        try:
+            async with slots if slots is not None else contextlib.nullcontext():
+                return await self._match_in_turn(event, place, claim)
+        finally:
+            place.pass_on()
+            self._matching.discard(event.id)
+
+    async def _match_in_turn(
+        self, event: EventRecord, place: _Turn, claim: bool
+    ) -> _Matched | None:
         turn: _Turn | None = place
         try:
-            if claim and not await self._store.claim_events(
-                self._owner, lease_seconds=self._claim_seconds, only=event.id
+            if claim and not await self._store.claim_event(
+                self._owner, lease_seconds=self._claim_seconds, event_id=event.id
             ):
                 place.pass_on()
                 turn = None
@@ -272,7 +320,7 @@ class Dispatcher:
                 # as the events before it are through.
                 place.pass_on()
                 turn = None
-            active = await self._active(event, manifests)
+            active = await self._active(event)
             project = active[1].project if active is not None else None
             found = await self._matcher.match(event, project, subscriptions)
             # One session per matching trigger with a call; triggers without
@@ -302,38 +350,22 @@ class Dispatcher:
         finally:
             if turn is not None:
                 turn.pass_on()
-            self._matching.discard(event.id)
         if created:
             log.debug("event %s -> session %s", event.id, created[0].id)
         else:
             log.info("event %s matches no trigger of an active deployment", event.id)
-        return created
+        return created, bool(found.subscriptions)
 
-    async def _active(
-        self,
-        event: EventRecord,
-        manifests: dict[str, tuple[DeploymentRecord, Manifest | None] | None],
-    ) -> tuple[DeploymentRecord, Manifest] | None:
+    async def _active(self, event: EventRecord) -> tuple[Deployment, Manifest] | None:
         """The active deployment of the event's project and its manifest, when
-        it has one that triggers can match."""
+        it has one that triggers can match (an unusable stored manifest, a bug,
+        leaves its events unmatched rather than retried forever)."""
         if event.trigger is None and event.connection is None:
             return None
-        if event.project not in manifests:
-            dep = await self._store.active_deployment(event.project)
-            manifests[event.project] = (dep, self._parse_manifest(dep)) if dep else None
-        active = manifests[event.project]
-        if active is None or active[1] is None:
+        active = await self._deployments.active(event.project)
+        if active is None or active.manifest is None:
             return None
-        return active[0], active[1]
-
-    def _parse_manifest(self, dep: DeploymentRecord) -> Manifest | None:
-        # The loader validated it before it was stored, so this failing is a bug;
-        # its events are left unmatched rather than retried forever.
-        try:
-            return Manifest.from_dict(dep.manifest)
-        except Exception as err:
-            self._report_once(dep.id, f"stored manifest of deployment {dep.id} is unusable", err)
-            return None
+        return active, active.manifest
 
     # -- step 2: sessions → workflows -------------------------------------------------
     async def _connect(self) -> Client | None:
@@ -351,9 +383,11 @@ class Dispatcher:
             self._available()
         return self._client
 
-    async def _start_sessions(self) -> None:
+    async def _start_sessions(self, at_hand: dict[str, EventRecord] | None = None) -> None:
+        """Start the sessions waiting to be; ``at_hand``: events already read,
+        by id (the others are read from the store)."""
+        at_hand = at_hand or {}
         limit = asyncio.Semaphore(self._max_in_flight)
-        by_deployment: dict[str, Manifest | None] = {}
         failed: set[str] = set()
         while True:
             batch = await self._store.sessions_to_start(_BATCH)
@@ -366,7 +400,7 @@ class Dispatcher:
             if client is None:
                 return
             results = await asyncio.gather(
-                *(self._start_one(client, s, by_deployment, limit) for s in todo)
+                *(self._start_one(client, s, limit, at_hand.get(s.event_id or "")) for s in todo)
             )
             failed.update(s.id for s, ok in zip(todo, results, strict=True) if not ok)
             if len(batch) < _BATCH or self._backing_off():
@@ -376,14 +410,16 @@ class Dispatcher:
         self,
         client: Client,
         session: SessionRecord,
-        by_deployment: dict[str, Manifest | None],
         limit: asyncio.Semaphore,
+        event: EventRecord | None = None,
     ) -> bool:
+        """``event``: the session's event when the caller has it at hand (it is
+        read from the store otherwise)."""
         async with limit:
             if self._backing_off():
                 return False  # a sibling found Temporal down; don't pile on
             try:
-                inp = await self._session_input(session, by_deployment)
+                inp = await self._session_input(session, event)
                 created = await start_session(client, self._task_queue, inp)
             except Exception as err:
                 if is_unavailable(err):
@@ -403,22 +439,17 @@ class Dispatcher:
             return True
 
     async def _session_input(
-        self,
-        session: SessionRecord,
-        by_deployment: dict[str, Manifest | None],
+        self, session: SessionRecord, event: EventRecord | None = None
     ) -> SessionInput:
-        if session.deployment_id not in by_deployment:
-            dep = await self._store.get_deployment(session.deployment_id)
-            by_deployment[session.deployment_id] = (
-                None if dep is None else Manifest.from_dict(dep.manifest)
-            )
-        manifest = by_deployment[session.deployment_id]
+        deployment = await self._deployments.get(session.deployment_id)
+        manifest = None if deployment is None else deployment.manifest
         variables: dict[str, str] = {}
         options: dict[str, Any] = {}
         if manifest is not None:
             variables = {v.name: v.value for v in manifest.project.vars}
             options = _session_options(manifest, session.trigger)
-        event = await self._store.get_event(session.event_id) if session.event_id else None
+        if event is None or event.id != session.event_id:
+            event = await self._store.get_event(session.event_id) if session.event_id else None
         payload = session_event(session, event)
         if event is not None and len(json.dumps(event.data)) > INLINE_EVENT_BYTES:
             # Temporal refuses payloads over 2 MB; the worker fetches big events itself.

@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from ..manifest import Manifest
 from ..storage import webhook_source
 from ._body import parse_json
 from ._http import ApiError, clean_text, read_body, request_headers
@@ -29,14 +28,17 @@ log = logging.getLogger(__name__)
 
 async def handle_webhook(request: web.Request) -> web.Response:
     store = request.app[STORE]
+    # Read through the dispatcher's cache: the slug, the active deployment and
+    # its parsed manifest cost no store round trip while they are known.
+    deployments = request.app[DISPATCHER].deployments
     slug = clean_text(request.match_info["slug"])
-    hook = await store.resolve_webhook(slug)
+    hook = await deployments.webhook(slug)
     if hook is None:
         raise ApiError(404, f"no webhook {slug!r}")
-    deployment = await store.active_deployment(hook.project)
+    deployment = await deployments.active(hook.project)
     trigger = None
-    if deployment is not None:
-        trigger = Manifest.from_dict(deployment.manifest).project.trigger(hook.trigger)
+    if deployment is not None and deployment.manifest is not None:
+        trigger = deployment.manifest.project.trigger(hook.trigger)
     if trigger is None or trigger.webhook is None:
         raise ApiError(
             404, f"webhook {slug!r}: trigger {hook.trigger!r} is not in the active deployment"

@@ -119,6 +119,12 @@ class Store(Protocol):
         out and the event is taken by another. ``only``: just that event."""
         ...
 
+    async def claim_event(self, owner: str, *, lease_seconds: float, event_id: str) -> bool:
+        """``claim_events(owner, lease_seconds=..., only=event_id)`` for a caller
+        that has the event at hand: whether it is now claimed by ``owner`` (it
+        is pending and no other owner holds a live claim), without reading it."""
+        ...
+
     async def match_event(
         self,
         event_id: str,

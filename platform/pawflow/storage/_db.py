@@ -409,6 +409,19 @@ class Database(
                 )
         return [_event(r) for r in rows]
 
+    def claim_event(self, owner: str, lease_seconds: float, event_id: str) -> bool:
+        now = time.time()
+        with self._write() as db:
+            # One statement: on PostgreSQL a concurrent claimer waits for the
+            # row and then sees the claim written here.
+            cursor = db.execute(
+                "UPDATE events SET claimed_by = ?, claim_until = ? "
+                "WHERE id = ? AND state = 'pending' "
+                "AND (claim_until IS NULL OR claim_until < ? OR claimed_by = ?)",
+                (owner, now + lease_seconds, event_id, now, owner),
+            )
+            return bool(cursor.rowcount == 1)
+
     def match_event(
         self,
         event_id: str,
@@ -444,12 +457,15 @@ class Database(
                     error=None,
                     start_pending=True,
                 )
-                deployment = self.get_deployment(new.deployment_id)
+                # Its project only: the manifest need not be read and decoded here.
+                deployment = self._one(
+                    "SELECT project FROM deployments WHERE id = ?", (new.deployment_id,)
+                )
                 if deployment is None:
                     raise NotFoundError(f"no deployment {new.deployment_id!r}")
-                if deployment.project != event["project"]:
+                if deployment["project"] != event["project"]:
                     raise ValueError(
-                        f"deployment {new.deployment_id!r} belongs to {deployment.project!r}, "
+                        f"deployment {new.deployment_id!r} belongs to {deployment['project']!r}, "
                         f"not to the event's project {event['project']!r}"
                     )
                 db.execute(

@@ -50,6 +50,17 @@ class DatabaseStore:
     """
 
     _closed: bool = False
+    _deployment_changes: int = 0
+
+    @property
+    def deployment_changes(self) -> int:
+        """How many activations, deactivations and project deletions went
+        through this store object: a cache of active deployments compares it
+        to see its entries outdated (another store's changes it cannot see)."""
+        return self._deployment_changes
+
+    def _deployments_changed(self) -> None:
+        self._deployment_changes += 1
 
     async def _submit(self, durable: bool, work: Callable[[Database], T]) -> T:
         """Run ``work`` on a database off the event loop. ``durable=False``: what
@@ -86,7 +97,11 @@ class DatabaseStore:
         """Make the deployment ``active``; the project's previously active one becomes
         ``draining`` (or ``inactive`` right away when it has no unfinished sessions).
         Raises NotFoundError for an unknown id."""
-        return await self._run(Database.activate_deployment, deployment_id)
+        try:
+            return await self._run(Database.activate_deployment, deployment_id)
+        finally:
+            # Also on failure: the change may be committed all the same.
+            self._deployments_changed()
 
     async def get_deployment(self, deployment_id: str) -> DeploymentRecord | None:
         """The deployment, or None."""
@@ -170,6 +185,11 @@ class DatabaseStore:
         return await self._run_light(
             Database.claim_events, owner, lease_seconds, limit, list(exclude), only
         )
+
+    async def claim_event(self, owner: str, *, lease_seconds: float, event_id: str) -> bool:
+        """See :meth:`pawflow.storage.Store.claim_event`."""
+        # Need not wait for the disk, as claim_events.
+        return await self._run_light(Database.claim_event, owner, lease_seconds, event_id)
 
     async def pending_events(
         self, limit: int = 100, exclude: Collection[str] = ()
@@ -369,7 +389,10 @@ class DatabaseStore:
     async def deactivate_deployment(self, deployment_id: str) -> DeploymentRecord:
         """Take an active deployment out of service: ``draining`` while it has
         unfinished sessions, else ``inactive``; any other is returned unchanged."""
-        return await self._run(Database.deactivate_deployment, deployment_id)
+        try:
+            return await self._run(Database.deactivate_deployment, deployment_id)
+        finally:
+            self._deployments_changed()
 
     async def redispatch_event(self, event_id: str, deployment_id: str | None) -> EventRecord:
         """A new event (``replay_of`` the old one) with its project, trigger, type
@@ -378,7 +401,10 @@ class DatabaseStore:
 
     async def delete_project(self, project: str) -> bool:
         """Delete the project and all that is left of it; False when there was none."""
-        return await self._run(Database.delete_project, project)
+        try:
+            return await self._run(Database.delete_project, project)
+        finally:
+            self._deployments_changed()
 
     async def restart_from_failure(
         self, session_id: str, deployment_id: str, call: str, reuse_count: int
