@@ -70,7 +70,7 @@ class Plan:
                 overhead_calls=50,
                 overhead_repeats=7,
                 to_start_requests=300,
-                to_start_requests_c1=100,
+                to_start_requests_c1=50,
                 e2e_seconds=15.0,
                 ingest_seconds=10.0,
                 idle_sessions=1000,
