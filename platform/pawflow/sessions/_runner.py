@@ -90,8 +90,13 @@ class CallTimedOut(TimeoutError):
     """An external call ran past its timeout (an attempt; it may be retried)."""
 
 
-def runner_main(conn: Connection, spec: RunnerSpec, confinement: Confinement) -> None:
-    """Entry point of a runner process: run the session's program, then exit."""
+def runner_main(conn: Connection, confinement: Confinement) -> None:
+    """Entry point of a runner process: wait for a session, run its program, then exit.
+
+    A runner may be started before there is a session for it (the worker keeps
+    a few ready, see ``_runners``): until its spec arrives on ``conn`` it holds
+    nothing of any session, and it is given exactly one.
+    """
     # A runner whose worker is gone has nobody to answer it: end with it. Its
     # parent is the fork server, which ends with the worker -- unless runners
     # keep it alive: each inherits the end of the pipe the fork server watches
@@ -100,6 +105,14 @@ def runner_main(conn: Connection, spec: RunnerSpec, confinement: Confinement) ->
     if alive_fd is not None:
         os.close(alive_fd)
         forkserver._forkserver._forkserver_alive_fd = None  # type: ignore[attr-defined]
+    try:
+        # The worker's only pickled message to a runner (nothing a runner
+        # sends is unpickled, see ``_wire``). EOF: let go before any session.
+        spec = conn.recv()
+    except (EOFError, OSError):
+        return
+    if not isinstance(spec, RunnerSpec):
+        return
     parent = os.getppid()
     try:
         # Before anything of the user's runs: their code must find nothing of

@@ -4,6 +4,14 @@ Runners are forked by a fork server (``multiprocessing``'s) that has already
 imported Pawflow and the usual client libraries, so a new runner costs a fork,
 not an interpreter start. The fork server is a child of the worker and is
 single-threaded, which is what makes forking safe while the worker runs threads.
+
+A few runners are forked ahead of need (the *pool*), so a session does not
+wait for the fork: a pooled runner has received nothing yet and waits on its
+pipe; the session's spec is its first message, and it then confines itself
+and loads the code as any runner does. Each runner still runs one session
+only. The pool keeps one runner at rest, grows by one each time a session
+finds it empty (up to ``pool_max``), shrinks back after a quiet spell, and is
+refilled by a thread of its own, off the sessions' path.
 """
 
 from __future__ import annotations
@@ -14,7 +22,9 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import signal
+import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -47,6 +57,18 @@ DEFAULT_PRELOAD = (
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _EXIT_GRACE = 2.0  # seconds a runner gets to exit after its connection closed
+
+
+_POOL_LOOK = 5.0  # seconds between two looks for pooled runners that died
+_POOL_QUIET = 30.0  # seconds without a session finding the pool empty before it shrinks
+
+
+@dataclasses.dataclass(frozen=True)
+class _Pooled:
+    """A runner forked ahead of need: no session yet."""
+
+    process: Any
+    conn: Connection
 
 
 class RunnerGone(Exception):
@@ -157,12 +179,23 @@ class RunnerFactory:
         confinement: Confinement | None = None,
         preload: Sequence[str] = DEFAULT_PRELOAD,
         packages: PackageEnvs | None = None,
+        pool: int = 1,
+        pool_max: int = 4,
     ) -> None:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(list(preload))
         self.confinement = confinement or Confinement("none", "", note="not configured")
         # Where projects' requirements.txt are installed (None: not at all).
         self._packages = packages
+        # Runners forked ahead of need (see the module's doc); 0: none.
+        self._pool_min = max(0, pool)
+        self._pool_max = max(self._pool_min, pool_max)
+        self._target = self._pool_min
+        self._ready: deque[_Pooled] = deque()
+        self._changed = threading.Condition()
+        self._last_miss = time.monotonic()
+        self._closed = False
+        self._filler: threading.Thread | None = None
 
     def warm_up(self) -> None:
         """Start the fork server now, so the first session does not wait for
@@ -180,19 +213,142 @@ class RunnerFactory:
         finally:
             os.environ.clear()
             os.environ.update(saved)
+        self._start_filling()
 
     def spawn(self, spec: RunnerSpec) -> Runner:
+        """A runner for ``spec``'s session: a pooled one if one is ready, else a new one."""
         spec = self._with_packages(spec)
+        self._start_filling()
+        while True:
+            pooled = self._take()
+            if pooled is None:
+                break
+            try:
+                pooled.conn.send(spec)
+            except (OSError, ValueError):
+                # It died after the look (nothing of the spec reached anyone).
+                self._discard(pooled)
+                continue
+            return Runner(pooled.process, pooled.conn, spec.memory_mb)
+        fresh = self._fork()
+        runner = Runner(fresh.process, fresh.conn, spec.memory_mb)
+        try:
+            fresh.conn.send(spec)
+        except (OSError, ValueError) as exc:
+            raise RunnerGone(runner._death()) from exc
+        return runner
+
+    def pooled(self) -> list[int]:
+        """The pids of the runners waiting in the pool."""
+        with self._changed:
+            return [p.process.pid for p in self._ready]
+
+    def close(self) -> None:
+        """End the pool's runners and stop refilling it (runners given a
+        session are their hosts' to end)."""
+        with self._changed:
+            self._closed = True
+            left = list(self._ready)
+            self._ready.clear()
+            self._changed.notify_all()
+            filler = self._filler
+        for pooled in left:
+            self._discard(pooled)
+        if filler is not None and filler is not threading.current_thread():
+            filler.join(_EXIT_GRACE)
+
+    # -- the pool ----------------------------------------------------------------------
+    def _fork(self) -> _Pooled:
         mine, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=runner_main,
-            args=(theirs, spec, self.confinement),
-            name=f"pawflow-runner-{spec.session_id}",
+            args=(theirs, self.confinement),
+            name="pawflow-runner",
             daemon=True,
         )
         process.start()
         theirs.close()
-        return Runner(process, mine, spec.memory_mb)
+        return _Pooled(process, mine)
+
+    def _take(self) -> _Pooled | None:
+        """A live pooled runner, or None (then the pool grows, up to its bound)."""
+        with self._changed:
+            found = None
+            dead: list[_Pooled] = []
+            while self._ready and found is None:
+                pooled = self._ready.popleft()
+                if pooled.process.is_alive():
+                    found = pooled
+                else:
+                    dead.append(pooled)
+            if found is None and self._pool_min > 0:
+                self._last_miss = time.monotonic()
+                self._target = min(self._target + 1, self._pool_max)
+            self._changed.notify_all()  # refill
+        for pooled in dead:
+            self._discard(pooled)
+        return found
+
+    @staticmethod
+    def _discard(pooled: _Pooled) -> None:
+        if pooled.process.is_alive():
+            pooled.process.kill()
+        pooled.conn.close()
+        pooled.process.join(_EXIT_GRACE)
+
+    def _start_filling(self) -> None:
+        with self._changed:
+            if self._filler is not None or self._closed or self._pool_min == 0:
+                return
+            self._filler = threading.Thread(
+                target=self._fill, name="pawflow-runner-pool", daemon=True
+            )
+            self._filler.start()
+
+    def _fill(self) -> None:
+        """Keep the pool at its target: fork when it is short, prune runners
+        that died while waiting, and shrink it after a quiet spell."""
+        failures = 0
+        while True:
+            surplus: list[_Pooled] = []
+            with self._changed:
+                while not self._closed:
+                    dead = [p for p in self._ready if not p.process.is_alive()]
+                    for pooled in dead:
+                        self._ready.remove(pooled)
+                    surplus.extend(dead)
+                    quiet = time.monotonic() - self._last_miss
+                    if self._target > self._pool_min and quiet > _POOL_QUIET:
+                        self._target -= 1
+                        self._last_miss = time.monotonic()
+                    while len(self._ready) > self._target:
+                        surplus.append(self._ready.pop())
+                    if len(self._ready) < self._target and not surplus:
+                        break
+                    if surplus:
+                        break
+                    self._changed.wait(_POOL_LOOK)
+                if self._closed:
+                    return
+            for pooled in surplus:
+                self._discard(pooled)
+            if surplus:
+                continue
+            try:
+                pooled = self._fork()
+            except Exception:  # the fork server is gone or out of resources
+                failures += 1
+                log.warning("could not start a runner ahead of need", exc_info=failures == 1)
+                with self._changed:
+                    self._changed.wait(min(_POOL_LOOK, 0.1 * 2**failures))
+                continue
+            failures = 0
+            with self._changed:
+                if not self._closed:
+                    self._ready.append(pooled)
+                    continue
+            self._discard(pooled)
+            return
 
     def _with_packages(self, spec: RunnerSpec) -> RunnerSpec:
         """``spec`` with its project's packages, installed here on first use
