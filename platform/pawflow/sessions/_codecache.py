@@ -26,12 +26,19 @@ class CodeCache:
         self._dir = directory
         self._link = link
         self._lock = threading.Lock()
+        # Deployments found complete, with their digest: every session asks,
+        # and deployments are immutable, so the disk is looked at once each.
+        self._ready: dict[str, str] = {}
 
     def path(self, deployment_id: str, sha256: str) -> Path:
         """Where the deployment's code is unpacked; fetched from the server on
         first use (blocking), and checked against its digest ``sha256``."""
+        if self._ready.get(deployment_id) == sha256:
+            return self._dir / deployment_id
         with self._lock:
-            return self._unpacked(deployment_id, sha256)
+            target = self._unpacked(deployment_id, sha256)
+            self._ready[deployment_id] = sha256
+            return target
 
     def _unpacked(self, deployment_id: str, sha256: str) -> Path:
         target = self._dir / deployment_id
