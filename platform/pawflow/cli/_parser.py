@@ -107,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="sessions kept in memory between steps; others are replayed from history (1000)",
     )
     worker.add_argument(
+        "--max-sessions-in-calls",
+        type=_count,
+        metavar="N",
+        help="sessions inside calls at once, each with its own process "
+        "(PAWFLOW_MAX_SESSIONS_IN_CALLS; 0 or unset: as many as memory allows, at most 2000)",
+    )
+    worker.add_argument(
         "--max-history-events",
         type=_count,
         default=10_000,

@@ -91,6 +91,11 @@ _SPECS = (
     _Spec("secret_key", env="PAWFLOW_SECRET_KEY", file="secret.key", secret="secret"),
     _Spec("max_body_mb", flag="max_body_mb", env="PAWFLOW_MAX_BODY_MB", default="1"),
     _Spec("metrics_port", flag="metrics_port"),
+    _Spec(
+        "max_sessions_in_calls",
+        flag="max_sessions_in_calls",
+        env="PAWFLOW_MAX_SESSIONS_IN_CALLS",
+    ),
     _Spec("retention_days", flag="retention_days", env="PAWFLOW_RETENTION_DAYS", default="30"),
     _Spec("server", flag="server", env="PAWFLOW_SERVER", default=DEFAULT_SERVER),
 )

@@ -21,6 +21,10 @@ class WorkerConfig:
     # Sessions kept in memory between workflow tasks; the others are replayed
     # from their history when they next run (0 replays every step).
     max_cached_sessions: int = 1000
+    # Sessions that may be inside an external call (or any step of their
+    # program) at once, each with its runner process; 0: as many as the
+    # memory available at start allows (see default_sessions_in_calls).
+    max_sessions_in_calls: int = 0
     # When the worker runs as root, runners run as this user (name or uid).
     runner_user: str | None = None
     # History events a session's run may reach before it continues as new.

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -30,12 +32,37 @@ from ._seal import OutcomeSeal
 from ._serverlink import ServerLink
 from ._workflow import SessionRuntime, session_workflow
 
-__all__ = ["connect_temporal", "metrics_runtime", "run_worker"]
+__all__ = [
+    "MAX_SESSIONS_IN_CALLS",
+    "connect_temporal",
+    "default_sessions_in_calls",
+    "metrics_runtime",
+    "raise_open_files_limit",
+    "run_worker",
+]
 
 log = logging.getLogger(__name__)
 
-# Each running external call or program step holds one activity thread.
-_MAX_ACTIVE_STEPS = 200
+# A session inside an external call (or any step of its program) holds, on its
+# worker: a runner process, one activity thread, one local-activity slot and
+# one workflow-task slot (the SDK keeps the session's workflow task open while
+# its local activity runs). The calls mostly wait on I/O, so what bounds how
+# many can run at once is the runners' memory, not threads or slots.
+MAX_SESSIONS_IN_CALLS = 2000
+# What one runner costs while its program waits in a call: measured 6 MB of
+# private memory (USS, about its PSS too: the rest is shared with the fork
+# server), plus its kernel side (page tables, pipes) and its share of the
+# worker (thread, cached workflow). Heavier programs check their own
+# limits.memory_mb.
+RUNNER_ESTIMATE_MB = 8
+_MIN_SESSIONS_IN_CALLS = 32
+# Runners may use this share of the memory available when the worker starts;
+# the rest is left to the worker, the programs' peaks and everything else.
+_MEMORY_SHARE = 0.75
+# Besides sessions in calls: workflow tasks of sessions between calls (they
+# start, wait, receive events, end) and regular activities (schedule ticks).
+_SPARE_WORKFLOW_TASKS = 100
+_MAX_ACTIVITIES = 50
 
 
 _METRICS_HOST = "127.0.0.1"
@@ -80,11 +107,88 @@ async def connect_temporal(
             delay = min(delay * 2, 2.0)
 
 
+def _available_memory() -> int | None:
+    """Bytes this worker's runners could use now: the machine's available
+    memory, or what is left under the worker's cgroup limit if that is less."""
+    found: list[int] = []
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    for limit_file, usage_file in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        with contextlib.suppress(OSError, ValueError):
+            limit = Path(limit_file).read_text().strip()
+            if limit != "max" and int(limit) < 1 << 60:  # v1 says "no limit" with a huge number
+                found.append(max(0, int(limit) - int(Path(usage_file).read_text())))
+    return min(found) if found else None
+
+
+def default_sessions_in_calls(available_bytes: int | None) -> int:
+    """How many sessions may be inside calls at once on this worker, from
+    ``available_bytes`` of memory (None: unknown)."""
+    if available_bytes is None:
+        return _MIN_SESSIONS_IN_CALLS * 4
+    fits = int(available_bytes * _MEMORY_SHARE) // (RUNNER_ESTIMATE_MB << 20)
+    return max(_MIN_SESSIONS_IN_CALLS, min(MAX_SESSIONS_IN_CALLS, fits))
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit and
+    return it: each runner holds a few descriptors here (its pipe, its
+    process's sentinel) and each activity thread a connection to the server,
+    so a thousand sessions in calls need more than the usual 1024. The fork
+    server, which keeps one for each live runner, inherits it (and so do the
+    runners, which could raise it to the hard limit anyway)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)  # the kernel's usual ceiling (fs.nr_open)
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft
+        return hard
+    return soft
+
+
 async def run_worker(config: WorkerConfig) -> None:
     """Run one worker until cancelled."""
     # Runners are this process's grandchildren: nothing of its memory or
     # environment may be readable to them through /proc.
     make_undumpable()
+    open_files = raise_open_files_limit()
+    if config.max_sessions_in_calls:
+        in_calls, why = config.max_sessions_in_calls, "configured"
+    else:
+        available = _available_memory()
+        in_calls = default_sessions_in_calls(available)
+        why = (
+            f"from {available >> 20} MB of available memory at {RUNNER_ESTIMATE_MB} MB a runner"
+            if available is not None
+            else "memory unknown"
+        )
+    # Every session inside a call has its workflow cached on this worker.
+    cached = max(config.max_cached_sessions, in_calls)
+    log.info(
+        "up to %d sessions inside calls at once (%s); %d cached sessions; %d open files",
+        in_calls,
+        why,
+        cached,
+        open_files,
+    )
+    # Each session in a call holds a few descriptors (see raise_open_files_limit).
+    if open_files < in_calls * 6:
+        log.warning(
+            "the open-files limit (%d, ulimit -n) may not let %d sessions be inside calls at once",
+            open_files,
+            in_calls,
+        )
     confinement = plan_confinement(config.data_dir, config.runner_user, config.temporal_address)
     for holds, line in confinement.describe():
         # Said once, at start; what does not hold is never skipped silently.
@@ -123,8 +227,9 @@ async def run_worker(config: WorkerConfig) -> None:
     # data, so they never block for long and can share a few threads.
     with (
         ThreadPoolExecutor(max_workers=4, thread_name_prefix="pawflow-workflow") as workflow_pool,
+        # Threads are started only as steps need them.
         ThreadPoolExecutor(
-            max_workers=_MAX_ACTIVE_STEPS, thread_name_prefix="pawflow-step"
+            max_workers=in_calls + _MAX_ACTIVITIES, thread_name_prefix="pawflow-step"
         ) as step_pool,
     ):
         worker = Worker(
@@ -139,9 +244,10 @@ async def run_worker(config: WorkerConfig) -> None:
             ],
             workflow_task_executor=workflow_pool,
             activity_executor=step_pool,
-            max_concurrent_activities=_MAX_ACTIVE_STEPS,
-            max_concurrent_local_activities=_MAX_ACTIVE_STEPS,
-            max_cached_workflows=config.max_cached_sessions,
+            max_concurrent_activities=_MAX_ACTIVITIES,
+            max_concurrent_local_activities=in_calls,
+            max_concurrent_workflow_tasks=in_calls + _SPARE_WORKFLOW_TASKS,
+            max_cached_workflows=cached,
             # Cancelled (SIGTERM), the worker stops polling and running steps
             # get this long to finish; what is left is retried on another worker.
             graceful_shutdown_timeout=timedelta(seconds=config.graceful_shutdown_seconds),
