@@ -5,8 +5,8 @@ Two workers on one client:
 - on QUEUE, temporalio's defaults throughout (sandbox, cache size, pollers):
   what a user of the SDK gets without tuning;
 - on ``QUEUE-unsandboxed`` (:func:`fast_queue`), the same workflows without the
-  sandbox, and enough activity slots for the concurrent-calls measure (its
-  activities are ``async``: a wait costs no thread).
+  sandbox, and enough activity slots and pollers for the concurrent-calls
+  measure (its activities are ``async``: a wait costs no thread).
 
 With HTTP_PORT, a small aiohttp server on 127.0.0.1 as well: ``POST /transfer``
 runs the transfer workflow on the unsandboxed queue with ``execute_workflow``
@@ -43,8 +43,10 @@ from bench._baseline import (
     withdraw,
 )
 
-# The concurrent-calls baseline holds up to this many activities waiting at once.
+# The concurrent-calls baseline holds up to this many activities waiting at once,
+# and takes new ones from the server with more pollers than the SDK's 5.
 _ACTIVITY_SLOTS = 2000
+_ACTIVITY_POLLERS = 20
 
 
 def _app(client: Client, task_queue: str) -> web.Application:
@@ -82,6 +84,7 @@ async def _serve(address: str, task_queue: str, http_port: int | None) -> None:
         activities=[noop, withdraw, deposit, record, slow_call],
         workflow_runner=UnsandboxedWorkflowRunner(),
         max_concurrent_activities=_ACTIVITY_SLOTS,
+        max_concurrent_activity_task_polls=_ACTIVITY_POLLERS,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
