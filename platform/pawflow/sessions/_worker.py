@@ -6,13 +6,25 @@ import asyncio
 import contextlib
 import logging
 import resource
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import (
+    CustomSlotSupplier,
+    FixedSizeSlotSupplier,
+    SlotMarkUsedContext,
+    SlotPermit,
+    SlotReleaseContext,
+    SlotReserveContext,
+    Worker,
+    WorkerTuner,
+)
 
 from ..config import TemporalAccess
 from ..credentials import purpose_key
@@ -34,6 +46,8 @@ from ._workflow import SessionRuntime, session_workflow
 
 __all__ = [
     "MAX_SESSIONS_IN_CALLS",
+    "StepPool",
+    "WorkflowTaskGate",
     "connect_temporal",
     "default_sessions_in_calls",
     "metrics_runtime",
@@ -59,10 +73,109 @@ _MIN_SESSIONS_IN_CALLS = 32
 # Runners may use this share of the memory available when the worker starts;
 # the rest is left to the worker, the programs' peaks and everything else.
 _MEMORY_SHARE = 0.75
-# Besides sessions in calls: workflow tasks of sessions between calls (they
-# start, wait, receive events, end) and regular activities (schedule ticks).
-_SPARE_WORKFLOW_TASKS = 100
-_MAX_ACTIVITIES = 50
+# Workflow tasks taken on at once that are not waiting on a step: a session's
+# workflow task runs workflow code (Python, on a couple of threads) before and
+# after its step, and each must end within Temporal's workflow task timeout
+# (10 s). Taking on more than the worker gets through in time makes them time
+# out and run again (measured: 1,000 at once on 2 busy cores timed out 2,000
+# times); the SDK's own default is 100 of all kinds.
+_WORKFLOW_TASKS_OUTSIDE_STEPS = 50
+_MAX_ACTIVITIES = 50  # regular activities (schedule ticks)
+
+
+class WorkflowTaskGate(CustomSlotSupplier):
+    """Workflow-task slots: up to ``limit`` in all, of which at most
+    ``outside_steps`` not waiting on a step (an activity running on the step
+    threads). A session inside a call keeps its workflow task, and so its slot,
+    while the call runs: those must not keep others from starting, and new
+    sessions must not be taken on faster than workflow code gets through them."""
+
+    def __init__(self, limit: int, outside_steps: int) -> None:
+        self._limit = limit
+        self._outside_steps = outside_steps
+        self._lock = threading.Lock()
+        self._held = 0  # permits out, including those of idle polls
+        self._steps = 0
+        self._waiting = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed: asyncio.Event | None = None
+
+    async def reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit:
+        if self._changed is None:
+            self._loop = asyncio.get_running_loop()
+            self._changed = asyncio.Event()
+        while True:
+            with self._lock:
+                if self._held < self._limit and self._held - self._steps < self._outside_steps:
+                    self._held += 1
+                    return SlotPermit()
+                self._waiting += 1
+                # A wake-up from another thread is scheduled on the loop, so it
+                # comes after this clear.
+                self._changed.clear()
+            try:
+                await self._changed.wait()
+            finally:
+                with self._lock:
+                    self._waiting -= 1
+
+    def try_reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit | None:
+        # Eager tasks (the next task of a session that just completed one) are
+        # work in progress: only the overall limit holds them back.
+        with self._lock:
+            if self._held < self._limit:
+                self._held += 1
+                return SlotPermit()
+        return None
+
+    def mark_slot_used(self, ctx: SlotMarkUsedContext) -> None:
+        pass
+
+    def release_slot(self, ctx: SlotReleaseContext) -> None:
+        with self._lock:
+            self._held -= 1
+        self._wake()
+
+    def running_steps(self) -> int:
+        with self._lock:
+            return self._steps
+
+    def step(self, delta: int) -> None:
+        """A step started (+1) or ended (-1) on the step threads."""
+        with self._lock:
+            self._steps += delta
+        self._wake()
+
+    def _wake(self) -> None:
+        with self._lock:
+            waiting = self._waiting
+        if waiting and self._loop is not None and self._changed is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                self._loop.call_soon_threadsafe(self._changed.set)
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class StepPool(ThreadPoolExecutor):
+    """The threads activities run on; tells ``gate`` when each starts and ends."""
+
+    def __init__(self, max_workers: int, gate: WorkflowTaskGate) -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix="pawflow-step")
+        self._gate = gate
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        gate = self._gate
+
+        def run() -> _T:
+            gate.step(+1)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                gate.step(-1)
+
+        return super().submit(run)
 
 
 _METRICS_HOST = "127.0.0.1"
@@ -223,14 +336,13 @@ async def run_worker(config: WorkerConfig) -> None:
     shipper.start()
     beats = Heartbeats(link, config.task_queue, runtime.hosts.count, shipper.backlog)
     activities = SessionActivities(runtime.hosts, shipper)
+    gate = WorkflowTaskGate(in_calls + _WORKFLOW_TASKS_OUTSIDE_STEPS, _WORKFLOW_TASKS_OUTSIDE_STEPS)
     # User code runs in runner processes: workflow tasks only shuffle recorded
     # data, so they never block for long and can share a few threads.
     with (
         ThreadPoolExecutor(max_workers=4, thread_name_prefix="pawflow-workflow") as workflow_pool,
         # Threads are started only as steps need them.
-        ThreadPoolExecutor(
-            max_workers=in_calls + _MAX_ACTIVITIES, thread_name_prefix="pawflow-step"
-        ) as step_pool,
+        StepPool(in_calls + _MAX_ACTIVITIES, gate) as step_pool,
     ):
         worker = Worker(
             client,
@@ -244,9 +356,12 @@ async def run_worker(config: WorkerConfig) -> None:
             ],
             workflow_task_executor=workflow_pool,
             activity_executor=step_pool,
-            max_concurrent_activities=_MAX_ACTIVITIES,
-            max_concurrent_local_activities=in_calls,
-            max_concurrent_workflow_tasks=in_calls + _SPARE_WORKFLOW_TASKS,
+            tuner=WorkerTuner.create_composite(
+                workflow_supplier=gate,
+                activity_supplier=FixedSizeSlotSupplier(_MAX_ACTIVITIES),
+                local_activity_supplier=FixedSizeSlotSupplier(in_calls),
+                nexus_supplier=FixedSizeSlotSupplier(1),
+            ),
             max_cached_workflows=cached,
             # Cancelled (SIGTERM), the worker stops polling and running steps
             # get this long to finish; what is left is retried on another worker.
