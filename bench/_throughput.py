@@ -6,7 +6,12 @@ clients keep at most ``Plan.backlog`` sessions unfinished at once (counted in
 Temporal's visibility): webhooks are accepted far faster than sessions run, and
 an unpaced run would leave a backlog that takes many minutes to drain without
 changing the rate at which sessions complete. The baseline is paced the same
-way and counted by close time in visibility.
+way and counted by close time in visibility, in two configurations: the raw
+process's default worker, and an unsandboxed worker on the starting client
+(eager starts); the result compares with the better one.
+
+The 202s of the load's webhooks are also ``webhook_ack_*_under_load``: acks
+while sessions run on the worker.
 """
 
 from __future__ import annotations
