@@ -9,9 +9,10 @@ ports named in ``PAWFLOW_RUNNER_DENIED_PORTS`` (the Temporal server's, see
 some other way.
 
 Last in that list, it also freezes what the fork server has loaded
-(``gc.freeze``): a runner's garbage collections then never walk the
+(``gc.freeze``): a runner's full garbage collections then never walk the
 preloaded objects, whose pages would each be copied on write just to mark
-them; that copying was about a quarter of a runner's CPU.
+them. A program that builds 300,000 small objects ran in 69 ms of CPU instead
+of 115 (4,500 fewer pages copied); one too short to collect gains nothing.
 """
 
 from __future__ import annotations
