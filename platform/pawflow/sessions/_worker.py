@@ -18,6 +18,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import (
     CustomSlotSupplier,
     FixedSizeSlotSupplier,
+    PollerBehaviorAutoscaling,
     SlotMarkUsedContext,
     SlotPermit,
     SlotReleaseContext,
@@ -48,6 +49,7 @@ __all__ = [
     "MAX_SESSIONS_IN_CALLS",
     "StepPool",
     "WorkflowTaskGate",
+    "available_memory",
     "connect_temporal",
     "default_sessions_in_calls",
     "metrics_runtime",
@@ -220,7 +222,7 @@ async def connect_temporal(
             delay = min(delay * 2, 2.0)
 
 
-def _available_memory() -> int | None:
+def available_memory() -> int | None:
     """Bytes this worker's runners could use now: the machine's available
     memory, or what is left under the worker's cgroup limit if that is less."""
     found: list[int] = []
@@ -279,7 +281,7 @@ async def run_worker(config: WorkerConfig) -> None:
     if config.max_sessions_in_calls:
         in_calls, why = config.max_sessions_in_calls, "configured"
     else:
-        available = _available_memory()
+        available = available_memory()
         in_calls = default_sessions_in_calls(available)
         why = (
             f"from {available >> 20} MB of available memory at {RUNNER_ESTIMATE_MB} MB a runner"
@@ -363,6 +365,13 @@ async def run_worker(config: WorkerConfig) -> None:
                 nexus_supplier=FixedSizeSlotSupplier(1),
             ),
             max_cached_workflows=cached,
+            # A session inside a call longer than the workflow task timeout has
+            # its workflow task renewed every 8 s, each a new task to poll: five
+            # fixed pollers (the SDK's default) fell behind with 500 sessions in
+            # 30 s calls and their tasks timed out; pollers now grow with demand.
+            workflow_task_poller_behavior=PollerBehaviorAutoscaling(
+                maximum=_WORKFLOW_TASKS_OUTSIDE_STEPS
+            ),
             # Cancelled (SIGTERM), the worker stops polling and running steps
             # get this long to finish; what is left is retried on another worker.
             graceful_shutdown_timeout=timedelta(seconds=config.graceful_shutdown_seconds),

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from .. import config
 from ..config import EffectiveConfig
+from ..config._effective import setting_env
 from ..errors import ConfigError
 from ._lock import DataDirLock
 from ._ports import PORTS_FILE, temporal_ports
@@ -119,11 +120,19 @@ async def _up(options: UpOptions, out: TextIO, lock: DataDirLock) -> None:
         url: str = server.url
         lock.announce(url)
 
+        worker_env = child_environment(server_settings.worker_token)
+        in_calls_env = setting_env("max_sessions_in_calls")
+        if options.workers > 1 and not worker_env.get(in_calls_env, "").strip():
+            # The workers share this machine's memory: each gets its part.
+            from ..sessions._worker import available_memory, default_sessions_in_calls
+
+            share = default_sessions_in_calls(available_memory()) // options.workers
+            worker_env[in_calls_env] = str(max(1, share))
         supervisor = WorkerSupervisor(
             worker_command(url, data_dir, address, settings.task_queue),
             count=options.workers,
             log_dir=logs,
-            env=child_environment(server_settings.worker_token),
+            env=worker_env,
         )
         # Registered before start: a failure halfway must still stop the ones spawned.
         stack.push_async_callback(supervisor.stop)
