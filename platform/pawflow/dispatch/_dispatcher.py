@@ -308,13 +308,21 @@ class Dispatcher:
     ) -> _Matched | None:
         turn: _Turn | None = place
         try:
-            if claim and not await self._store.claim_event(
-                self._owner, lease_seconds=self._claim_seconds, event_id=event.id
-            ):
-                place.pass_on()
-                turn = None
-                return None
-            subscriptions = await self._subscriptions.candidates(event)
+            if claim:
+                # Together, in one round trip to the store: the read is wasted
+                # only when another server has the event.
+                claimed, subscriptions = await asyncio.gather(
+                    self._store.claim_event(
+                        self._owner, lease_seconds=self._claim_seconds, event_id=event.id
+                    ),
+                    self._subscriptions.candidates(event),
+                )
+                if not claimed:
+                    place.pass_on()
+                    turn = None
+                    return None
+            else:
+                subscriptions = await self._subscriptions.candidates(event)
             if not subscriptions:
                 # Nothing to deliver in order: the line moves past it as soon
                 # as the events before it are through.
