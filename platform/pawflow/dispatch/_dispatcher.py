@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import time
 from typing import Any
@@ -30,7 +29,7 @@ from ..errors import StorageUnavailable
 from ..filters import FilterBudget, FilterPool
 from ..ids import new_id
 from ..manifest import Manifest
-from ..sessions._input import SessionEvent, SessionInput, start_session
+from ..sessions import INLINE_EVENT_BYTES, SessionEvent, SessionInput, session_event, start_session
 from ..storage import EventRecord, NewSession, SessionRecord, Store
 from ..temporal_errors import is_unavailable
 from ..waiting import wait_until_set
@@ -41,9 +40,6 @@ from ._subscriptions import SubscriptionRelay
 __all__ = ["Dispatcher"]
 
 log = logging.getLogger(__name__)
-
-# Event data larger than this is not put into the workflow input.
-INLINE_EVENT_BYTES = 256 * 1024
 
 _IDLE_SECONDS = 1.0  # re-check the store this often even when nobody wakes us
 _BACKOFF_FIRST = 0.1
@@ -458,11 +454,8 @@ class Dispatcher:
             options = _session_options(manifest, session.trigger)
         if event is None or event.id != session.event_id:
             event = await self._store.get_event(session.event_id) if session.event_id else None
-        payload = session_event(session, event)
-        if event is not None and len(json.dumps(event.data)) > INLINE_EVENT_BYTES:
-            # Temporal refuses payloads over 2 MB; the worker fetches big events itself.
-            payload["data"] = None
-            payload["data_by_ref"] = True
+        # Temporal refuses payloads over 2 MB; the worker fetches big events itself.
+        payload = event_of_session(session, event, inline_limit=INLINE_EVENT_BYTES)
         return SessionInput(
             session_id=session.id,
             project=session.project,
@@ -572,16 +565,20 @@ class _Turns:
         return turn
 
 
-def session_event(session: SessionRecord, event: EventRecord | None) -> SessionEvent:
-    """The event as the session's program gets it (``pawflow.Event``'s fields)."""
-    return {  # the contract's shape, its data inlined whatever its size
-        "id": session.event_id,
-        "type": event.type if event else None,
+def event_of_session(
+    session: SessionRecord, event: EventRecord | None, *, inline_limit: int | None = None
+) -> SessionEvent:
+    """The event as the session's program gets it (``pawflow.Event``'s fields);
+    see :func:`pawflow.sessions.session_event` for ``inline_limit``."""
+    return session_event(
+        session.event_id,
+        event.type if event else None,
         # A connection event names no trigger: its session's trigger is the one it matched.
-        "trigger": event.trigger if event and event.connection is None else session.trigger,
-        "connection": event.connection if event else None,
-        "data": event.data if event else None,
-    }
+        event.trigger if event and event.connection is None else session.trigger,
+        event.connection if event else None,
+        event.data if event else None,
+        inline_limit=inline_limit,
+    )
 
 
 def _session_options(manifest: Manifest, trigger_name: str) -> dict[str, Any]:

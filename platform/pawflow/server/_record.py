@@ -23,7 +23,7 @@ from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from ..credentials import purpose_key
-from ..dispatch import session_event
+from ..dispatch import event_of_session
 from ..errors import TemporalUnavailable
 from ..manifest import Manifest
 from ..sessions import query_transcript
@@ -64,7 +64,7 @@ async def session_record(request: web.Request) -> web.Response:
         {
             "session": session_json(session, detail=True),
             "call": session.call,
-            "event": session_event(session, event),
+            "event": event_of_session(session, event),
             "vars": plain,
             "secret_vars": secret,
             "exchanges": exchanges,

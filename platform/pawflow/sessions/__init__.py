@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._config import WorkerConfig
-    from ._input import (
+    from ._contract import (
         CHILD_DONE_SIGNAL,
         EVENT_SIGNAL,
         INLINE_EVENT_BYTES,
@@ -55,22 +55,22 @@ __all__ = [
 
 _WHERE = {
     "WorkerConfig": "._config",
-    "CHILD_DONE_SIGNAL": "._input",
-    "EVENT_SIGNAL": "._input",
-    "INLINE_EVENT_BYTES": "._input",
-    "STOP_SIGNAL": "._input",
-    "TRANSCRIPT_QUERY": "._input",
-    "USER_SIGNAL": "._input",
-    "WORKFLOW_NAME": "._input",
-    "SessionEvent": "._input",
-    "SessionInput": "._input",
-    "query_transcript": "._input",
-    "session_event": "._input",
-    "signal_child_done": "._input",
-    "signal_event": "._input",
-    "signal_stop": "._input",
-    "signal_user": "._input",
-    "start_session": "._input",
+    "CHILD_DONE_SIGNAL": "._contract",
+    "EVENT_SIGNAL": "._contract",
+    "INLINE_EVENT_BYTES": "._contract",
+    "STOP_SIGNAL": "._contract",
+    "TRANSCRIPT_QUERY": "._contract",
+    "USER_SIGNAL": "._contract",
+    "WORKFLOW_NAME": "._contract",
+    "SessionEvent": "._contract",
+    "SessionInput": "._contract",
+    "query_transcript": "._contract",
+    "session_event": "._contract",
+    "signal_child_done": "._contract",
+    "signal_event": "._contract",
+    "signal_stop": "._contract",
+    "signal_user": "._contract",
+    "start_session": "._contract",
     "run_worker": "._worker",
 }
 

@@ -26,9 +26,7 @@ from ..errors import ServerError
 from ..sdk._activity import Retry
 from ._activities import ADVANCE_ACTIVITY, FLUSH_ACTIVITY, SAVE_ACTIVITY
 from ._codecache import CodeCache, CodeMismatch
-from ._host import CallJournal, SessionEnded, SessionHost, SessionHosts
-from ._inbox import Inbox
-from ._input import (
+from ._contract import (
     CHILD_DONE_SIGNAL,
     EVENT_SIGNAL,
     STOP_SIGNAL,
@@ -40,6 +38,8 @@ from ._input import (
     input_mismatch,
     input_problem,
 )
+from ._host import CallJournal, SessionEnded, SessionHost, SessionHosts
+from ._inbox import Inbox
 from ._logship import LogShipper
 from ._protocol import CallDone, Exchange, Request, Step, StepAction
 from ._runner import RunnerSpec

@@ -68,11 +68,18 @@ class SessionEvent(TypedDict):
 
 
 def session_event(
-    id: str | None, type: str | None, trigger: str | None, connection: str | None, data: Any
+    id: str | None,
+    type: str | None,
+    trigger: str | None,
+    connection: str | None,
+    data: Any,
+    *,
+    inline_limit: int | None = INLINE_EVENT_BYTES,
 ) -> SessionEvent:
-    """The event as a session receives it, its data inlined when small enough."""
+    """The event as a session receives it, its data inlined when its JSON is at
+    most ``inline_limit`` bytes (None: always)."""
     event = SessionEvent(id=id, type=type, trigger=trigger, connection=connection, data=data)
-    if len(json.dumps(data)) > INLINE_EVENT_BYTES:
+    if inline_limit is not None and len(json.dumps(data)) > inline_limit:
         event["data"] = None
         event["data_by_ref"] = True
     return event
