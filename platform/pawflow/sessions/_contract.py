@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any, NotRequired, TypedDict
 
@@ -145,7 +145,9 @@ async def start_session(client: Client, task_queue: str, session: SessionInput) 
     try:
         await client.start_workflow(
             WORKFLOW_NAME,
-            session,
+            # The same JSON as the dataclass, without the converter's deep copy
+            # of it (``dataclasses.asdict``): the event's data may be large.
+            {f.name: getattr(session, f.name) for f in fields(session)},
             id=session.session_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
