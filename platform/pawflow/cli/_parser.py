@@ -102,9 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--max-cached-sessions",
         type=_count,
-        default=1000,
         metavar="N",
-        help="sessions kept in memory between steps; others are replayed from history (1000)",
+        help="sessions kept in memory between steps; others are replayed from history "
+        "(1000, or as many as may be inside calls if more)",
     )
     worker.add_argument(
         "--max-sessions-in-calls",

@@ -19,8 +19,9 @@ class WorkerConfig:
     task_queue: str
     data_dir: Path  # code of deployments is cached under data_dir / "code"
     # Sessions kept in memory between workflow tasks; the others are replayed
-    # from their history when they next run (0 replays every step).
-    max_cached_sessions: int = 1000
+    # from their history when they next run (0 replays every step). None: 1000,
+    # or more when more sessions may be inside calls (each in a call is cached).
+    max_cached_sessions: int | None = None
     # Sessions that may be inside an external call (or any step of their
     # program) at once, each with its runner process; 0: as many as the
     # memory available at start allows (see default_sessions_in_calls).

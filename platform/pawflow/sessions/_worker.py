@@ -83,6 +83,7 @@ _MEMORY_SHARE = 0.75
 # times); the SDK's own default is 100 of all kinds.
 _WORKFLOW_TASKS_OUTSIDE_STEPS = 50
 _MAX_ACTIVITIES = 50  # regular activities (schedule ticks)
+_DEFAULT_CACHED_SESSIONS = 1000
 
 
 class WorkflowTaskGate(CustomSlotSupplier):
@@ -288,8 +289,13 @@ async def run_worker(config: WorkerConfig) -> None:
             if available is not None
             else "memory unknown"
         )
-    # Every session inside a call has its workflow cached on this worker.
-    cached = max(config.max_cached_sessions, in_calls)
+    # Every session inside a call has its workflow cached on this worker: a
+    # smaller cache would hold back sessions in calls, unless asked for.
+    cached = (
+        max(_DEFAULT_CACHED_SESSIONS, in_calls)
+        if config.max_cached_sessions is None
+        else config.max_cached_sessions
+    )
     log.info(
         "up to %d sessions inside calls at once (%s); %d cached sessions; %d open files",
         in_calls,
