@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+from pawflow.sessions._runner import POOLED_NAME
 from tests.e2e.conftest import Platform, copy_project, make_project
 from tests.fakes.bank import FakeBank
 from tests.helpers import child_pids, wait_for
@@ -131,8 +132,21 @@ def handler(event):
 
 
 def _runners(worker_pid: int) -> list[int]:
-    """The runner processes of a worker (children of its fork server)."""
-    return [pid for server in child_pids(worker_pid) for pid in child_pids(server)]
+    """The runner processes of a worker (children of its fork server) that are
+    in a session: not the ones forked ahead of need, waiting for one."""
+    return [
+        pid
+        for server in child_pids(worker_pid)
+        for pid in child_pids(server)
+        if _name(pid) not in ("", POOLED_NAME)
+    ]
+
+
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""  # gone
 
 
 def test_a_long_wait_holds_no_process(platform: Platform, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pawflow.sessions import _runners
-from pawflow.sessions._runner import RunnerSpec
+from pawflow.sessions._runner import POOLED_NAME, RUNNER_NAME, RunnerSpec
 from pawflow.sessions._runners import Runner, RunnerFactory
 from tests.helpers import wait_for
 
@@ -87,6 +87,10 @@ def _finish(runner: Runner) -> Any:
     return request["result"]
 
 
+def _name(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
+
+
 def _gone(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
@@ -99,6 +103,17 @@ def test_a_session_gets_a_pooled_runner_that_held_nothing_of_another_session(
     factory: RunnerFactory, code: Path
 ) -> None:
     first_pooled = wait_for(factory.pooled, message="a runner in the pool")
+    # Named so that a look at the processes tells them from runners in a session.
+    wait_for(lambda: _name(first_pooled[0]) == POOLED_NAME, message="the pooled runner named")
+    runner = factory.spawn(_spec(code, "ses_a", "wait"))
+    try:
+        message = runner.recv(30, "the runner did not answer")
+        assert message[1]["kind"] == "sleep"
+        assert runner.pid in first_pooled
+        assert _name(first_pooled[0]) == RUNNER_NAME
+    finally:
+        runner.kill()
+    first_pooled = wait_for(factory.pooled, message="the pool refilled")
     first = _finish(factory.spawn(_spec(code, "ses_a", T_ALPHA="secret-a")))
     assert first["pid"] in first_pooled
     assert first["vars"] == ["T_ALPHA"]
@@ -169,7 +184,7 @@ _WORKER = textwrap.dedent(
     """
     import json, sys
     from multiprocessing import forkserver
-    from pawflow.sessions._runner import RunnerSpec
+    from pawflow.sessions._runner import POOLED_NAME, RUNNER_NAME, RunnerSpec
     from pawflow.sessions._runners import RunnerFactory
     from tests.helpers import wait_for
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import dataclasses
 import inspect
 import io
@@ -58,7 +59,12 @@ from ._render import clip, error_line, loggable, short_repr, user_traceback
 from ._serverlink import ServerLink
 from ._wire import encode_request
 
-__all__ = ["RunnerSpec", "runner_main"]
+__all__ = ["POOLED_NAME", "RUNNER_NAME", "RunnerSpec", "runner_main"]
+
+# Process names (``/proc/<pid>/comm``): a runner waiting for its session, and one in it.
+POOLED_NAME = "pawflow-pool"
+RUNNER_NAME = "pawflow-runner"
+_PR_SET_NAME = 15
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,8 @@ def runner_main(conn: Connection, confinement: Confinement) -> None:
     if alive_fd is not None:
         os.close(alive_fd)
         forkserver._forkserver._forkserver_alive_fd = None  # type: ignore[attr-defined]
+    # Named for whoever looks (``ps``, the tests): waiting, then in a session.
+    _name_process(POOLED_NAME)
     try:
         # The worker's only pickled message to a runner (nothing a runner
         # sends is unpickled, see ``_wire``). EOF: let go before any session.
@@ -113,6 +121,7 @@ def runner_main(conn: Connection, confinement: Confinement) -> None:
         return
     if not isinstance(spec, RunnerSpec):
         return
+    _name_process(RUNNER_NAME)
     parent = os.getppid()
     try:
         # Before anything of the user's runs: their code must find nothing of
@@ -139,6 +148,11 @@ def runner_main(conn: Connection, confinement: Confinement) -> None:
     finally:
         link.close()
         conn.close()
+
+
+def _name_process(name: str) -> None:
+    """Set the process's name (``/proc/<pid>/comm``, at most 15 bytes)."""
+    ctypes.CDLL(None).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
 def _orphaned() -> NoReturn:
