@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..up._process import make_undumpable
+from ..processes import make_undumpable
 from ._landlock import NET_ABI, SCOPE_ABI, abi, deny_tcp_connect, scope_signals
 from ._ports import server_ports
 

@@ -40,11 +40,11 @@ from typing import Any, NoReturn
 
 from ..errors import PawflowError, SessionStopped
 from ..manifest import CallTarget
+from ..processes import die_with_parent
 from ..sdk import Event
 from ..sdk._activity import ActivityOptions, Retry, activity_options
 from ..sdk._saga import Compensation, CompensationFailed
 from ..sdk._scope import Scope, ScopedGreenlet, current_scope
-from ..up._process import die_with_parent
 from . import _wire as wire
 from ._aio import DeferredCall, Driver, asyncio_kind, awaits_external, with_call_key
 from ._calls import CallKind, classify, describe

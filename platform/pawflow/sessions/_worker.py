@@ -30,8 +30,8 @@ from temporalio.worker import (
 from ..config import TemporalAccess
 from ..credentials import purpose_key
 from ..errors import ConfigError, TemporalUnavailable
+from ..processes import make_undumpable
 from ..schedules import ScheduleTickActivities, schedule_tick_workflow
-from ..up._process import make_undumpable
 from ._activities import SessionActivities
 from ._codecache import CodeCache
 from ._config import WorkerConfig
