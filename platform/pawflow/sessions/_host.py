@@ -227,6 +227,12 @@ class SessionHost:
         done, so that its journal lookups see every call that completed."""
         self._predecessor = predecessor
 
+    @property
+    def busy(self) -> bool:
+        """An advance runs now (on an activity thread)."""
+        with self._state:
+            return self._busy
+
     def _settled(self) -> None:
         """Wait until no advance runs and the last outcome is journaled."""
         with self._lock:
@@ -625,11 +631,16 @@ class SessionHosts:
 
     def __init__(self) -> None:
         self._hosts: dict[str, SessionHost] = {}
+        # Closed while an advance of theirs still ran: the workflow left the
+        # cache (e.g. its task timed out under load) but a call may still be
+        # running. The run's next host waits for it (see ``SessionHost.succeed``),
+        # or its replay would not find the call in the journal and run it again.
+        self._leaving: dict[str, SessionHost] = {}
         self._lock = threading.Lock()
 
     def open(self, run_id: str, host: SessionHost) -> None:
         with self._lock:
-            old = self._hosts.pop(run_id, None)
+            old = self._hosts.pop(run_id, None) or self._leaving.pop(run_id, None)
             self._hosts[run_id] = host
         if old is not None:
             old.retire()
@@ -655,4 +666,9 @@ class SessionHosts:
         with self._lock:
             if self._hosts.get(run_id) is host:
                 del self._hosts[run_id]
+                if host.busy:
+                    self._leaving[run_id] = host
+            # Those whose advance ended meanwhile have nothing left to wait for.
+            for gone in [r for r, h in self._leaving.items() if not h.busy]:
+                del self._leaving[gone]
         host.retire()
