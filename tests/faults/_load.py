@@ -203,19 +203,29 @@ async def post_all(
     nap: float = 0.5,
     concurrency: int = 16,
     on_outcome: Any = None,
+    per_second: float | None = None,
 ) -> list[PostOutcome]:
-    """POST one webhook per index with at most ``concurrency`` in flight; never raises
-    for a failed request (its outcome says what happened)."""
+    """POST one webhook per index with at most ``concurrency`` in flight (and at
+    most ``per_second``, so that the load lasts); never raises for a failed
+    request (its outcome says what happened)."""
     timeout = aiohttp.ClientTimeout(total=30)
     connector = aiohttp.TCPConnector(limit=concurrency)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in indices:
         queue.put_nowait(i)
     outcomes: list[PostOutcome] = []
+    loop = asyncio.get_running_loop()
+    begun = loop.time()
+    sent = 0
 
     async def work(client: aiohttp.ClientSession) -> None:
+        nonlocal sent
         while not queue.empty():
             i = queue.get_nowait()
+            if per_second is not None:
+                # Pacing the load generator, not waiting for the platform.
+                await asyncio.sleep(max(0.0, begun + sent / per_second - loop.time()))
+                sent += 1
             outcome = await _post_one(client, url, i, steps, nap)
             outcomes.append(outcome)
             if on_outcome is not None:
