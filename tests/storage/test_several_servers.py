@@ -82,8 +82,8 @@ async def test_a_claim_of_a_server_that_died_is_taken_over_after_its_lease(
 async def test_claiming_one_event_and_leaving_some_out(store: Store) -> None:
     await deploy(store)
     a, b, c = await _events(store, 3)
-    assert [e.id for e in await store.claim_events("x", lease_seconds=60, only=b)] == [b]
-    assert await store.claim_events("y", lease_seconds=60, only=b) == []
+    assert await store.claim_event("x", lease_seconds=60, event_id=b)
+    assert not await store.claim_event("y", lease_seconds=60, event_id=b)
     got = await store.claim_events("y", lease_seconds=60, exclude=[a])
     assert [e.id for e in got] == [c]
 

@@ -110,19 +110,18 @@ class Store(Protocol):
         lease_seconds: float,
         limit: int = 100,
         exclude: Collection[str] = (),
-        only: str | None = None,
     ) -> list[EventRecord]:
         """Like :meth:`pending_events`, but only events no other ``owner`` holds a
         live claim on, and each returned one is now claimed by ``owner`` for
         ``lease_seconds`` (renewing its own claims). Servers sharing a database
         each match only what they claimed; a claim of a server that died runs
-        out and the event is taken by another. ``only``: just that event."""
+        out and the event is taken by another."""
         ...
 
     async def claim_event(self, owner: str, *, lease_seconds: float, event_id: str) -> bool:
-        """``claim_events(owner, lease_seconds=..., only=event_id)`` for a caller
-        that has the event at hand: whether it is now claimed by ``owner`` (it
-        is pending and no other owner holds a live claim), without reading it."""
+        """Claim one event, as :meth:`claim_events` claims each, for a caller that
+        has it at hand: whether it is now claimed by ``owner`` (it is pending and
+        no other owner holds a live claim), without reading it."""
         ...
 
     async def match_event(

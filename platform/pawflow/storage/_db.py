@@ -382,25 +382,17 @@ class Database(
         lease_seconds: float,
         limit: int,
         exclude: Sequence[str] = (),
-        only: str | None = None,
     ) -> list[EventRecord]:
         now = time.time()
-        only_clause = "" if only is None else "AND id = ? "
         with self._write() as db:
             # Locked (PostgreSQL) so that concurrent claimers pass each other
             # by; the claim written below is what keeps them apart afterwards.
             rows = self._all(
                 f"SELECT {_EVENT_READ} FROM events WHERE state = 'pending' "
                 "AND (claim_until IS NULL OR claim_until < ? OR claimed_by = ?) "
-                f"AND id NOT IN ({self._dialect.json_values}) {only_clause}"
+                f"AND id NOT IN ({self._dialect.json_values}) "
                 f"ORDER BY created_at, id LIMIT ?{self._dialect.skip_locked}",
-                (
-                    now,
-                    owner,
-                    json.dumps(list(exclude)),
-                    *(() if only is None else (only,)),
-                    _limit(limit),
-                ),
+                (now, owner, json.dumps(list(exclude)), _limit(limit)),
             )
             if rows:
                 db.executemany(

@@ -177,13 +177,12 @@ class DatabaseStore:
         lease_seconds: float,
         limit: int = 100,
         exclude: Collection[str] = (),
-        only: str | None = None,
     ) -> list[EventRecord]:
         """See :meth:`pawflow.storage.Store.claim_events`."""
         # Need not wait for the disk: a claim lost in a crash is one the
         # crashed server held anyway, and matching is idempotent.
         return await self._run_light(
-            Database.claim_events, owner, lease_seconds, limit, list(exclude), only
+            Database.claim_events, owner, lease_seconds, limit, list(exclude)
         )
 
     async def claim_event(self, owner: str, *, lease_seconds: float, event_id: str) -> bool:
