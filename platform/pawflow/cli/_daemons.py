@@ -13,7 +13,7 @@ import os
 import sys
 
 from .. import config
-from ..errors import ConfigError, ServerError
+from ..errors import ServerError
 from ._client import ApiClient
 
 __all__ = ["cmd_server", "cmd_up", "cmd_worker"]
@@ -53,20 +53,6 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sessions_in_calls(setting: config.Setting) -> int:
-    """``paw worker``'s limit on sessions inside calls (0: from its memory)."""
-    if not setting.value:
-        return 0
-    try:
-        value = int(setting.value)
-    except ValueError:
-        value = -1
-    if value < 0:
-        where = setting.source.partition(" ")[2] or setting.name
-        raise ConfigError(f"{where} must be a whole number (0: from memory), not {setting.value!r}")
-    return value
-
-
 def cmd_worker(args: argparse.Namespace) -> int:
     """``paw worker``: run sessions for the server until SIGTERM or SIGINT."""
     effective = config.resolve_config(vars(args), "worker")
@@ -99,7 +85,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         runner_user=args.runner_user or os.environ.get("PAWFLOW_RUNNER_USER") or None,
         temporal_access=effective.temporal_access,
         metrics_port=effective.metrics_port,
-        max_sessions_in_calls=_sessions_in_calls(effective.setting("max_sessions_in_calls")),
+        max_sessions_in_calls=effective.max_sessions_in_calls,
     )
     if not worker_config.temporal_address or not worker_config.task_queue:
         raise ServerError(f"the server at {server} did not say where Temporal is")

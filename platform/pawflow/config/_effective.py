@@ -122,6 +122,8 @@ class EffectiveConfig:
     # Finished sessions older than this are deleted (0: kept forever), unless
     # their project's manifest says otherwise; Temporal keeps histories as long.
     retention_days: int = 30
+    # Sessions a worker holds inside calls at once (0: as its memory allows).
+    max_sessions_in_calls: int = 0
 
     def setting(self, name: str) -> Setting:
         """The setting called ``name`` (KeyError if there is none)."""
@@ -215,6 +217,16 @@ def resolve_config(
         server=_server_url(settings["server"]),
         retention_days=_number(
             settings["retention_days"], lo=0, hi=MAX_RETENTION_DAYS, what="days (0: keep forever)"
+        ),
+        max_sessions_in_calls=(
+            _number(
+                settings["max_sessions_in_calls"],
+                lo=0,
+                hi=2**31 - 1,
+                what="a whole number (0: from memory)",
+            )
+            if settings["max_sessions_in_calls"].value
+            else 0
         ),
     )
 
