@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from pawflow.sessions._host import SessionHost, SessionHosts
+from pawflow.sessions._driver import RunnerDriver, SessionHosts
 from pawflow.sessions._protocol import Step
 from pawflow.sessions._runner import RunnerSpec
 from pawflow.sessions._runners import RunnerFactory
 from pawflow.sessions._seal import OutcomeSeal
+from pawflow.sessions._transcript import Transcript
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -100,15 +101,17 @@ def test_a_replaying_host_waits_for_the_call_its_predecessor_still_runs(
     seal = OutcomeSeal(os.urandom(32))
     hosts = SessionHosts()
 
-    def host() -> SessionHost:
-        return SessionHost(spec.session_id, lambda: spec, factory, journal, seal, 30.0)  # type: ignore[arg-type]
+    def host() -> RunnerDriver:
+        return RunnerDriver(
+            spec.session_id, Transcript(), lambda: spec, factory, journal, seal, 30.0
+        )  # type: ignore[arg-type]
 
     def effects() -> int:
         return len(log.read_text().splitlines()) if log.exists() else 0
 
     steps: dict[str, Step] = {}
 
-    def advance(name: str, runner_host: SessionHost) -> threading.Thread:
+    def advance(name: str, runner_host: RunnerDriver) -> threading.Thread:
         thread = threading.Thread(
             target=lambda: steps.__setitem__(name, runner_host.advance("start")), daemon=True
         )

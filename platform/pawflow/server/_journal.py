@@ -3,7 +3,7 @@
 The call journal: a worker writes each call's outcome here before the session
 goes on, and a worker that takes over a crashed session looks calls up here
 before running them, so a completed call never runs twice (see
-``sessions/_host.py``). Transcripts: a long-lived session's answered requests,
+``sessions/_driver.py``). Transcripts: a long-lived session's answered requests,
 saved when its workflow continues as new, read back to replay it.
 """
 

@@ -7,7 +7,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from ._host import SessionHost, SessionHosts
+from ._driver import RunnerDriver, SessionHosts
 from ._logship import LogShipper
 from ._protocol import Step, StepAction
 
@@ -23,25 +23,25 @@ class SessionActivities:
         self._hosts = hosts
         self._shipper = shipper
 
-    def _host(self) -> SessionHost:
+    def _driver(self) -> RunnerDriver:
         info = activity.info()
-        host = self._hosts.get(info.workflow_run_id or "")
-        if host is None:
+        driver = self._hosts.get(info.workflow_run_id or "")
+        if driver is None:
             # Only possible if the session's workflow left this worker meanwhile;
             # the worker replaying it opens it again and retries there.
             raise ApplicationError(f"session {info.workflow_id} is not hosted on this worker")
-        return host
+        return driver
 
     @activity.defn(name=ADVANCE_ACTIVITY)
     def advance(self, action: StepAction, value: Any) -> Step:
         """Answer the calling session's pending request and run its program to the next one."""
-        return self._host().advance(action, value)
+        return self._driver().advance(action, value)
 
     @activity.defn(name=SAVE_ACTIVITY)
     def save_transcript(self) -> int:
         """Save the calling session's transcript on the server (it is about to
         continue as new); returns how many answered requests are saved."""
-        return self._host().save_transcript()
+        return self._driver().save_transcript()
 
     @activity.defn(name=FLUSH_ACTIVITY)
     def flush_log(self) -> None:

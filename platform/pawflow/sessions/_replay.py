@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from . import _wire as wire
-from ._host import _answered_by, _Diverged
+from ._driver import _answered_by, _Diverged
 from ._protocol import Exchange, Request
 from ._runner import RunnerSpec, _Program
 from ._serverlink import ServerLink

@@ -36,9 +36,9 @@ from ._activities import SessionActivities
 from ._codecache import CodeCache
 from ._config import WorkerConfig
 from ._confine import plan_confinement
+from ._driver import CallJournal, SessionHosts
 from ._envs import PackageEnvs
 from ._heartbeat import Heartbeats
-from ._host import CallJournal, SessionHosts
 from ._logship import LogShipper
 from ._runners import RunnerFactory
 from ._seal import OutcomeSeal

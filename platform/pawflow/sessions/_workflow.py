@@ -38,7 +38,7 @@ from ._contract import (
     input_mismatch,
     input_problem,
 )
-from ._host import CallJournal, SessionEnded, SessionHost, SessionHosts
+from ._driver import CallJournal, RunnerDriver, SessionEnded, SessionHosts
 from ._inbox import Inbox
 from ._logship import LogShipper
 from ._protocol import CallDone, Exchange, Request, Step, StepAction
@@ -46,6 +46,7 @@ from ._runner import RunnerSpec
 from ._runners import RunnerFactory
 from ._seal import OutcomeSeal
 from ._serverlink import ServerLink
+from ._transcript import Transcript
 from ._wire import decode_request, encode_exchange, encode_request
 
 __all__ = [
@@ -138,14 +139,14 @@ def session_workflow(runtime: SessionRuntime) -> type:
     def transcript(self: Any, start: int = 0) -> dict[str, Any]:
         # Read only: what the session's program asked and was answered so far
         # (from ``start``; those before ``saved`` are kept by the server).
-        host = None if self.session is None else self.session.host
-        if host is None:
+        kept = None if self.session is None else self.session.transcript
+        if kept is None:
             return {"saved": 0, "total": 0, "exchanges": [], "ended": False}
-        begin = max(start - host.saved, 0)
-        page = host.transcript[begin : begin + TRANSCRIPT_PAGE]
+        begin = max(start - kept.saved, 0)
+        page = kept.exchanges[begin : begin + TRANSCRIPT_PAGE]
         return {
-            "saved": host.saved,
-            "total": host.saved + len(host.transcript),
+            "saved": kept.saved,
+            "total": kept.total,
             "exchanges": [encode_exchange(e) for e in page],
             "ended": self.session.ended,
         }
@@ -196,8 +197,10 @@ class _Session:
         self.retry = Retry(**(options.get("retry") or {}))
         self.cpu_seconds = limits.get("cpu_seconds")
         self.memory_mb = limits.get("memory_mb") or runtime.memory_mb
-        self.host = SessionHost(
+        self.transcript = Transcript()
+        self.driver = RunnerDriver(
             session.session_id,
+            self.transcript,
             self._spec,
             runtime.runners,
             runtime.journal,
@@ -207,7 +210,7 @@ class _Session:
         self.stop_sent = False
         self.ended = False  # the program's end is recorded
         if session.reuse is not None:
-            self.host.reuse = (str(session.reuse["session_id"]), int(session.reuse["count"]))
+            self.driver.reuse = (str(session.reuse["session_id"]), int(session.reuse["count"]))
         # Where in the transcript the first call that failed is (None: none so
         # far): what a restart from this session's failure may reuse ends there.
         self.first_failure: int | None = None
@@ -262,13 +265,13 @@ class _Session:
 
     async def run(self) -> Any:
         run_id = workflow.info().run_id
-        self.runtime.hosts.open(run_id, self.host)
+        self.runtime.hosts.open(run_id, self.driver)
         try:
             if self.session.carried is None:
                 self.log.emit("state", state="running")
                 # Started, task scheduled, task started: anything more means an
                 # earlier attempt ran (and may have completed calls before it was lost).
-                self.host.resumed = workflow.info().get_current_history_length() > 3
+                self.driver.resumed = workflow.info().get_current_history_length() > 3
                 request = self._take(None, await self._advance("start"))
             else:
                 request = self._carry_on(self.session.carried)
@@ -287,7 +290,7 @@ class _Session:
             await self._finish(Request("failed", error="stopped", message="stopped"))
             raise
         finally:
-            self.runtime.hosts.close(run_id, self.host)
+            self.runtime.hosts.close(run_id, self.driver)
 
     # -- continuing as new ----------------------------------------------------------
     def _history_full(self) -> bool:
@@ -323,11 +326,11 @@ class _Session:
         that was pending then."""
         self.inbox.restore(carried.get("inbox") or {})
         self.stop_sent = bool(carried.get("stop_sent"))
-        self.host.saved = int(carried["saved"])
+        self.transcript.saved = int(carried["saved"])
         failure = carried.get("first_failure")
         self.first_failure = None if failure is None else int(failure)
         pending = decode_request(carried["pending"])
-        self.host.record([], pending)
+        self.transcript.record([], pending)
         return pending
 
     def _notices(self) -> None:
@@ -400,13 +403,13 @@ class _Session:
             self.log.emit(_end_type(request), at=ended_at, **end)
             self._emit_prints(call.prints[during:], call.printed_at[during:])
             if "error" in call.shown and self.first_failure is None:
-                self.first_failure = self.host.saved + len(self.host.transcript) + len(exchanges)
+                self.first_failure = self.transcript.total + len(exchanges)
             if request.compensation:
                 # A saga undid work: a restart from this failure reusing the
                 # answers of that work would redo only its second half.
                 self.first_failure = 0
             exchanges.append(Exchange(request, outcome=call.outcome))
-        self.host.record(exchanges, step.request)
+        self.transcript.record(exchanges, step.request)
         return step.request
 
     def _log_reused(self, reused: list[Exchange], live: list[CallDone]) -> None:
@@ -414,8 +417,8 @@ class _Session:
         ``live``, made again)."""
         if not reused:
             return
-        assert self.host.reuse is not None
-        origin = self.host.reuse[0]
+        assert self.driver.reuse is not None
+        origin = self.driver.reuse[0]
         again = {call.request.number: call for call in live}
         for exchange in reused:
             if exchange.request.kind != "call":
@@ -453,7 +456,7 @@ class _Session:
             )
         if timeout is None or timeout > self.runtime.keep_runner_seconds:
             # A long wait costs no memory: a fresh runner replays to here later.
-            self.host.release()
+            self.driver.release()
         try:
             await workflow.wait_condition(condition, timeout=timeout)
         except TimeoutError:

@@ -1,9 +1,10 @@
 """A session's runner as the worker holds it, and how it is advanced.
 
-The workflow owns the session's *transcript*: every request the program made
-and the answer it got (an external call's recorded outcome, what a wait
-produced). The runner process holds the program's live state. While they agree
--- the runner has consumed exactly the transcript's answers -- each activity
+The workflow owns the session's *transcript* (``_transcript``): every request
+the program made and the answer it got (an external call's recorded outcome,
+what a wait produced). The runner process holds the program's live state; a
+:class:`RunnerDriver` drives it through the transcript. While they agree --
+the runner has consumed exactly the transcript's answers -- each activity
 just answers the runner's current request. When they do not (the runner died,
 the workflow was evicted and replayed on this or another worker, or the runner
 was let go during a long wait) a fresh runner is started and driven through
@@ -38,9 +39,10 @@ from ._runner import RunnerSpec
 from ._runners import Runner, RunnerFactory, RunnerGone
 from ._seal import OutcomeSeal, TamperedOutcome
 from ._serverlink import ServerLink
+from ._transcript import Transcript
 from ._wire import BadMessage, decode_exchange, decode_request, encode_exchange
 
-__all__ = ["CallJournal", "SessionEnded", "SessionHost", "SessionHosts"]
+__all__ = ["CallJournal", "RunnerDriver", "SessionEnded", "SessionHosts"]
 
 _JOURNAL_PATIENCE = 60.0  # seconds to keep trying to journal a completed call
 # One advance runs calls back to back for at most this long (then its results
@@ -160,13 +162,15 @@ def _failed(reason: str) -> Request:
     return Request("failed", error=reason, message=reason)
 
 
-class SessionHost:
-    """One session's transcript (written by its workflow) and runner (driven by
-    its activities). The workflow awaits each activity, so they never overlap."""
+class RunnerDriver:
+    """Drives one session's runner (in its activities) through the session's
+    :class:`Transcript` (written by its workflow). The workflow awaits each
+    activity, so they never overlap."""
 
     def __init__(
         self,
         session_id: str,
+        transcript: Transcript,
         make_spec: Callable[[], RunnerSpec],
         factory: RunnerFactory,
         journal: CallJournal,
@@ -175,9 +179,7 @@ class SessionHost:
     ) -> None:
         self.session_id = session_id
         self._seal = seal
-        self.transcript: list[Exchange] = []
-        self.saved = 0  # earlier answers, kept on the server (the session continued as new)
-        self.current: Request | None = None  # the request being answered
+        self.transcript = transcript
         self._make_spec = make_spec
         self._factory = factory
         self._journal = journal
@@ -196,19 +198,15 @@ class SessionHost:
         self._state = threading.Lock()
         self._busy = False
         self._retired = False
-        self._predecessor: SessionHost | None = None
+        self._predecessor: RunnerDriver | None = None
 
     # -- the workflow's side -------------------------------------------------------------
-    def record(self, answered: list[Exchange], next_request: Request) -> None:
-        """``answered`` were answered (in order); ``next_request`` is pending."""
-        self.transcript.extend(answered)
-        self.current = next_request
-
     def save_transcript(self) -> int:
         """Keep the whole transcript on the server; returns its length."""
         with self._lock:  # never while an advance runs (the workflow awaits each)
-            self._journal.save_transcript(self.session_id, self.saved, self.transcript)
-            return self.saved + len(self.transcript)
+            kept = self.transcript
+            self._journal.save_transcript(self.session_id, kept.saved, kept.exchanges)
+            return kept.total
 
     def retire(self) -> None:
         """The workflow left this worker's cache: let the runner go, but only
@@ -221,8 +219,8 @@ class SessionHost:
         if not busy:
             self.release()
 
-    def succeed(self, predecessor: SessionHost) -> None:
-        """Take over from the host of the same run that was retired: this one's
+    def succeed(self, predecessor: RunnerDriver) -> None:
+        """Take over from the driver of the same run that was retired: this one's
         first advance waits until that one's last advance and journal write are
         done, so that its journal lookups see every call that completed."""
         self._predecessor = predecessor
@@ -283,8 +281,8 @@ class SessionHost:
                     request = self._reuse_answers(runner, request, printed, reused, live)
             else:
                 runner = self._ensure(in_sync)
-                assert self.current is not None
-                request = self.current
+                assert self.transcript.current is not None
+                request = self.transcript.current
                 if action != "execute":
                     runner.send("resume" if action == "resume" else "stop", value)
                     self._consumed += 1
@@ -318,13 +316,13 @@ class SessionHost:
         return self._runner
 
     def _ensure(self, in_sync: bool) -> Runner:
-        answered = self.saved + len(self.transcript)
-        if in_sync and self._runner is not None and self._consumed == answered:
+        kept = self.transcript
+        if in_sync and self._runner is not None and self._consumed == kept.total:
             return self._runner
-        earlier = self._journal.load_transcript(self.session_id, self.saved) if self.saved else []
+        earlier = self._journal.load_transcript(self.session_id, kept.saved) if kept.saved else []
         runner = self._spawn()
         request = self._next_request(runner, None)
-        exchanges = [*earlier, *self.transcript]
+        exchanges = [*earlier, *kept.exchanges]
         at = 0
         while at < len(exchanges):
             replies = _answered_by(request, exchanges, at)
@@ -333,8 +331,8 @@ class SessionHost:
             self._consumed += len(replies)
             at += len(replies)
             request = self._next_request(runner, None)
-        if self.current is not None and not request.same_as(self.current):
-            raise _Diverged(self.current, request)
+        if kept.current is not None and not request.same_as(kept.current):
+            raise _Diverged(kept.current, request)
         # Calls after the recorded ones may have completed before a crash.
         self._check_journal = True
         return runner
@@ -627,48 +625,48 @@ def _call_deadline(request: Request) -> tuple[float, str]:
 
 
 class SessionHosts:
-    """The sessions this worker hosts, by workflow run id."""
+    """The sessions this worker hosts: their drivers, by workflow run id."""
 
     def __init__(self) -> None:
-        self._hosts: dict[str, SessionHost] = {}
+        self._drivers: dict[str, RunnerDriver] = {}
         # Closed while an advance of theirs still ran: the workflow left the
         # cache (e.g. its task timed out under load) but a call may still be
-        # running. The run's next host waits for it (see ``SessionHost.succeed``),
+        # running. The run's next driver waits for it (see ``RunnerDriver.succeed``),
         # or its replay would not find the call in the journal and run it again.
-        self._leaving: dict[str, SessionHost] = {}
+        self._leaving: dict[str, RunnerDriver] = {}
         self._lock = threading.Lock()
 
-    def open(self, run_id: str, host: SessionHost) -> None:
+    def open(self, run_id: str, driver: RunnerDriver) -> None:
         with self._lock:
-            old = self._hosts.pop(run_id, None) or self._leaving.pop(run_id, None)
-            self._hosts[run_id] = host
+            old = self._drivers.pop(run_id, None) or self._leaving.pop(run_id, None)
+            self._drivers[run_id] = driver
         if old is not None:
             old.retire()
-            host.succeed(old)
+            driver.succeed(old)
 
-    def get(self, run_id: str) -> SessionHost | None:
+    def get(self, run_id: str) -> RunnerDriver | None:
         with self._lock:
-            return self._hosts.get(run_id)
+            return self._drivers.get(run_id)
 
     def count(self) -> int:
         """Sessions hosted now (reported in heartbeats)."""
         with self._lock:
-            return len(self._hosts)
+            return len(self._drivers)
 
     def release_all(self) -> None:
         """Let every runner go (the worker is stopping)."""
         with self._lock:
-            hosts = list(self._hosts.values())
-        for host in hosts:
-            host.release()
+            drivers = list(self._drivers.values())
+        for driver in drivers:
+            driver.release()
 
-    def close(self, run_id: str, host: SessionHost) -> None:
+    def close(self, run_id: str, driver: RunnerDriver) -> None:
         with self._lock:
-            if self._hosts.get(run_id) is host:
-                del self._hosts[run_id]
-                if host.busy:
-                    self._leaving[run_id] = host
+            if self._drivers.get(run_id) is driver:
+                del self._drivers[run_id]
+                if driver.busy:
+                    self._leaving[run_id] = driver
             # Those whose advance ended meanwhile have nothing left to wait for.
             for gone in [r for r, h in self._leaving.items() if not h.busy]:
                 del self._leaving[gone]
-        host.retire()
+        driver.retire()

@@ -1,0 +1,360 @@
+"""A RunnerDriver drives a runner through a session's transcript: it runs the
+program's calls, takes a call's outcome from the journal when the call already
+completed, replays a fresh runner from the transcript, and fails the session
+when the program no longer asks what the transcript says it asked.
+
+The runner here is a fake that speaks the runner's side of the wire protocol
+(``request``, ``print`` and ``outcome`` messages; ``execute``, ``result``,
+``resume`` and ``stop`` from the driver) for a scripted program, so these tests
+need no runner processes.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Generator
+from concurrent.futures import Future
+from typing import Any, cast
+
+import pytest
+
+from pawflow.sessions._driver import RunnerDriver
+from pawflow.sessions._protocol import Exchange, Request, Step
+from pawflow.sessions._runner import RunnerSpec
+from pawflow.sessions._runners import RunnerGone
+from pawflow.sessions._seal import OutcomeSeal
+from pawflow.sessions._transcript import Transcript
+from pawflow.sessions._wire import encode_request
+
+pytestmark = pytest.mark.timeout(30)
+
+_SESSION = "ses_00000000000000000000000001"
+
+# A scripted program: yields the requests it makes (or a text it prints) and
+# is sent each answer (a call's outcome bytes, a wait's value, a stop reason).
+Program = Callable[[], Generator[Request | str, Any, None]]
+
+
+def _fetch() -> Request:
+    return Request("call", number=1, function="api.fetch", args=["'a'"], budget=5.0)
+
+
+def _sleep() -> Request:
+    return Request("sleep", key=60.0, timeout=60.0)
+
+
+def _fetch_then_sleep() -> Generator[Request | str, Any, None]:
+    """Prints, calls ``api.fetch``, sleeps, then returns the call's outcome."""
+    yield "starting"
+    outcome = yield _fetch()
+    yield _sleep()
+    yield Request("finished", result=repr(outcome))
+
+
+class _FakeRunner:
+    """A runner process running a scripted program, in memory."""
+
+    def __init__(self, program: Program, executed: list[Request]) -> None:
+        self._program = program()
+        self._executed = executed
+        self._outbox: deque[tuple[Any, ...]] = deque()
+        self._asked: Request | None = None
+        self.killed = False
+        self._run(None)
+
+    def _run(self, answer: Any) -> None:
+        """Run the program on with ``answer`` until its next request."""
+        item = self._program.send(answer)
+        while isinstance(item, str):
+            self._outbox.append(("print", item))
+            item = self._program.send(None)
+        self._asked = item
+        self._outbox.append(("request", encode_request(item)))
+
+    def send(self, kind: str, *fields: Any, blob: bytes | None = None) -> None:
+        if self.killed:
+            raise RunnerGone("the program's process was killed")
+        asked = self._asked
+        assert asked is not None
+        if kind == "execute":
+            assert asked.kind == "call", f"execute sent for a {asked.kind}"
+            self._executed.append(asked)
+            outcome = f"outcome of {asked.function} #{asked.number}".encode()
+            shown = {"result": repr(outcome), "other": "not shown"}
+            self._outbox.append(("print", f"running {asked.function}"))
+            self._outbox.append(("outcome", 1, 3.0, shown, outcome))
+            self._run(outcome)
+        elif kind == "result":
+            assert asked.kind == "call", f"a result sent for a {asked.kind}"
+            self._run(blob)
+        elif kind in ("resume", "stop"):
+            self._run(fields[0] if fields else None)
+        else:
+            raise AssertionError(f"unexpected {kind!r} sent to the runner")
+
+    def recv(self, timeout: float | None, overdue: str) -> tuple[Any, ...]:
+        if self.killed or not self._outbox:
+            # A real runner that sends nothing is killed once ``timeout`` passes.
+            self.killed = True
+            raise RunnerGone(overdue)
+        return self._outbox.popleft()
+
+    def kill(self) -> None:
+        self.killed = True
+
+
+class _FakeFactory:
+    """Spawns fake runners of ``program`` (which a test may swap for another
+    version), and counts what they executed."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.spawned: list[_FakeRunner] = []
+        self.executed: list[Request] = []
+
+    def spawn(self, spec: RunnerSpec) -> _FakeRunner:
+        runner = _FakeRunner(self.program, self.executed)
+        self.spawned.append(runner)
+        return runner
+
+
+class _Journal:
+    """The server's call journal and saved transcripts, in memory."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, int], tuple[bytes, dict[str, Any]]] = {}
+        self.transcripts: dict[str, list[Exchange]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str, number: int) -> tuple[bytes, dict[str, Any]] | None:
+        with self._lock:
+            return self.entries.get((session_id, number))
+
+    def put(self, session_id: str, number: int, outcome: bytes, shown: dict[str, Any]) -> None:
+        with self._lock:
+            self.entries.setdefault((session_id, number), (outcome, shown))
+
+    def put_soon(
+        self, session_id: str, number: int, outcome: bytes, shown: dict[str, Any]
+    ) -> Future[None]:
+        self.put(session_id, number, outcome, shown)
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
+
+    def save_transcript(self, session_id: str, start: int, exchanges: list[Exchange]) -> None:
+        with self._lock:
+            kept = self.transcripts.setdefault(session_id, [])
+            kept[start:] = exchanges
+
+    def load_transcript(self, session_id: str, count: int) -> list[Exchange]:
+        with self._lock:
+            return list(self.transcripts.get(session_id, []))[:count]
+
+
+class _Session:
+    """A driver with its transcript, journal, seal and fake runners."""
+
+    def __init__(self, program: Program) -> None:
+        self.factory = _FakeFactory(program)
+        self.journal = _Journal()
+        self.seal = OutcomeSeal(os.urandom(32))
+        self.transcript = Transcript()
+        self.driver = self.new_driver()
+
+    def new_driver(self) -> RunnerDriver:
+        """Another driver of the same session (the workflow was replayed)."""
+        spec = cast(RunnerSpec, None)  # the fake factory does not look at it
+        return RunnerDriver(
+            _SESSION,
+            self.transcript,
+            lambda: spec,
+            cast(Any, self.factory),
+            cast(Any, self.journal),
+            self.seal,
+            30.0,
+        )
+
+    def take(self, answered: Exchange | None, step: Step) -> Request:
+        """What the workflow records of ``step`` (see ``_workflow._Session._take``)."""
+        exchanges = [answered] if answered is not None else []
+        exchanges.extend(Exchange(c.request, outcome=c.outcome) for c in step.calls)
+        self.transcript.record(exchanges, step.request)
+        return step.request
+
+    def opened(self, outcome: str) -> bytes:
+        """A recorded call outcome (sealed, in base64), as the program gets it."""
+        return self.seal.open(_SESSION, 1, base64.b64decode(outcome))
+
+
+def test_a_start_runs_the_first_call_and_journals_its_outcome() -> None:
+    s = _Session(_fetch_then_sleep)
+    step = s.driver.advance("start")
+
+    assert step.prints == ["starting"]
+    [call] = step.calls
+    assert call.request == _fetch()
+    assert not call.from_journal
+    assert call.attempts == 1
+    assert call.duration_ms == 3.0
+    assert call.prints == ["running api.fetch"]
+    # Only what a call_end record shows is kept.
+    assert call.shown == {"result": repr(b"outcome of api.fetch #1")}
+    assert s.opened(call.outcome) == b"outcome of api.fetch #1"
+    assert step.request.kind == "sleep"
+    assert s.factory.executed == [_fetch()]
+    # The outcome is in the journal, sealed as the step records it.
+    sealed, shown = s.journal.entries[(_SESSION, 1)]
+    assert s.seal.open(_SESSION, 1, sealed) == b"outcome of api.fetch #1"
+    assert shown == call.shown
+
+    # The runner is in step with the transcript: the sleep's end goes to it.
+    s.take(None, step)
+    step = s.driver.advance("resume", None)
+    assert step.request == Request("finished", result=repr(b"outcome of api.fetch #1"))
+    assert len(s.factory.spawned) == 1
+    assert s.factory.spawned[0].killed  # let go once the program ended
+    assert s.factory.executed == [_fetch()]
+
+
+def test_a_resumed_start_takes_a_completed_call_from_the_journal() -> None:
+    s = _Session(_fetch_then_sleep)
+    # An earlier attempt ran the call, and journaled it, before it was lost.
+    s.journal.put(
+        _SESSION, 1, s.seal.seal(_SESSION, 1, b"the first run's outcome"), {"result": "x"}
+    )
+    s.driver.resumed = True
+
+    step = s.driver.advance("start")
+
+    [call] = step.calls
+    assert call.from_journal
+    assert call.attempts == 0
+    assert call.shown == {"result": "x"}
+    assert s.opened(call.outcome) == b"the first run's outcome"
+    assert s.factory.executed == []  # not run again
+    s.take(None, step)
+    step = s.driver.advance("resume", None)
+    assert step.request.result == repr(b"the first run's outcome")
+
+
+def test_a_start_not_resumed_runs_the_call_whatever_the_journal_holds() -> None:
+    s = _Session(_fetch_then_sleep)
+    s.journal.put(_SESSION, 1, s.seal.seal(_SESSION, 1, b"stale"), {})
+
+    [call] = s.driver.advance("start").calls
+
+    assert not call.from_journal
+    assert s.factory.executed == [_fetch()]
+
+
+def test_a_released_runner_is_replayed_from_the_transcript() -> None:
+    s = _Session(_fetch_then_sleep)
+    s.take(None, s.driver.advance("start"))
+    s.driver.release()  # a long sleep: the runner is let go
+    assert s.factory.spawned[0].killed
+
+    step = s.driver.advance("resume", None)
+
+    # A fresh runner got the call's recorded outcome instead of running it again.
+    assert len(s.factory.spawned) == 2
+    assert s.factory.executed == [_fetch()]
+    assert step.request == Request("finished", result=repr(b"outcome of api.fetch #1"))
+    assert step.prints == []  # printed the first time; a replay prints nothing again
+
+
+def test_a_replayed_driver_takes_an_unrecorded_call_from_the_journal() -> None:
+    s = _Session(_fetch_then_sleep)
+    s.driver.advance("start")  # its result never reached the workflow's history
+    # The workflow was replayed: a new driver, a transcript without the call.
+    s.driver.release()
+    s.transcript = Transcript()
+    s.driver = s.new_driver()
+    s.driver.resumed = True
+
+    step = s.driver.advance("start")
+
+    assert step.calls[0].from_journal
+    assert s.opened(step.calls[0].outcome) == b"outcome of api.fetch #1"
+    assert s.factory.executed == [_fetch()]
+    assert len(s.factory.spawned) == 2
+
+
+def test_a_program_that_asks_something_else_on_replay_fails_the_session() -> None:
+    s = _Session(_fetch_then_sleep)
+    s.take(None, s.driver.advance("start"))
+    s.driver.release()
+
+    def changed() -> Generator[Request | str, Any, None]:
+        yield Request("call", number=1, function="api.other")
+        yield Request("finished")
+
+    s.factory.program = changed
+
+    step = s.driver.advance("resume", None)
+
+    assert step.request.kind == "failed"
+    assert step.request.message == (
+        "the session's code no longer matches its history: call #1 api.fetch came next "
+        "when the session first ran, but now it is call #1 api.other"
+    )
+    assert s.factory.executed == [_fetch()]  # nothing of the new code ran
+    assert s.factory.spawned[-1].killed
+
+
+def test_a_program_that_ends_early_on_replay_fails_the_session() -> None:
+    s = _Session(_fetch_then_sleep)
+    s.take(None, s.driver.advance("start"))
+    s.driver.release()
+
+    def shorter() -> Generator[Request | str, Any, None]:
+        yield _fetch()
+        yield Request("finished")
+
+    s.factory.program = shorter
+
+    step = s.driver.advance("resume", None)
+
+    assert step.request.kind == "failed"
+    assert "sleep came next when the session first ran" in step.request.message
+    assert "now it is the end of the program" in step.request.message
+
+
+def test_an_outcome_of_the_wrong_shape_fails_the_session() -> None:
+    class Broken(_FakeRunner):
+        def send(self, kind: str, *fields: Any, blob: bytes | None = None) -> None:
+            if kind == "execute":
+                self._outbox.append(("outcome", "one", 3.0, {}, b""))
+                return
+            super().send(kind, *fields, blob=blob)
+
+    s = _Session(_fetch_then_sleep)
+    s.factory.spawn = lambda spec: Broken(s.factory.program, s.factory.executed)  # type: ignore[method-assign]
+
+    step = s.driver.advance("start")
+
+    assert step.request.kind == "failed"
+    assert step.request.message == "the program's process sent an outcome of the wrong shape"
+    assert (_SESSION, 1) not in s.journal.entries
+
+
+def test_the_transcript_is_saved_and_a_continued_session_replays_from_it() -> None:
+    s = _Session(_fetch_then_sleep)
+    s.take(None, s.driver.advance("start"))
+    assert s.driver.save_transcript() == 1
+    # The session continued as new: the new run has only the pending request.
+    s.driver.release()
+    pending = s.transcript.current
+    assert pending is not None
+    s.transcript = Transcript()
+    s.transcript.saved = 1
+    s.transcript.record([], pending)
+    s.driver = s.new_driver()
+
+    step = s.driver.advance("resume", None)
+
+    assert step.request == Request("finished", result=repr(b"outcome of api.fetch #1"))
+    assert s.factory.executed == [_fetch()]
