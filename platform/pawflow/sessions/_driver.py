@@ -226,10 +226,15 @@ class RunnerDriver:
         self._predecessor = predecessor
 
     @property
-    def busy(self) -> bool:
-        """An advance runs now (on an activity thread)."""
+    def settled(self) -> bool:
+        """No advance runs and every outcome it handed to the journal is stored.
+        Until then a replay of the session must wait for this driver: the
+        workflow task that carried the outcomes may have failed after the
+        advance returned, and then only the journal has them."""
         with self._state:
-            return self._busy
+            if self._busy:
+                return False
+        return all(write.done() for write in list(self._journaling))
 
     def _settled(self) -> None:
         """Wait until no advance runs and the last outcome is journaled."""
@@ -629,10 +634,11 @@ class SessionHosts:
 
     def __init__(self) -> None:
         self._drivers: dict[str, RunnerDriver] = {}
-        # Closed while an advance of theirs still ran: the workflow left the
-        # cache (e.g. its task timed out under load) but a call may still be
-        # running. The run's next driver waits for it (see ``RunnerDriver.succeed``),
-        # or its replay would not find the call in the journal and run it again.
+        # Closed before they settled: the workflow left the cache (e.g. its
+        # task timed out under load) while a call may still be running, or
+        # its outcomes were still on their way to the journal. The run's next
+        # driver waits for it (see ``RunnerDriver.succeed``), or its replay
+        # would not find those calls in the journal and run them again.
         self._leaving: dict[str, RunnerDriver] = {}
         self._lock = threading.Lock()
 
@@ -664,9 +670,9 @@ class SessionHosts:
         with self._lock:
             if self._drivers.get(run_id) is driver:
                 del self._drivers[run_id]
-                if driver.busy:
+                if not driver.settled:
                     self._leaving[run_id] = driver
-            # Those whose advance ended meanwhile have nothing left to wait for.
-            for gone in [r for r, h in self._leaving.items() if not h.busy]:
+            # Those settled meanwhile have nothing left to wait for.
+            for gone in [r for r, h in self._leaving.items() if h.settled]:
                 del self._leaving[gone]
         driver.retire()
