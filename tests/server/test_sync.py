@@ -5,19 +5,24 @@ sessions as in production; the test plays the session through the API."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
+from pawflow.dispatch import Dispatcher
+from pawflow.ids import new_id
+from pawflow.server import ServerConfig, create_app
 from pawflow.server._state import DISPATCHER
-from pawflow.storage import HttpOutcome, SQLiteStore
+from pawflow.server._stream import NOTIFIER, STREAM_SETTINGS, StreamSettings
+from pawflow.storage import HttpOutcome, NewSession, SQLiteStore, Store
 from tests.helpers import wait_for
 
 from ._events import end_session
 from ._helpers import AUTH, deploy, project_zip, webhook_path
+from .conftest import ClientFactory
 
 MANIFEST = """\
 version: 1
@@ -222,3 +227,130 @@ async def test_an_event_no_trigger_takes_is_answered_at_once(
     event = await store.get_event(body["event_id"])
     assert event is not None
     assert event.state == "unmatched"
+
+
+class _HeldStore:
+    """The store, counting the reads of a webhook looking for its event's
+    session, and holding the dispatcher's matching until ``release`` is set."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.session_reads = 0
+        self.matching = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if name == "list_sessions":
+
+            async def counted(**kwargs: Any) -> Any:
+                if kwargs.get("event_id") is not None:
+                    self.session_reads += 1
+                return await attr(**kwargs)
+
+            return counted
+        if name == "match_event":
+
+            async def held(*args: Any) -> Any:
+                self.matching.set()
+                await self.release.wait()
+                return await attr(*args)
+
+            return held
+        return attr
+
+
+@pytest.fixture
+async def held(
+    config: ServerConfig, store: Store, aiohttp_client: ClientFactory
+) -> AsyncIterator[tuple[TestClient[Any, Any], _HeldStore, dict[str, str]]]:
+    """A server on a held store whose log streams and webhooks re-read the store
+    only hourly: what reaches a waiting request quickly is woken by this server."""
+    wrapped = _HeldStore(store)
+    dispatcher = Dispatcher(
+        wrapped,  # type: ignore[arg-type]
+        config.temporal_address,
+        config.namespace,
+        config.task_queue,
+    )
+    app = create_app(config, wrapped, dispatcher)  # type: ignore[arg-type]
+    app[STREAM_SETTINGS] = StreamSettings(recheck_seconds=3600)
+    client = await aiohttp_client(app)
+    deployed = await deploy(client, project_zip(MANIFEST, PROGRAM))
+    await dispatcher.start()
+    try:
+        hooks = {name: webhook_path(url) for name, url in deployed["webhooks"].items()}
+        yield client, wrapped, hooks
+    finally:
+        wrapped.release.set()
+        await dispatcher.stop()
+
+
+@pytest.mark.timeout(30)
+async def test_the_dispatcher_wakes_a_webhook_waiting_for_its_session(
+    held: tuple[TestClient[Any, Any], _HeldStore, dict[str, str]], store: Store
+) -> None:
+    client, wrapped, hooks = held
+    reply = asyncio.ensure_future(client.post(hooks["ask"], json={}))
+    await wait_for(lambda: wrapped.matching.is_set() and wrapped.session_reads, message="matching")
+    # Time in which a webhook polling the store for its session would read it
+    # again and again; one woken by the dispatcher read it once, and waits.
+    await asyncio.sleep(0.5)
+    assert wrapped.session_reads == 1
+    assert not reply.done()
+    wrapped.release.set()
+
+    async def made() -> str | None:
+        found = await store.list_sessions(project="syncy")
+        return found[0].id if found else None
+
+    session_id: str = await wait_for(made, message="the session")
+    # The webhook must have its session to answer with its end; re-reading the
+    # store hourly, only the dispatcher's wake-up gets it there in time.
+    await wait_for(lambda: wrapped.session_reads == 2, message="the session found")
+    await end_session(client, session_id, result={"done": True})
+    answer = await reply
+    assert (answer.status, await answer.json()) == (200, {"done": True})
+    assert answer.headers["Pawflow-Session-Id"] == session_id
+
+
+@pytest.mark.timeout(30)
+async def test_a_webhook_waiting_for_its_session_ends_with_the_server(
+    held: tuple[TestClient[Any, Any], _HeldStore, dict[str, str]],
+) -> None:
+    client, wrapped, hooks = held
+    reply = asyncio.ensure_future(client.post(hooks["ask"], json={}))
+    await wait_for(lambda: wrapped.matching.is_set() and wrapped.session_reads, message="matching")
+    client.app[NOTIFIER].close()
+    answer = await reply
+    assert answer.status == 503
+    assert (await answer.json())["session_id"] is None
+
+
+@pytest.mark.timeout(30)
+async def test_a_session_another_server_made_is_found_by_rereading_the_store(
+    app: web.Application,
+    aiohttp_client: ClientFactory,
+    store: Store,
+    open_again: Callable[[], Awaitable[Store]],
+) -> None:
+    # This server's dispatcher does not run: the event is matched by another
+    # server, which cannot wake this one's requests.
+    app[STREAM_SETTINGS] = StreamSettings(recheck_seconds=0.05)
+    client = await aiohttp_client(app)
+    deployed = await deploy(client, project_zip(MANIFEST, PROGRAM))
+    reply = asyncio.ensure_future(client.post(webhook_path(deployed["webhooks"]["ask"]), json={}))
+
+    async def pending() -> str | None:
+        events = await store.list_events(project="syncy")
+        return events[0].id if events else None
+
+    event_id: str = await wait_for(pending, message="the webhook's event")
+    other = await open_again()
+    active = await other.active_deployment("syncy")
+    assert active is not None
+    new = NewSession(new_id("ses"), "syncy", active.id, "ask", "program.py:on_ask")
+    (session,) = await other.match_event(event_id, [new])
+    await other.set_http_outcome(session.id, HttpOutcome(201, {}, json="from afar"))
+    answer = await reply
+    assert (answer.status, await answer.json()) == (201, "from afar")

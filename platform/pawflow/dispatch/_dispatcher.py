@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from temporalio.client import Client
@@ -129,6 +130,7 @@ class Dispatcher:
         self._match_slots = asyncio.Semaphore(_MATCH_AT_ONCE)  # for passes
         self._background: set[asyncio.Task[_Matched | None]] = set()
         self._turns = _Turns()
+        self._match_watchers: list[Callable[[str], None]] = []
 
     async def start(self) -> None:
         """Start relaying in a background task (idempotent)."""
@@ -157,6 +159,13 @@ class Dispatcher:
     def wake(self) -> None:
         """Ask for a dispatch pass now (non-blocking; call after committing an event)."""
         self._wakeup.set()
+
+    def watch_matches(self, watcher: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``watcher(event_id)`` whenever this dispatcher has matched an
+        event: its sessions are in the store, or it matched nothing. Returns
+        what stops the calls. (Events matched by another server are not seen.)"""
+        self._match_watchers.append(watcher)
+        return lambda: self._match_watchers.remove(watcher)
 
     def dispatch(self, event: EventRecord) -> None:
         """Match and start a just-committed event now (non-blocking), without
@@ -358,6 +367,8 @@ class Dispatcher:
             log.debug("event %s -> session %s", event.id, created[0].id)
         else:
             log.info("event %s matches no trigger of an active deployment", event.id)
+        for watcher in self._match_watchers:
+            watcher(event.id)
         return created, bool(found.subscriptions)
 
     async def _active(self, event: EventRecord) -> tuple[Deployment, Manifest] | None:

@@ -27,6 +27,7 @@ from ._metrics import METRICS, ServerMetrics, metrics, metrics_middleware
 from ._retention import install_retention
 from ._state import CONFIG, DISPATCHER, STORE
 from ._stream import NOTIFIER, STREAM_SETTINGS, LogNotifier, StreamSettings
+from ._sync import wake_sync_webhooks
 from ._temporal import TEMPORAL, TemporalLink, keep_retention_aligned
 from ._ui import install_ui, ui_auth_middleware
 from ._webhooks import handle_webhook
@@ -62,6 +63,7 @@ def create_app(
     # Open log streams would otherwise hold the stop for its whole time.
     app[DRAIN] = Drain(on_stop=app[NOTIFIER].close)
     app[STREAM_SETTINGS] = StreamSettings()
+    app.cleanup_ctx.append(wake_sync_webhooks)
     app[TEMPORAL] = TemporalLink(
         config.temporal_address,
         config.namespace,

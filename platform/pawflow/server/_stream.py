@@ -54,7 +54,9 @@ class StreamSettings:
 
 
 class LogNotifier:
-    """Wakes this process's log streams when records of their session are stored."""
+    """Wakes this process's log streams when records of their session are stored
+    (keyed by session id); also wakes sync webhooks when their event is matched
+    (keyed by event id: the two kinds of id never meet)."""
 
     def __init__(self) -> None:
         self._listeners: dict[str, set[asyncio.Event]] = {}

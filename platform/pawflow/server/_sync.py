@@ -11,8 +11,9 @@ as usual, then holds the request until, whichever comes first:
   keeps running).
 
 Answers and state changes that arrive through this server wake the waiting
-request at once (the log notifier); the store is re-read every
-``StreamSettings.recheck_seconds`` as well, for those that arrive through
+request at once (the log notifier), and so does this server's dispatcher when it
+has made the event's session (:func:`wake_sync_webhooks`); the store is re-read
+every ``StreamSettings.recheck_seconds`` as well, for what happens through
 another server instance.
 """
 
@@ -22,6 +23,7 @@ import asyncio
 import json
 import logging
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -30,10 +32,16 @@ from ..storage import HttpOutcome, SessionRecord, Store
 from ..waiting import wait_until_set
 from ._body import read_json_object
 from ._http import ApiError, live_session
-from ._state import STORE
-from ._stream import NOTIFIER, STREAM_SETTINGS
+from ._state import DISPATCHER, STORE
+from ._stream import NOTIFIER, STREAM_SETTINGS, LogNotifier
 
-__all__ = ["add_sync_routes", "answer_sync_webhook", "outcome_response", "post_http_outcome"]
+__all__ = [
+    "add_sync_routes",
+    "answer_sync_webhook",
+    "outcome_response",
+    "post_http_outcome",
+    "wake_sync_webhooks",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +60,23 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_SESSION_POLL_FIRST = 0.005
-_SESSION_POLL_MAX = 0.1
 
 
 def add_sync_routes(app: web.Application) -> None:
     """Register the HTTP outcome route on ``app``."""
     app.router.add_post("/api/v1/sessions/{id}/http_outcome", post_http_outcome)
+
+
+async def wake_sync_webhooks(app: web.Application) -> AsyncIterator[None]:
+    """While ``app`` runs (a cleanup context): the webhooks waiting for the
+    session of an event wake as soon as the dispatcher has matched it (the
+    notifier, keyed by event id), instead of polling the store for it."""
+    notifier = app[NOTIFIER]
+    stop = app[DISPATCHER].watch_matches(lambda event_id: notifier.notify([event_id]))
+    try:
+        yield
+    finally:
+        stop()
 
 
 # -- the session's answer -----------------------------------------------------------
@@ -127,12 +145,14 @@ async def answer_sync_webhook(request: web.Request, event_id: str, timeout: floa
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
 
-    session = await _session_of(store, event_id, deadline)
+    session = await _session_of(store, notifier, event_id, deadline, recheck)
     if session is None:
         event = await store.get_event(event_id)
         if event is not None and event.state == "unmatched":
             # No trigger took the event (a filter said no): nothing will answer.
             return _reply(202, {"event_id": event_id, "session_id": None}, event_id)
+        if notifier.closed:
+            return _shutting_down(event_id, None)
         return _timed_out(event_id, None)
 
     with notifier.listen(session.id) as wakeup:
@@ -147,40 +167,38 @@ async def answer_sync_webhook(request: web.Request, event_id: str, timeout: floa
             if ended is not None:
                 return _ended(event_id, session.id, *ended)
             if notifier.closed:
-                return _reply(
-                    503,
-                    {
-                        "error": "the server is shutting down",
-                        "event_id": event_id,
-                        "session_id": session.id,
-                    },
-                    event_id,
-                )
+                return _shutting_down(event_id, session.id)
             left = deadline - loop.time()
             if left <= 0:
                 return _timed_out(event_id, session.id)
             await wait_until_set(wakeup, min(recheck, left))
 
 
-async def _session_of(store: Store, event_id: str, deadline: float) -> SessionRecord | None:
+async def _session_of(
+    store: Store, notifier: LogNotifier, event_id: str, deadline: float, recheck: float
+) -> SessionRecord | None:
     """The event's session once the dispatcher made it; None if it made none (the
-    event is unmatched) or none appeared before ``deadline``."""
+    event is unmatched), none appeared before ``deadline``, or the server is
+    stopping. Woken by this server's dispatcher (see :func:`wake_sync_webhooks`);
+    re-read every ``recheck`` seconds for another server's."""
     loop = asyncio.get_running_loop()
-    delay = _SESSION_POLL_FIRST
-    while True:
-        sessions = await store.list_sessions(event_id=event_id)
-        if sessions:
-            return sessions[-1]  # newest first: the last is the one the event made
-        event = await store.get_event(event_id)
-        if event is None or event.state != "pending":
-            # Matched with no session (or matched in between: look once more).
+    # Listening before the first read: a match between that read and the wait
+    # still wakes it.
+    with notifier.listen(event_id) as matched:
+        while True:
+            matched.clear()
             sessions = await store.list_sessions(event_id=event_id)
-            return sessions[-1] if sessions else None
-        left = deadline - loop.time()
-        if left <= 0:
-            return None
-        await asyncio.sleep(min(delay, left))
-        delay = min(delay * 2, _SESSION_POLL_MAX)
+            if sessions:
+                return sessions[-1]  # newest first: the last is the one the event made
+            event = await store.get_event(event_id)
+            if event is None or event.state != "pending":
+                # Matched with no session (or matched in between: look once more).
+                sessions = await store.list_sessions(event_id=event_id)
+                return sessions[-1] if sessions else None
+            left = deadline - loop.time()
+            if left <= 0 or notifier.closed:
+                return None
+            await wait_until_set(matched, min(recheck, left))
 
 
 def _ended(
@@ -190,6 +208,15 @@ def _ended(
         return _reply(200, result, event_id, session_id)  # it came as JSON: it is JSON
     message = "session failed" if state == "error" else f"session {state}"
     return _reply(500, {"error": message, "session_id": session_id}, event_id, session_id)
+
+
+def _shutting_down(event_id: str, session_id: str | None) -> web.Response:
+    return _reply(
+        503,
+        {"error": "the server is shutting down", "event_id": event_id, "session_id": session_id},
+        event_id,
+        session_id,
+    )
 
 
 def _timed_out(event_id: str, session_id: str | None) -> web.Response:
