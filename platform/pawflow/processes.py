@@ -1,15 +1,20 @@
 """Process hygiene every Pawflow process needs, whoever launched it: closing its
-``/proc`` files to other processes of its user, and dying with its parent."""
+``/proc`` files to other processes of its user, dying with its parent, and
+room for as many open files as it is allowed."""
 
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
+import resource
 import signal
 import sys
 from collections.abc import Callable
 
-__all__ = ["die_with_parent", "make_undumpable"]
+__all__ = ["die_with_parent", "make_undumpable", "raise_open_files_limit"]
+
+log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
@@ -23,6 +28,27 @@ def make_undumpable() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE)")
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit and
+    return it. The usual 1024 is too few for a thousand sessions in calls: a
+    worker holds a few descriptors for each (its runner's pipe, its process's
+    sentinel) and the server a keep-alive connection from each one's activity
+    thread. Children inherit the limit (the worker's fork server, which keeps
+    one descriptor for each live runner, among them)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)  # the kernel's usual ceiling (fs.nr_open)
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as err:
+            log.debug("open-files limit left at %d (cannot raise it to %d: %s)", soft, hard, err)
+            return soft
+        log.debug("open-files limit raised from %d to %d", soft, hard)
+        return hard
+    return soft
 
 
 def die_with_parent(

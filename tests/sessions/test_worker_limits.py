@@ -9,13 +9,13 @@ from typing import Any, cast
 
 import pytest
 
+from pawflow.processes import raise_open_files_limit
 from pawflow.sessions._worker import (
     MAX_SESSIONS_IN_CALLS,
     RUNNER_ESTIMATE_MB,
     StepPool,
     WorkflowTaskGate,
     default_sessions_in_calls,
-    raise_open_files_limit,
 )
 from tests.helpers import wait_for
 

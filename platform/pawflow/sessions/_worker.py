@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import resource
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,7 +29,7 @@ from temporalio.worker import (
 from ..config import TemporalAccess
 from ..credentials import purpose_key
 from ..errors import ConfigError, TemporalUnavailable
-from ..processes import make_undumpable
+from ..processes import make_undumpable, raise_open_files_limit
 from ..schedules import ScheduleTickActivities, schedule_tick_workflow
 from ._activities import SessionActivities
 from ._codecache import CodeCache
@@ -53,7 +52,6 @@ __all__ = [
     "connect_temporal",
     "default_sessions_in_calls",
     "metrics_runtime",
-    "raise_open_files_limit",
     "run_worker",
 ]
 
@@ -252,25 +250,6 @@ def default_sessions_in_calls(available_bytes: int | None) -> int:
         return _MIN_SESSIONS_IN_CALLS * 4
     fits = int(available_bytes * _MEMORY_SHARE) // (RUNNER_ESTIMATE_MB << 20)
     return max(_MIN_SESSIONS_IN_CALLS, min(MAX_SESSIONS_IN_CALLS, fits))
-
-
-def raise_open_files_limit() -> int:
-    """Raise this process's soft limit on open files to its hard limit and
-    return it: each runner holds a few descriptors here (its pipe, its
-    process's sentinel) and each activity thread a connection to the server,
-    so a thousand sessions in calls need more than the usual 1024. The fork
-    server, which keeps one for each live runner, inherits it (and so do the
-    runners, which could raise it to the hard limit anyway)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = max(soft, 1 << 20)  # the kernel's usual ceiling (fs.nr_open)
-    if soft != resource.RLIM_INFINITY and soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            return soft
-        return hard
-    return soft
 
 
 async def run_worker(config: WorkerConfig) -> None:

@@ -14,6 +14,7 @@ from .. import config
 from ..config import EffectiveConfig
 from ..config._effective import setting_env
 from ..errors import ConfigError
+from ..processes import raise_open_files_limit
 from ._lock import DataDirLock
 from ._ports import PORTS_FILE, temporal_ports
 from ._process import make_undumpable, run_until_signalled
@@ -52,6 +53,9 @@ def run_up(options: UpOptions, *, out: TextIO | None = None) -> None:
     # users only: sessions' programs among them must not read it.
     os.umask(0o077)
     make_undumpable()  # it holds the admin token: no runner may read its memory
+    # Its server takes a keep-alive connection from every worker thread running
+    # a session's call.
+    raise_open_files_limit()
     settings = options.config
     try:
         config.ensure_data_dir(settings.data_dir)
