@@ -4,9 +4,9 @@ completed, replays a fresh runner from the transcript, and fails the session
 when the program no longer asks what the transcript says it asked.
 
 The runner here is a fake that speaks the runner's side of the wire protocol
-(``request``, ``print`` and ``outcome`` messages; ``execute``, ``result``,
-``resume`` and ``stop`` from the driver) for a scripted program, so these tests
-need no runner processes.
+(``Asked``, ``Print`` and ``Outcome`` messages, framed as a runner frames them;
+``Execute``, ``Result``, ``Resume`` and ``Stop`` from the driver) for a
+scripted program, so these tests need no runner processes.
 """
 
 from __future__ import annotations
@@ -27,7 +27,20 @@ from pawflow.sessions._runner import RunnerSpec
 from pawflow.sessions._runners import RunnerGone
 from pawflow.sessions._seal import OutcomeSeal
 from pawflow.sessions._transcript import Transcript
-from pawflow.sessions._wire import encode_request
+from pawflow.sessions._wire import (
+    Asked,
+    BadMessage,
+    Execute,
+    FromRunner,
+    Outcome,
+    Print,
+    Result,
+    Resume,
+    Stop,
+    ToRunner,
+    receive_from_runner,
+    send,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -54,53 +67,72 @@ def _fetch_then_sleep() -> Generator[Request | str, Any, None]:
     yield Request("finished", result=repr(outcome))
 
 
+class _Frames:
+    """The runner's end of its pipe, in memory: the frames it sent, in order."""
+
+    def __init__(self) -> None:
+        self.frames: deque[bytes] = deque()
+
+    def send_bytes(self, frame: bytes) -> None:
+        self.frames.append(frame)
+
+    def recv_bytes(self, maxlength: int | None = None) -> bytes:
+        return self.frames.popleft()
+
+
 class _FakeRunner:
     """A runner process running a scripted program, in memory."""
 
     def __init__(self, program: Program, executed: list[Request]) -> None:
         self._program = program()
         self._executed = executed
-        self._outbox: deque[tuple[Any, ...]] = deque()
+        self._outbox = _Frames()
         self._asked: Request | None = None
         self.killed = False
         self._run(None)
+
+    def _say(self, message: FromRunner) -> None:
+        send(cast(Any, self._outbox), message)
 
     def _run(self, answer: Any) -> None:
         """Run the program on with ``answer`` until its next request."""
         item = self._program.send(answer)
         while isinstance(item, str):
-            self._outbox.append(("print", item))
+            self._say(Print(item))
             item = self._program.send(None)
         self._asked = item
-        self._outbox.append(("request", encode_request(item)))
+        self._say(Asked(item))
 
-    def send(self, kind: str, *fields: Any, blob: bytes | None = None) -> None:
+    def send(self, message: ToRunner) -> None:
         if self.killed:
             raise RunnerGone("the program's process was killed")
         asked = self._asked
         assert asked is not None
-        if kind == "execute":
-            assert asked.kind == "call", f"execute sent for a {asked.kind}"
-            self._executed.append(asked)
-            outcome = f"outcome of {asked.function} #{asked.number}".encode()
-            shown = {"result": repr(outcome), "other": "not shown"}
-            self._outbox.append(("print", f"running {asked.function}"))
-            self._outbox.append(("outcome", 1, 3.0, shown, outcome))
-            self._run(outcome)
-        elif kind == "result":
-            assert asked.kind == "call", f"a result sent for a {asked.kind}"
-            self._run(blob)
-        elif kind in ("resume", "stop"):
-            self._run(fields[0] if fields else None)
-        else:
-            raise AssertionError(f"unexpected {kind!r} sent to the runner")
+        match message:
+            case Execute():
+                assert asked.kind == "call", f"execute sent for a {asked.kind}"
+                self._executed.append(asked)
+                outcome = f"outcome of {asked.function} #{asked.number}".encode()
+                shown = {"result": repr(outcome), "other": "not shown"}
+                self._say(Print(f"running {asked.function}"))
+                self._say(Outcome(1, 3.0, shown, outcome))
+                self._run(outcome)
+            case Result(outcome):
+                assert asked.kind == "call", f"a result sent for a {asked.kind}"
+                self._run(outcome)
+            case Resume(value) | Stop(value):
+                self._run(value)
 
-    def recv(self, timeout: float | None, overdue: str) -> tuple[Any, ...]:
-        if self.killed or not self._outbox:
+    def recv(self, timeout: float | None, overdue: str) -> FromRunner:
+        if self.killed or not self._outbox.frames:
             # A real runner that sends nothing is killed once ``timeout`` passes.
             self.killed = True
             raise RunnerGone(overdue)
-        return self._outbox.popleft()
+        try:
+            return receive_from_runner(cast(Any, self._outbox))
+        except BadMessage as exc:  # as a real runner's: it is killed
+            self.killed = True
+            raise RunnerGone(f"the program's process sent {exc}") from None
 
     def kill(self) -> None:
         self.killed = True
@@ -323,13 +355,25 @@ def test_a_program_that_ends_early_on_replay_fails_the_session() -> None:
     assert "now it is the end of the program" in step.request.message
 
 
-def test_an_outcome_of_the_wrong_shape_fails_the_session() -> None:
+@pytest.mark.parametrize(
+    ("frames", "reason"),
+    [
+        ([b'["outcome","one",3.0,{}]', b""], "an outcome of the wrong shape"),
+        # A number is for a call of a gather only.
+        ([b'["outcome",1,3.0,{},1]', b""], "an outcome of the wrong shape"),
+        ([b'["request",{"kind":"finished"}]'], "'request' out of turn"),
+    ],
+)
+def test_a_runner_that_answers_a_call_with_something_else_fails_the_session(
+    frames: list[bytes], reason: str
+) -> None:
     class Broken(_FakeRunner):
-        def send(self, kind: str, *fields: Any, blob: bytes | None = None) -> None:
-            if kind == "execute":
-                self._outbox.append(("outcome", "one", 3.0, {}, b""))
+        def send(self, message: ToRunner) -> None:
+            if isinstance(message, Execute):
+                for frame in frames:
+                    self._outbox.send_bytes(frame)
                 return
-            super().send(kind, *fields, blob=blob)
+            super().send(message)
 
     s = _Session(_fetch_then_sleep)
     s.factory.spawn = lambda spec: Broken(s.factory.program, s.factory.executed)  # type: ignore[method-assign]
@@ -337,7 +381,7 @@ def test_an_outcome_of_the_wrong_shape_fails_the_session() -> None:
     step = s.driver.advance("start")
 
     assert step.request.kind == "failed"
-    assert step.request.message == "the program's process sent an outcome of the wrong shape"
+    assert step.request.message == f"the program's process sent {reason}"
     assert (_SESSION, 1) not in s.journal.entries
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from pawflow.sessions._envs import PackageEnvs
 from pawflow.sessions._runner import RunnerSpec
 from pawflow.sessions._runners import RunnerFactory
+from pawflow.sessions._wire import Asked
 
 
 def _spec(code: Path) -> RunnerSpec:
@@ -34,14 +35,14 @@ def test_a_requirement_the_worker_cannot_install_ends_the_session_with_pips_reas
     envs = tmp_path / "envs"
     runner = RunnerFactory(packages=PackageEnvs(envs)).spawn(_spec(code))
     try:
-        kind, request = runner.recv(60, "the runner did not answer")
+        message = runner.recv(60, "the runner did not answer")
     finally:
         runner.kill()
-    assert kind == "request"
-    assert request["kind"] == "failed"
-    assert request["message"].startswith(
+    assert isinstance(message, Asked)
+    assert message.request.kind == "failed"
+    assert message.request.message.startswith(
         "the project's requirements.txt could not be installed on this worker: "
         "requirements.txt: pip could not install the requirements: "
     )
-    assert "pawflow-no-such-package-xyz" in request["message"]
+    assert "pawflow-no-such-package-xyz" in message.request.message
     assert [p for p in envs.iterdir() if not p.name.startswith(".")] == []

@@ -18,6 +18,7 @@ import pytest
 from pawflow.sessions import _runners
 from pawflow.sessions._runner import POOLED_NAME, RUNNER_NAME, RunnerSpec
 from pawflow.sessions._runners import Runner, RunnerFactory
+from pawflow.sessions._wire import Asked
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.timeout(90)
@@ -79,12 +80,12 @@ def _spec(code: Path, session: str, call: str = "report", **vars: str) -> Runner
 
 def _finish(runner: Runner) -> Any:
     try:
-        kind, request = runner.recv(30, "the runner did not answer")
+        message = runner.recv(30, "the runner did not answer")
     finally:
         runner.kill()
-    assert kind == "request"
-    assert request["kind"] == "finished", request
-    return request["result"]
+    assert isinstance(message, Asked)
+    assert message.request.kind == "finished", message
+    return message.request.result
 
 
 def _name(pid: int) -> str:
@@ -108,7 +109,8 @@ def test_a_session_gets_a_pooled_runner_that_held_nothing_of_another_session(
     runner = factory.spawn(_spec(code, "ses_a", "wait"))
     try:
         message = runner.recv(30, "the runner did not answer")
-        assert message[1]["kind"] == "sleep"
+        assert isinstance(message, Asked)
+        assert message.request.kind == "sleep"
         assert runner.pid in first_pooled
         assert _name(first_pooled[0]) == RUNNER_NAME
     finally:
@@ -197,8 +199,8 @@ _WORKER = textwrap.dedent(
         server_url="http://127.0.0.1:1", credential="c",
     )
     runner = factory.spawn(spec)
-    kind, request = runner.recv(30, "no request")
-    assert request["kind"] == "sleep", request
+    message = runner.recv(30, "no request")
+    assert message.request.kind == "sleep", message
     wait_for(lambda: len(factory.pooled()) == 2, message="a full pool")
     pids = [forkserver._forkserver._forkserver_pid, runner.pid, *factory.pooled()]
     print(json.dumps(pids), flush=True)

@@ -15,12 +15,21 @@ from pawflow.sessions._protocol import Request
 from pawflow.sessions._seal import OutcomeSeal, TamperedOutcome
 from pawflow.sessions._wire import (
     MAX_FRAME,
+    Asked,
     BadMessage,
+    Execute,
+    Outcome,
+    Print,
+    Result,
+    Resume,
+    Stop,
     decode_request,
-    encode_request,
-    read,
-    write,
+    receive_from_runner,
+    receive_from_worker,
+    send,
 )
+
+pytestmark = pytest.mark.timeout(30)
 
 
 class _Boom:
@@ -39,18 +48,119 @@ def pipe() -> Iterator[tuple[Connection, Connection]]:
 def test_messages_round_trip_with_their_outcome_bytes(pipe: tuple[Connection, Connection]) -> None:
     runner, worker = pipe
     request = Request("call", number=3, function="requests.get", args=["'x'"], budget=5.0)
-    write(runner, "request", encode_request(request))
-    write(runner, "outcome", 1, 2.5, {"result": 1}, blob=b"\x80\x05raw")
-    kind, raw = read(worker)
-    assert (kind, decode_request(raw)) == ("request", request)
-    assert read(worker) == ("outcome", 1, 2.5, {"result": 1}, b"\x80\x05raw")
+    sent: list[Print | Asked | Outcome] = [
+        Print("hello"),
+        Asked(request),
+        Outcome(1, 2.5, {"result": 1}, b"\x80\x05raw"),
+        Outcome(2, 7.0, {"error": "ValueError: x"}, b"", number=4),
+    ]
+    for message in sent:
+        send(runner, message)
+    assert [receive_from_runner(worker) for _ in sent] == sent
+
+    answers: list[Execute | Result | Resume | Stop] = [
+        Execute(),
+        Result(b"\x80\x05raw"),
+        Resume({"id": "evt_1"}),
+        Stop("stopped by alice"),
+    ]
+    for answer in answers:
+        send(worker, answer)
+    assert [receive_from_worker(runner) for _ in answers] == answers
+
+
+def test_the_frames_are_the_documented_json_arrays(
+    pipe: tuple[Connection, Connection],
+) -> None:
+    runner, worker = pipe
+    send(runner, Outcome(1, 2.5, {"result": "1"}, b"raw", number=4))
+    send(worker, Result(b"raw"))
+    send(worker, Resume(None))
+    assert worker.recv_bytes() == b'["outcome",1,2.5,{"result":"1"},4]'
+    assert worker.recv_bytes() == b"raw"
+    assert runner.recv_bytes() == b'["result"]'
+    assert runner.recv_bytes() == b"raw"
+    assert runner.recv_bytes() == b'["resume",null]'
+
+
+def test_a_runner_redacts_the_fields_not_the_kind_nor_the_outcome(
+    pipe: tuple[Connection, Connection],
+) -> None:
+    runner, worker = pipe
+
+    def redact(fields: list[object]) -> list[object]:
+        return [str(f).replace("s3cret", "[secret]") for f in fields]
+
+    send(runner, Outcome(1, 2.0, {}, b"s3cret outcome"), redact=redact)
+    assert worker.recv_bytes() == b'["outcome","1","2.0","{}"]'
+    assert worker.recv_bytes() == b"s3cret outcome"
+
+
+def test_only_what_a_call_end_record_shows_of_an_outcome_is_kept(
+    pipe: tuple[Connection, Connection],
+) -> None:
+    runner, worker = pipe
+    runner.send_bytes(b'["outcome",1,3,{"result":"1","other":"x"}]')
+    runner.send_bytes(b"raw")
+    assert receive_from_runner(worker) == Outcome(1, 3.0, {"result": "1"}, b"raw")
+
+
+@pytest.mark.parametrize(
+    ("frame", "error"),
+    [
+        (b'["print",3]', "a print that is not text"),
+        (b'["print"]', "a print that is not text"),
+        (b'["print","a","b"]', "a print that is not text"),
+        (b'["request"]', "a request that is not an object"),
+        (b'["request",{"kind":"exec"}]', "a request of unknown kind 'exec'"),
+        (b'["outcome",1,2.0]', "an outcome of the wrong shape"),
+        (b'["outcome",1,2.0,{},3,4]', "an outcome of the wrong shape"),
+        (b'["outcome","one",2.0,{}]', "an outcome of the wrong shape"),
+        (b'["outcome",-1,2.0,{}]', "an outcome of the wrong shape"),
+        (b'["outcome",true,2.0,{}]', "an outcome of the wrong shape"),
+        (b'["outcome",1,"2",{}]', "an outcome of the wrong shape"),
+        (b'["outcome",1,2.0,[]]', "an outcome of the wrong shape"),
+        (b'["outcome",1,2.0,{},"4"]', "an outcome of the wrong shape"),
+        (b'["outcome",1,2.0,{},4.0]', "an outcome of the wrong shape"),
+        (b'["outcome",1,2.0,{},true]', "an outcome of the wrong shape"),
+        (b'["execute"]', "a message of unknown kind 'execute'"),
+        (b'["' + b"x" * 1000 + b'"]', "a message of unknown kind '" + "x" * 40 + "'"),
+        (b"[]", "a message of the wrong shape"),
+        (b'{"kind":"print"}', "a message of the wrong shape"),
+        (b"[3]", "a message of the wrong shape"),
+    ],
+)
+def test_a_malformed_message_from_a_runner_is_refused(
+    pipe: tuple[Connection, Connection], frame: bytes, error: str
+) -> None:
+    runner, worker = pipe
+    runner.send_bytes(frame)
+    runner.send_bytes(b"outcome bytes")  # an outcome's second frame
+    with pytest.raises(BadMessage) as refused:
+        receive_from_runner(worker)
+    assert str(refused.value) == error
+
+
+def test_an_oversized_outcome_is_refused(pipe: tuple[Connection, Connection]) -> None:
+    runner, worker = pipe
+
+    def send_outcome() -> None:
+        with contextlib.suppress(OSError, TypeError, ValueError):
+            send(runner, Outcome(1, 2.0, {}, b"x" * ((8 << 20) + 1)))
+
+    sender = threading.Thread(target=send_outcome, daemon=True)
+    sender.start()
+    with pytest.raises(BadMessage, match="larger than"):
+        receive_from_runner(worker)
+    worker.close()
+    sender.join(10)
 
 
 def test_a_pickle_from_a_runner_is_refused_not_loaded(pipe: tuple[Connection, Connection]) -> None:
     runner, worker = pipe
     runner.send_bytes(pickle.dumps(("request", _Boom())))
     with pytest.raises(BadMessage, match="not JSON"):
-        read(worker)
+        receive_from_runner(worker)
 
 
 def test_an_oversized_frame_is_refused(pipe: tuple[Connection, Connection]) -> None:
@@ -65,7 +175,7 @@ def test_an_oversized_frame_is_refused(pipe: tuple[Connection, Connection]) -> N
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
     with pytest.raises(BadMessage, match="larger than"):
-        read(worker)
+        receive_from_runner(worker)
     worker.close()
     sender.join(10)
 
@@ -74,8 +184,8 @@ def test_lone_surrogates_arrive_as_replacement_characters(
     pipe: tuple[Connection, Connection],
 ) -> None:
     runner, worker = pipe
-    write(runner, "print", "bad \ud83d decode")
-    assert read(worker) == ("print", "bad \ufffd decode")
+    send(runner, Print("bad \ud83d decode"))
+    assert receive_from_runner(worker) == Print("bad \ufffd decode")
 
 
 @pytest.mark.parametrize(
@@ -120,6 +230,6 @@ def test_a_deeply_nested_message_with_lone_surrogates_is_refused(
     nested: object = "\ud83d"
     for _ in range(100):
         nested = [nested]
-    write(runner, "print", nested)
+    send(runner, Print(nested))  # type: ignore[arg-type]  # what a hostile runner may send
     with pytest.raises(BadMessage, match="nested too deeply"):
-        read(worker)
+        receive_from_runner(worker)

@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ServerError
 from ._protocol import CallDone, Exchange, Request, Step, StepAction
@@ -40,7 +40,18 @@ from ._runners import Runner, RunnerFactory, RunnerGone
 from ._seal import OutcomeSeal, TamperedOutcome
 from ._serverlink import ServerLink
 from ._transcript import Transcript
-from ._wire import BadMessage, decode_exchange, decode_request, encode_exchange
+from ._wire import (
+    Asked,
+    BadMessage,
+    Execute,
+    Outcome,
+    Print,
+    Result,
+    Resume,
+    Stop,
+    decode_exchange,
+    encode_exchange,
+)
 
 __all__ = ["CallJournal", "RunnerDriver", "SessionEnded", "SessionHosts"]
 
@@ -55,6 +66,8 @@ _TRANSCRIPT_CHUNK = 200  # answered requests per request to the server
 # Calls whose outcome belongs to the session that made them: a session restarted
 # from another's failure makes them again rather than reuse that one's.
 _RUN_AGAIN_ON_REUSE = frozenset({"pawflow.subscribe"})
+# What the driver waits for from a runner (prints aside).
+_Expected = TypeVar("_Expected", Asked, Outcome)
 
 
 class CallJournal:
@@ -289,7 +302,7 @@ class RunnerDriver:
                 assert self.transcript.current is not None
                 request = self.transcript.current
                 if action != "execute":
-                    runner.send("resume" if action == "resume" else "stop", value)
+                    runner.send(Resume(value) if action == "resume" else Stop(value))
                     self._consumed += 1
                     request = self._next_request(runner, printed)
             request = self._run_calls(runner, request, calls)
@@ -398,14 +411,12 @@ class RunnerDriver:
     def _answer(self, runner: Runner, exchange: Exchange) -> None:
         """Give a replaying runner the recorded answer to ``exchange``."""
         if exchange.stop is not None:
-            runner.send("stop", exchange.stop)
+            runner.send(Stop(exchange.stop))
         elif exchange.request.kind == "call":
             sealed = base64.b64decode(exchange.outcome or "")
-            runner.send(
-                "result", blob=self._seal.open(self.session_id, exchange.request.number, sealed)
-            )
+            runner.send(Result(self._seal.open(self.session_id, exchange.request.number, sealed)))
         else:
-            runner.send("resume", exchange.value)
+            runner.send(Resume(exchange.value))
 
     def _run_calls(self, runner: Runner, request: Request, calls: list[CallDone]) -> Request:
         """Run calls while the program asks for nothing else, within the batch's bounds."""
@@ -443,11 +454,11 @@ class RunnerDriver:
         for call in request.calls:
             if call.number in journaled:
                 sealed = self._seal.open(self.session_id, call.number, journaled[call.number][0])
-                runner.send("result", blob=sealed)
+                runner.send(Result(sealed))
             else:
-                runner.send("execute")
+                runner.send(Execute())
         waiting = {c.number: c for c in request.calls if c.number not in journaled}
-        ran: dict[int, tuple[int, float, dict[str, Any], bytes]] = {}
+        ran: dict[int, tuple[Outcome, bytes]] = {}  # with the outcome sealed
         printed = _Printed()
         if waiting:
             budget = max(_call_deadline(c)[0] for c in waiting.values())
@@ -458,24 +469,22 @@ class RunnerDriver:
             )
         while waiting:
             left = max(0.0, end - time.monotonic())
-            message = self._receive(runner, printed, "outcome", (left, overdue))
-            if (
-                len(message) != 6
-                or type(message[4]) is not int
-                or not waiting.pop(message[4], None)
-            ):
+            message = self._receive(runner, printed, Outcome, (left, overdue))
+            number = message.number
+            if number is None or not waiting.pop(number, None):
                 runner.kill()
                 raise RunnerGone("the program's process sent an outcome for no call it was running")
-            number = message[4]
-            attempts, duration, shown, outcome = _outcome_fields((*message[:4], message[5]))
-            sealed = self._seal.seal(self.session_id, number, outcome)
-            self._journaling.append(self._journal.put_soon(self.session_id, number, sealed, shown))
-            ran[number] = (attempts, duration, shown, sealed)
+            sealed = self._seal.seal(self.session_id, number, message.outcome)
+            self._journaling.append(
+                self._journal.put_soon(self.session_id, number, sealed, message.shown)
+            )
+            ran[number] = (message, sealed)
         self._consumed += len(request.calls)
         done: list[CallDone] = []
         for call in request.calls:
             if call.number in ran:
-                attempts, duration, shown, sealed = ran[call.number]
+                message, sealed = ran[call.number]
+                attempts, duration, shown = message.attempts, message.duration_ms, message.shown
             else:
                 sealed, shown = journaled[call.number]
                 attempts, duration = 0, 0.0
@@ -504,14 +513,16 @@ class RunnerDriver:
         started = time.time()
         if journaled is not None:
             sealed, shown = journaled
-            runner.send("result", blob=self._seal.open(self.session_id, request.number, sealed))
+            runner.send(Result(self._seal.open(self.session_id, request.number, sealed)))
             attempts, duration = 0, 0.0
         else:
             self._journaled()  # the previous call's outcome is safe before this one runs
-            runner.send("execute")
-            message = self._receive(runner, printed, "outcome", _call_deadline(request))
-            attempts, duration, shown, outcome = _outcome_fields(message)
-            sealed = self._seal.seal(self.session_id, request.number, outcome)
+            runner.send(Execute())
+            message = self._receive(runner, printed, Outcome, _call_deadline(request))
+            if message.number is not None:  # a number is for a call of a gather
+                raise RunnerGone("the program's process sent an outcome of the wrong shape")
+            attempts, duration, shown = message.attempts, message.duration_ms, message.shown
+            sealed = self._seal.seal(self.session_id, request.number, message.outcome)
             self._journaling.append(
                 self._journal.put_soon(self.session_id, request.number, sealed, shown)
             )
@@ -539,31 +550,27 @@ class RunnerDriver:
             f"the program ran for more than {self._wall:g} s without reaching a durable "
             "point (limits.wall_seconds)"
         )
-        message = self._receive(runner, printed, "request", (self._wall, overdue))
-        try:
-            return decode_request(message[1] if len(message) == 2 else None)
-        except BadMessage as exc:
-            runner.kill()
-            raise RunnerGone(f"the program's process sent {exc}") from None
+        return self._receive(runner, printed, Asked, (self._wall, overdue)).request
 
     @staticmethod
     def _receive(
-        runner: Runner, printed: _Printed | None, kind: str, deadline: tuple[float, str]
-    ) -> tuple[Any, ...]:
+        runner: Runner,
+        printed: _Printed | None,
+        expected: type[_Expected],
+        deadline: tuple[float, str],
+    ) -> _Expected:
+        """The runner's next message other than a print, which must be an ``expected``."""
         seconds, overdue = deadline
         end = time.monotonic() + seconds
         while True:
             message = runner.recv(max(0.0, end - time.monotonic()), overdue)
-            if message[0] == "print":
-                if len(message) != 2 or not isinstance(message[1], str):
-                    runner.kill()
-                    raise RunnerGone("the program's process sent a print that is not text")
+            if isinstance(message, Print):
                 if printed is not None:  # None: a replay, printed already
-                    printed.add(message[1])
-                continue
-            if message[0] != kind:
-                raise RunnerGone(f"the program's process sent {message[0]!r} out of turn")
-            return message
+                    printed.add(message.text)
+            elif isinstance(message, expected):
+                return message
+            else:
+                raise RunnerGone(f"the program's process sent {message.kind!r} out of turn")
 
 
 @dataclasses.dataclass
@@ -596,23 +603,6 @@ def _answered_by(request: Request, exchanges: list[Exchange], at: int) -> list[E
     if len(group) < len(request.calls):
         raise _Diverged(Request("finished"), request.calls[len(group)])
     return group
-
-
-def _outcome_fields(message: tuple[Any, ...]) -> tuple[int, float, dict[str, Any], bytes]:
-    """(attempts, duration in ms, shown, outcome) of an ``outcome`` message, checked."""
-    if len(message) == 5:
-        _, attempts, duration, shown, outcome = message
-        if (
-            type(attempts) is int
-            and attempts >= 0
-            and type(duration) in (int, float)
-            and isinstance(shown, dict)
-            and isinstance(outcome, bytes)
-        ):
-            # Only what a call_end record shows: the program picks nothing else.
-            kept = {k: shown[k] for k in ("result", "error") if k in shown}
-            return attempts, float(duration), kept, outcome
-    raise RunnerGone("the program's process sent an outcome of the wrong shape")
 
 
 _CALL_GRACE = 10.0  # seconds past a call's budget before the worker steps in

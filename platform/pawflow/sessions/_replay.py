@@ -132,11 +132,11 @@ class _Answerer:
     def serve(self) -> None:
         try:
             while True:
-                message = wire.read(self._conn)
-                if message[0] == "print":
-                    self._show({"type": "print", "text": str(message[1])})
-                elif message[0] == "request":
-                    request = wire.decode_request(message[1])
+                message = wire.receive_from_runner(self._conn)
+                if isinstance(message, wire.Print):
+                    self._show({"type": "print", "text": message.text})
+                elif isinstance(message, wire.Asked):
+                    request = message.request
                     if request.ended:
                         self._ended(request)
                         return
@@ -185,7 +185,7 @@ class _Answerer:
 
     def _give(self, exchange: Exchange, asked: Request) -> None:
         if exchange.stop is not None:
-            wire.write(self._conn, "stop", exchange.stop)
+            wire.send(self._conn, wire.Stop(exchange.stop))
         elif exchange.request.kind == "call":
             start, ended = call_record_types(asked)
             self._show({"type": start, **call_fields(asked)})
@@ -194,9 +194,9 @@ class _Answerer:
             end: Record = {"type": ended, "seq": asked.number, "attempt": 0}
             end.update(duration_ms=0.0, note="answered from the record", **shown)
             self._show(end)
-            wire.write(self._conn, "result", blob=base64.b64decode(exchange.outcome or ""))
+            wire.send(self._conn, wire.Result(base64.b64decode(exchange.outcome or "")))
         else:
-            wire.write(self._conn, "resume", exchange.value)
+            wire.send(self._conn, wire.Resume(exchange.value))
 
     def _diverged(self, recorded: Request, now: Request) -> None:
         if self._divergence is None:
@@ -207,7 +207,7 @@ class _Answerer:
     def _stop(self, reason: str) -> None:
         # The program gets SessionStopped and asks nothing more (``_Program._ask``).
         self._stopping = True
-        wire.write(self._conn, "stop", f"replay: {reason}")
+        wire.send(self._conn, wire.Stop(f"replay: {reason}"))
 
 
 def _described(request: Request) -> str:

@@ -57,7 +57,6 @@ from ._protocol import Request
 from ._redact import Redactor
 from ._render import clip, error_line, loggable, short_repr, user_traceback
 from ._serverlink import ServerLink
-from ._wire import encode_request
 
 __all__ = ["POOLED_NAME", "RUNNER_NAME", "RunnerSpec", "runner_main"]
 
@@ -129,11 +128,11 @@ def runner_main(conn: Connection, confinement: Confinement) -> None:
         code_root = confine(confinement, spec.code_root, spec.vars, spec.packages)
     except (ConfinementFailed, OSError) as exc:
         reason = f"the session's process could not be confined, so its program did not run: {exc}"
-        wire.write(conn, "request", encode_request(Request("failed", error=reason, message=reason)))
+        wire.send(conn, wire.Asked(Request("failed", error=reason, message=reason)))
         return
     if spec.packages_error:
         reason = spec.packages_error
-        wire.write(conn, "request", encode_request(Request("failed", error=reason, message=reason)))
+        wire.send(conn, wire.Asked(Request("failed", error=reason, message=reason)))
         return
     spec = dataclasses.replace(spec, code_root=code_root)
     use_packages(packages_seen_at(confinement, spec.packages))
@@ -233,7 +232,7 @@ class _Program:
         # secrets are cut from what the module prints, as the handler's are.
         scope.no_activity = self._scope.no_activity
         scope.secrets = self._scope.secrets
-        with module_output(lambda text: self._send("print", clip(text))):
+        with module_output(lambda text: self._send(wire.Print(clip(text)))):
             ScopedGreenlet(lambda: execute(), scope).switch()
 
     @property
@@ -244,7 +243,7 @@ class _Program:
     # -- the program -----------------------------------------------------------------
     def run(self) -> None:
         end = ScopedGreenlet(self._main, self._scope).switch()
-        self._send("request", encode_request(end))
+        self._send(wire.Asked(end))
 
     def _main(self) -> Request:
         end = self._end()
@@ -325,36 +324,36 @@ class _Program:
         return Event.from_dict(raw)
 
     # -- talking to the worker ---------------------------------------------------------
-    def _send(self, kind: str, *fields: Any, blob: bytes | None = None) -> None:
+    def _send(self, message: wire.FromRunner) -> None:
         try:
             # Every text leaving the runner, not the outcome: that one is sealed.
-            wire.write(self.conn, kind, *self._redactor.data(fields), blob=blob)
+            wire.send(self.conn, message, redact=self._redactor.data)
         except OSError:
             _orphaned()
 
-    def _receive(self) -> tuple[Any, ...]:
+    def _receive(self) -> wire.ToRunner:
         try:
-            return wire.read(self.conn)
+            return wire.receive_from_worker(self.conn)
         except (OSError, EOFError, wire.BadMessage):
             _orphaned()
 
-    def _ask(self, request: Request) -> tuple[Any, ...]:
+    def _ask(self, request: Request) -> wire.Execute | wire.Result | wire.Resume:
         # An undo of a saga is asked for after a stop too: a stopped session
         # undoes its half-done work (the workflow answers calls after a stop).
         if self._stopped is not None and not request.compensation:
             raise SessionStopped(self._stopped)
         while True:
-            self._send("request", encode_request(request))
+            self._send(wire.Asked(request))
             answer = self._receive()
-            if answer[0] != "stop":
+            if not isinstance(answer, wire.Stop):
                 return answer
             first = self._stopped is None
-            self._stopped = answer[1]
+            self._stopped = answer.reason
             # A stop that comes instead of an undo's answer is recorded as its
             # answer; the undo is asked for again, and runs. A second stop
             # (only a replay sends one) ends it.
             if not (request.compensation and first):
-                raise SessionStopped(answer[1])
+                raise SessionStopped(answer.reason)
 
     def wait(self, kind: str, key: Any, timeout: float | None) -> Any:
         if self._executing:
@@ -367,7 +366,8 @@ class _Program:
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be non-negative")
         answer = self._ask(Request(kind, key=key, timeout=timeout))  # type: ignore[arg-type]
-        return answer[1]
+        assert isinstance(answer, wire.Resume), answer  # the worker answers a wait so
+        return answer.value
 
     # -- calls from user code ------------------------------------------------------------
     def dispatch(
@@ -417,11 +417,11 @@ class _Program:
     ) -> Any:
         request = self._call_request(fn, args, kwargs, compensation=compensation)
         answer = self._ask(request)
-        executed = answer[0] == "execute"
+        executed = isinstance(answer, wire.Execute)
         if executed:
             data, attempts, ms = self._execute(request, fn, args, kwargs)
         else:
-            data = answer[-1]
+            data = _recorded(answer)
         # The program continues with the recorded copy, exactly what a replay gets.
         _, value, exception = decode_outcome(data, self._scope.secrets)
         if executed:
@@ -437,13 +437,13 @@ class _Program:
         value: Any,
         exception: BaseException | None,
         data: bytes,
-        *number: int,
+        number: int | None = None,
     ) -> None:
         # Rendered here: the worker cannot unpickle the project's own classes.
         shown = (
             {"result": loggable(value)} if exception is None else {"error": error_line(exception)}
         )
-        self._send("outcome", attempts, ms, shown, *number, blob=data)
+        self._send(wire.Outcome(attempts, ms, shown, data, number))
 
     def _call_request(
         self,
@@ -513,7 +513,7 @@ class _Program:
             Request("gather", number=requests[0].number, calls=requests) if grouped else requests[0]
         )
         try:
-            answers = [self._ask(request)]
+            answers: list[wire.ToRunner] = [self._ask(request)]
             answers += [self._receive() for _ in requests[1:]]
         except SessionStopped as exc:
             for call in calls:
@@ -522,7 +522,7 @@ class _Program:
         jobs = [
             self._execute_async(r, c, grouped)
             for r, c, a in zip(requests, calls, answers, strict=True)
-            if a[0] == "execute"
+            if isinstance(a, wire.Execute)
         ]
         assert self._driver is not None
         self._executing = True
@@ -531,10 +531,10 @@ class _Program:
         finally:
             self._executing = False
         for call, answer in zip(calls, answers, strict=True):
-            if answer[0] == "execute":
+            if isinstance(answer, wire.Execute):
                 value, exception = next(executed)
             else:
-                _, value, exception = decode_outcome(answer[-1], self._scope.secrets)
+                _, value, exception = decode_outcome(_recorded(answer), self._scope.secrets)
             if call.future.done():
                 continue
             if exception is not None:
@@ -577,8 +577,8 @@ class _Program:
         duration = round((time.monotonic() - started) * 1000, 3)
         data = encode_outcome(request.function, value, error, self._scope.secrets)
         _, value, exception = decode_outcome(data, self._scope.secrets)
-        number = (request.number,) if grouped else ()
-        self._send_outcome(attempt, duration, value, exception, data, *number)
+        number = request.number if grouped else None
+        self._send_outcome(attempt, duration, value, exception, data, number)
         return value, exception
 
     def _execute(
@@ -620,7 +620,13 @@ class _Program:
             return
         buffer = io.StringIO()
         fn(*args, **{**kwargs, "file": buffer, "flush": False})
-        self._send("print", clip(buffer.getvalue().removesuffix("\n")))
+        self._send(wire.Print(clip(buffer.getvalue().removesuffix("\n"))))
+
+
+def _recorded(answer: wire.ToRunner) -> bytes:
+    """The outcome of a call answered with its recorded outcome (not "execute")."""
+    assert isinstance(answer, wire.Result), answer  # the worker answers a call so
+    return answer.outcome
 
 
 def _options(fn: Callable[..., Any]) -> ActivityOptions:

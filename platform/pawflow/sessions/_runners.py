@@ -92,15 +92,16 @@ class Runner:
     def alive(self) -> bool:
         return bool(self._process.is_alive())
 
-    def send(self, kind: str, *fields: Any, blob: bytes | None = None) -> None:
+    def send(self, message: wire.ToRunner) -> None:
         try:
-            wire.write(self._conn, kind, *fields, blob=blob)
+            wire.send(self._conn, message)
         except (OSError, ValueError) as exc:
             raise RunnerGone(self._death()) from exc
 
-    def recv(self, timeout: float | None, overdue: str) -> tuple[Any, ...]:
+    def recv(self, timeout: float | None, overdue: str) -> wire.FromRunner:
         """The runner's next message; ``overdue`` is the reason given if none
-        comes within ``timeout`` seconds (the runner is then killed)."""
+        comes within ``timeout`` seconds (the runner is then killed). A message
+        that breaks the format kills the runner too."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -117,7 +118,7 @@ class Runner:
                 raise RunnerGone(overdue)
             self._check_memory()
         try:
-            return wire.read(self._conn)
+            return wire.receive_from_runner(self._conn)
         except wire.BadMessage as exc:
             self.kill()
             raise RunnerGone(f"the program's process sent {exc}") from None

@@ -13,6 +13,11 @@ and bounds every size; a runner that breaks the format is ended.
   worker → runner: ["execute"] | ["result"] + outcome bytes | ["resume", value] |
                    ["stop", reason]
 
+Each message is a frozen dataclass here (:class:`Print`, :class:`Asked`,
+:class:`Outcome`; :class:`Execute`, :class:`Result`, :class:`Resume`,
+:class:`Stop`): :func:`send` writes one, :func:`receive_from_runner` and
+:func:`receive_from_worker` read one, checked.
+
 A "gather" request is answered with one "execute" or "result" per call, in
 order (or one "stop"); the runner then runs the calls to execute at once and
 sends each one's outcome, with its number, as it completes.
@@ -23,21 +28,33 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, get_args
+from typing import Any, ClassVar, get_args
 
 from ..sdk._durable import MAX_ID_LENGTH, MAX_WAIT_SOURCES
 from ..textsafe import clean_json
 from ._protocol import Exchange, Request, RequestKind
 
 __all__ = [
+    "Asked",
     "BadMessage",
+    "Execute",
+    "FromRunner",
+    "Outcome",
+    "Print",
+    "Result",
+    "Resume",
+    "Stop",
+    "ToRunner",
     "decode_exchange",
     "decode_request",
     "encode_exchange",
     "encode_request",
-    "read",
-    "write",
+    "receive_from_runner",
+    "receive_from_worker",
+    "send",
 ]
 
 # A frame from a runner: a print (capped at 64 KiB of text, at most 6 bytes a
@@ -45,7 +62,6 @@ __all__ = [
 # outcome itself is capped where it is recorded (``_outcome``).
 MAX_FRAME = 1 << 20
 MAX_OUTCOME = 8 << 20
-_BLOB_KINDS = frozenset({"outcome", "result"})
 _REQUEST_KINDS = frozenset(get_args(RequestKind))
 # The most calls one "gather" runs at once (more wait for the next one).
 MAX_GATHER = 100
@@ -57,17 +73,145 @@ class BadMessage(Exception):
     """A message that breaks the format (from a runner: the program's doing)."""
 
 
-def write(conn: Connection, kind: str, *fields: Any, blob: bytes | None = None) -> None:
-    """Send one message; ``blob``: the outcome bytes of ``outcome``/``result``."""
-    conn.send_bytes(json.dumps([kind, *fields], separators=(",", ":")).encode())
-    if kind in _BLOB_KINDS:
-        conn.send_bytes(blob or b"")
+# -- runner → worker ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Print:
+    """Text the program printed, sent as it is printed."""
+
+    kind: ClassVar[str] = "print"
+    text: str
 
 
-def read(conn: Connection) -> tuple[Any, ...]:
-    """Receive one message as a tuple, its blob (if any) last. Raises
-    :class:`BadMessage` for a frame that is too large or not a message, and
-    whatever the connection raises when the other side is gone."""
+@dataclass(frozen=True)
+class Asked:
+    """The program's next durable request; it waits for the answer."""
+
+    kind: ClassVar[str] = "request"
+    request: Request
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A call the runner executed (after :class:`Execute`), with its retries:
+    ``outcome`` is its pickled outcome (to the worker: opaque bytes to seal and
+    record), ``shown`` what its call_end record shows (``result`` or ``error``,
+    rendered by the runner), ``number`` the call's number for a call of a
+    gather (their outcomes come as they complete), else None."""
+
+    kind: ClassVar[str] = "outcome"
+    attempts: int
+    duration_ms: float
+    shown: dict[str, Any]
+    outcome: bytes
+    number: int | None = None
+
+
+# -- worker → runner ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Execute:
+    """Run the call asked for (of a gather: the next one in order)."""
+
+    kind: ClassVar[str] = "execute"
+
+
+@dataclass(frozen=True)
+class Result:
+    """The call asked for does not run: this is its recorded outcome."""
+
+    kind: ClassVar[str] = "result"
+    outcome: bytes
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What a wait produced (an event, a signal, a session's result; None for a sleep)."""
+
+    kind: ClassVar[str] = "resume"
+    value: Any
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The session is stopped: the request is answered with ``SessionStopped``."""
+
+    kind: ClassVar[str] = "stop"
+    reason: str
+
+
+FromRunner = Print | Asked | Outcome
+ToRunner = Execute | Result | Resume | Stop
+
+
+def send(
+    conn: Connection,
+    message: FromRunner | ToRunner,
+    redact: Callable[[list[Any]], list[Any]] | None = None,
+) -> None:
+    """Write ``message``; ``redact`` is applied to its JSON fields (a runner cuts
+    secrets out of all the text it sends; an outcome's bytes are sealed instead)."""
+    fields: list[Any]
+    blob: bytes | None = None
+    match message:
+        case Print(text):
+            fields = [text]
+        case Asked(request):
+            fields = [encode_request(request)]
+        case Outcome(attempts, duration_ms, shown, outcome, number):
+            fields = [attempts, duration_ms, shown]
+            if number is not None:
+                fields.append(number)
+            blob = outcome
+        case Execute():
+            fields = []
+        case Result(outcome):
+            fields, blob = [], outcome
+        case Resume(value):
+            fields = [value]
+        case Stop(reason):
+            fields = [reason]
+    if redact is not None:
+        fields = redact(fields)
+    conn.send_bytes(json.dumps([message.kind, *fields], separators=(",", ":")).encode())
+    if blob is not None:
+        conn.send_bytes(blob)
+
+
+def receive_from_runner(conn: Connection) -> FromRunner:
+    """The runner's next message, every field checked and every size bounded.
+    Raises :class:`BadMessage` for anything else, and whatever the connection
+    raises when the runner is gone."""
+    message = _receive(conn, blob_kinds=("outcome",))
+    match message:
+        case ["print", str(text)]:
+            return Print(text)
+        case ["print", *_]:
+            raise BadMessage("a print that is not text")
+        case ["request", raw]:
+            return Asked(decode_request(raw))
+        case ["request", *_]:
+            raise BadMessage("a request that is not an object")
+        case ["outcome", *header, outcome]:
+            return _outcome_message(header, outcome)
+    raise BadMessage(f"a message of unknown kind {message[0][:40]!r}")
+
+
+def receive_from_worker(conn: Connection) -> ToRunner:
+    """The worker's next message (the worker is trusted: checked for shape only)."""
+    message = _receive(conn, blob_kinds=("result",))
+    match message:
+        case ["execute"]:
+            return Execute()
+        case ["result", outcome]:
+            return Result(outcome)
+        case ["resume", value]:
+            return Resume(value)
+        case ["stop", str(reason)]:
+            return Stop(reason)
+    raise BadMessage(f"a {message[0][:40]!r} message of the wrong shape")
+
+
+def _receive(conn: Connection, blob_kinds: tuple[str, ...]) -> list[Any]:
+    """One message as a list, its outcome's bytes last (for ``blob_kinds``)."""
     frame = _frame(conn, MAX_FRAME)
     try:
         message = json.loads(frame)
@@ -82,9 +226,26 @@ def read(conn: Connection) -> tuple[Any, ...]:
             message = clean_json(message)
         except ValueError:
             raise BadMessage("a message nested too deeply") from None
-    if message[0] in _BLOB_KINDS:
+    if message[0] in blob_kinds:
         message.append(_frame(conn, MAX_OUTCOME))
-    return tuple(message)
+    return message
+
+
+def _outcome_message(header: list[Any], outcome: bytes) -> Outcome:
+    """An outcome from its header: (attempts, ms, shown) and, of a gather's call, its number."""
+    if len(header) in (3, 4):
+        attempts, duration, shown, *number = header
+        if (
+            type(attempts) is int
+            and attempts >= 0
+            and type(duration) in (int, float)
+            and isinstance(shown, dict)
+            and all(type(n) is int for n in number)
+        ):
+            # Only what a call_end record shows: the program picks nothing else.
+            kept = {k: shown[k] for k in ("result", "error") if k in shown}
+            return Outcome(attempts, float(duration), kept, outcome, *number)
+    raise BadMessage("an outcome of the wrong shape")
 
 
 def _frame(conn: Connection, limit: int) -> bytes:
