@@ -5,12 +5,14 @@ the configuration names: SQLite (the default, a file in the data dir, also
 :func:`open_store`) or PostgreSQL (several servers on one database).
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._backup import BackupResult, backup_sqlite
 from ._base import LogRecord, Store
 from ._connect import DB_FILE, connect_store
 from ._control import MANUAL_EVENT_TYPE
 from ._kv import KV_OPS, MAX_KEY_CHARS, KVError
-from ._postgres import PostgresStore, open_postgres_store
 from ._records import (
     TERMINAL_SESSION_STATES,
     ChildNotice,
@@ -89,3 +91,14 @@ __all__ = [
     "schedule_source",
     "webhook_source",
 ]
+
+if TYPE_CHECKING:
+    from ._postgres import PostgresStore, open_postgres_store
+
+
+def __getattr__(name: str) -> Any:
+    # psycopg and the libpq it bundles cost about 11 MB in every process that
+    # imports the store: loaded only where PostgreSQL is used.
+    if name in ("PostgresStore", "open_postgres_store"):
+        return getattr(importlib.import_module("._postgres", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

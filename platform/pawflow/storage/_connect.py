@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from ._base import Store
-from ._postgres import open_postgres_store
 from ._sqlite import open_store
 
 __all__ = ["DB_FILE", "connect_store"]
@@ -33,6 +32,9 @@ async def connect_store(database_url: str | None, data_dir: Path) -> Store:
     except ValueError:
         scheme = ""
     if scheme in _POSTGRES_SCHEMES:
+        # Imported here: psycopg costs every process that never uses it ~11 MB.
+        from ._postgres import open_postgres_store
+
         return await open_postgres_store(database_url.strip())
     shown = f"{scheme}://..." if scheme.isalnum() else "this one"
     raise ConfigError(
