@@ -1,6 +1,6 @@
 """Process hygiene every Pawflow process needs, whoever launched it: closing its
-``/proc`` files to other processes of its user, dying with its parent, and
-room for as many open files as it is allowed."""
+``/proc`` files to other processes of its user, dying with its parent, room
+for as many open files as it is allowed, and a name ``ps`` can show."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import signal
 import sys
 from collections.abc import Callable
 
-__all__ = ["die_with_parent", "make_undumpable", "raise_open_files_limit"]
+__all__ = ["die_with_parent", "make_undumpable", "name_process", "raise_open_files_limit"]
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
+_PR_SET_NAME = 15
 
 
 def make_undumpable() -> None:
@@ -28,6 +29,13 @@ def make_undumpable() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE)")
+
+
+def name_process(name: str) -> None:
+    """Set this process's name (``/proc/<pid>/comm``: ``ps``, ``top``; at most
+    15 bytes): what a forked process is, where its command line cannot say."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
 def raise_open_files_limit() -> int:

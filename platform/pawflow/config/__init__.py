@@ -6,7 +6,7 @@ the data dir, then a default.
 """
 
 from ._credentials import SHARED_CREDENTIALS, ServerCredentials, server_credentials
-from ._effective import EffectiveConfig, Role, Setting, resolve_config
+from ._effective import EffectiveConfig, Role, Setting, resolve_config, setting_env
 from ._paths import (
     DEFAULT_SERVER,
     TOKEN_ENV,
@@ -54,4 +54,5 @@ __all__ = [
     "resolve_data_dir",
     "resolve_server",
     "server_credentials",
+    "setting_env",
 ]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import dataclasses
 import inspect
 import io
@@ -40,7 +39,7 @@ from typing import Any, NoReturn
 
 from ..errors import PawflowError, SessionStopped
 from ..manifest import CallTarget
-from ..processes import die_with_parent
+from ..processes import die_with_parent, name_process
 from ..sdk import Event
 from ..sdk._activity import ActivityOptions, Retry, activity_options
 from ..sdk._saga import Compensation, CompensationFailed
@@ -63,7 +62,6 @@ __all__ = ["POOLED_NAME", "RUNNER_NAME", "RunnerSpec", "runner_main"]
 # Process names (``/proc/<pid>/comm``): a runner waiting for its session, and one in it.
 POOLED_NAME = "pawflow-pool"
 RUNNER_NAME = "pawflow-runner"
-_PR_SET_NAME = 15
 
 
 @dataclass(frozen=True)
@@ -111,7 +109,7 @@ def runner_main(conn: Connection, confinement: Confinement) -> None:
         os.close(alive_fd)
         forkserver._forkserver._forkserver_alive_fd = None  # type: ignore[attr-defined]
     # Named for whoever looks (``ps``, the tests): waiting, then in a session.
-    _name_process(POOLED_NAME)
+    name_process(POOLED_NAME)
     try:
         # The worker's only pickled message to a runner (nothing a runner
         # sends is unpickled, see ``_wire``). EOF: let go before any session.
@@ -120,7 +118,7 @@ def runner_main(conn: Connection, confinement: Confinement) -> None:
         return
     if not isinstance(spec, RunnerSpec):
         return
-    _name_process(RUNNER_NAME)
+    name_process(RUNNER_NAME)
     parent = os.getppid()
     try:
         # Before anything of the user's runs: their code must find nothing of
@@ -147,11 +145,6 @@ def runner_main(conn: Connection, confinement: Confinement) -> None:
     finally:
         link.close()
         conn.close()
-
-
-def _name_process(name: str) -> None:
-    """Set the process's name (``/proc/<pid>/comm``, at most 15 bytes)."""
-    ctypes.CDLL(None).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
 def _orphaned() -> NoReturn:

@@ -324,9 +324,8 @@ class RunnerFactory:
                         self._last_miss = time.monotonic()
                     while len(self._ready) > self._target:
                         surplus.append(self._ready.pop())
-                    if len(self._ready) < self._target and not surplus:
-                        break
-                    if surplus:
+                    # Something to do: discard the surplus, or fork one more.
+                    if surplus or len(self._ready) < self._target:
                         break
                     self._changed.wait(_POOL_LOOK)
                 if self._closed:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, TextIO
 
 from .. import config
 from ..config import EffectiveConfig
-from ..config._effective import setting_env
 from ..errors import ConfigError
 from ..processes import raise_open_files_limit
 from ._lock import DataDirLock
@@ -125,7 +124,7 @@ async def _up(options: UpOptions, out: TextIO, lock: DataDirLock) -> None:
         lock.announce(url)
 
         worker_env = child_environment(server_settings.worker_token)
-        in_calls_env = setting_env("max_sessions_in_calls")
+        in_calls_env = config.setting_env("max_sessions_in_calls")
         if options.workers > 1 and not worker_env.get(in_calls_env, "").strip():
             # The workers share this machine's memory: each gets its part.
             from ..sessions._worker import available_memory, default_sessions_in_calls
