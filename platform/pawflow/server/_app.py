@@ -110,6 +110,10 @@ def error_reply(status: int, message: str, headers: dict[str, str] | None = None
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if "\x00" in request.path:
+        # No id, name or slug holds a NUL (and PostgreSQL's text cannot): such
+        # a path names nothing, whichever route and store.
+        return error_reply(404, f"not found: {request.method} {request.rel_url.raw_path}")
     try:
         return await handler(request)
     except ApiError as err:
