@@ -88,7 +88,7 @@ def test_deploy_missing_directory(isolated: Path, capsys: pytest.CaptureFixture[
         ["session", "list", "--state", "running"],
         ["session", "log", "ses_x"],
         ["session", "watch", "ses_x", "--timeout", "5"],
-        ["worker"],
+        ["worker", "--wait-seconds", "0"],  # no waiting for a server to come
         ["deploy", "PROJECT"],
     ],
 )

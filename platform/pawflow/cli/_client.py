@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import json
 import socket
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,12 +16,24 @@ from typing import Any
 
 from ..errors import ServerError
 
-__all__ = ["ApiClient", "EventStream", "Progress", "ServerEvent"]
+__all__ = ["ApiClient", "EventStream", "Progress", "ServerEvent", "ServerUnavailable"]
 
 _Params = Mapping[str, str | int | None]
 Progress = Callable[[int, int], None]
 """Told (bytes sent, bytes in all) as a request body goes out."""
 _CHUNK = 64 * 1024
+_AWAY = frozenset({502, 503, 504})
+
+
+class ServerUnavailable(ServerError):
+    """The server cannot be reached (refused, unresolvable, cut off, too slow)
+    or a proxy in front of it answers that it is away (502, 503, 504), as
+    opposed to an answer that is wrong: trying again may help."""
+
+    def __init__(self, message: str, reason: str, *, status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.reason = reason
+        """What went wrong, in a few words ("connection refused")."""
 
 
 class ApiClient:
@@ -135,13 +148,21 @@ class ApiClient:
             ) from None
 
     def _unreachable(self, reason: object) -> ServerError:
+        # A certificate or protocol mismatch stays until someone fixes it; a
+        # handshake cut short (EOF) is the network's doing.
+        if isinstance(reason, ssl.SSLError) and not isinstance(reason, ssl.SSLEOFError):
+            return ServerError(f"TLS with the Pawflow server at {self.base_url} failed: {reason}")
         if isinstance(reason, TimeoutError | socket.timeout):
-            return ServerError(
+            return ServerUnavailable(
                 f"the Pawflow server at {self.base_url} did not answer in time "
-                f"(waited {self._timeout:.0f} s)"
+                f"(waited {self._timeout:.0f} s)",
+                f"no answer in {self._timeout:.0f} s",
             )
-        return ServerError(
-            f"cannot reach the Pawflow server at {self.base_url} (is 'paw up' running?)"
+        # An OSError's own words ("Connection refused"), without its errno.
+        words = getattr(reason, "strerror", None) or str(reason) or type(reason).__name__
+        return ServerUnavailable(
+            f"cannot reach the Pawflow server at {self.base_url} (is 'paw up' running?)",
+            words[:1].lower() + words[1:],
         )
 
 
@@ -220,6 +241,9 @@ def _chunks(body: bytes, progress: Progress) -> Iterator[bytes]:
 
 
 def _error_from_status(status: int, body: bytes) -> ServerError:
+    if status in _AWAY:
+        away = ServerError.from_reply(status, body)
+        return ServerUnavailable(str(away), str(away), status=status)
     if status == 401:
         return ServerError(
             "the server rejected the API token: set PAWFLOW_TOKEN to the token in the "

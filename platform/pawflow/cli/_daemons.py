@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..errors import ServerError
-from ._client import ApiClient
+from ._client import ApiClient, ServerUnavailable
+
+if TYPE_CHECKING:
+    from ..sessions._worker import Patience
 
 __all__ = ["cmd_server", "cmd_up", "cmd_worker"]
 
@@ -56,13 +64,28 @@ def cmd_server(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     """``paw worker``: run sessions for the server until SIGTERM or SIGINT."""
     effective = config.resolve_config(vars(args), "worker")
-    server = effective.server
     token = config.find_worker_token(args.data_dir)
-    info = ApiClient(server, token).get("/api/v1/info")
-    if not isinstance(info, dict):
-        raise ServerError(f"the server at {server} sent an unexpected /api/v1/info answer")
+    # Started with its server (systemd, compose), a worker may come up first:
+    # until the event loop handles them, a signal ends the wait as it would
+    # end the worker.
+    try:
+        with _signals_stop():
+            _run_worker(effective, token, args)
+    except _Stopped as stop:
+        logger.info("received %s; stopping the worker", stop.signal.name)
+        logger.info("the worker stopped")
+    return 0
 
-    from ..sessions import WorkerConfig
+
+def _run_worker(effective: config.EffectiveConfig, token: str, args: argparse.Namespace) -> None:
+    from ..sessions import WorkerConfig, run_worker
+    from ..sessions._worker import Patience
+    from ..up import run_until_signalled
+
+    server = effective.server
+    info = _server_info(
+        ApiClient(server, token), Patience(f"the server at {server}", args.wait_seconds)
+    )
 
     def configured(name: str) -> bool:
         return effective.setting(name).source != "default"
@@ -97,12 +120,68 @@ def cmd_worker(args: argparse.Namespace) -> int:
         worker_config.namespace,
         worker_config.task_queue,
     )
-    from ..sessions import run_worker
-    from ..up import run_until_signalled
-
     # What the worker writes (its code cache) is for its own user only.
     os.umask(0o077)
     config.ensure_data_dir(worker_config.data_dir)
 
-    asyncio.run(run_until_signalled(run_worker(worker_config), "the worker"))
-    return 0
+    asyncio.run(
+        run_until_signalled(run_worker(worker_config, wait_seconds=args.wait_seconds), "the worker")
+    )
+
+
+def _server_info(client: ApiClient, patience: Patience) -> dict[str, Any]:
+    """The server's ``/api/v1/info`` once it answers it and is ready, trying
+    again while it is unavailable; any other error at once."""
+    while True:
+        try:
+            info = client.get("/api/v1/info")
+            if not isinstance(info, dict):
+                raise ServerError(
+                    f"the server at {client.base_url} sent an unexpected /api/v1/info answer"
+                )
+            _check_ready(client)
+            return info
+        except ServerUnavailable as err:
+            delay = patience.next_try(err.reason)
+            if delay is None:
+                raise
+        time.sleep(delay)
+
+
+def _check_ready(client: ApiClient) -> None:
+    """Raise ServerUnavailable while the server says it cannot work (its store
+    or Temporal away, or it is stopping)."""
+    try:
+        client.get("/readyz")
+    except ServerUnavailable as err:
+        if err.status != 503:
+            raise
+        raise ServerUnavailable(
+            f"the server at {client.base_url} is not ready: {err}", f"not ready: {err}", status=503
+        ) from None
+    except ServerError:
+        pass  # a proxy that does not pass /readyz on: the worker finds out as it goes
+
+
+class _Stopped(BaseException):
+    """SIGINT or SIGTERM arrived while the worker was starting."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signal = signal.Signals(signum)
+
+
+@contextlib.contextmanager
+def _signals_stop() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into :class:`_Stopped` (the worker's event loop
+    installs its own handlers while it runs)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Stopped(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -121,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="history events a session's run may reach before it continues as new (10000)",
     )
     worker.add_argument(
+        "--wait-seconds",
+        type=_count,
+        default=120,
+        metavar="S",
+        help="at start, wait up to S seconds each for the server and Temporal to answer "
+        "(120; 0: fail at once)",
+    )
+    worker.add_argument(
         "--runner-user",
         metavar="USER",
         help="as root: the user sessions' programs run as (PAWFLOW_RUNNER_USER; nobody)",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
@@ -46,6 +48,7 @@ from ._workflow import SessionRuntime, session_workflow
 
 __all__ = [
     "MAX_SESSIONS_IN_CALLS",
+    "Patience",
     "StepPool",
     "WorkflowTaskGate",
     "available_memory",
@@ -196,6 +199,42 @@ def metrics_runtime(port: int) -> Runtime:
         ) from None
 
 
+class Patience:
+    """How a worker keeps trying to reach what it needs at start (its server,
+    Temporal), which may be starting alongside it: again after 0.2 s, doubling
+    to 5 s, for at most ``seconds``. Says once in the log what it waits for,
+    and again every 30 s while it still does, not at every attempt."""
+
+    _FIRST_DELAY = 0.2
+    _MAX_DELAY = 5.0
+    _NOTE_EVERY = 30.0
+
+    def __init__(self, what: str, seconds: float) -> None:
+        self._what = what
+        self._deadline = time.monotonic() + seconds
+        self._delay = self._FIRST_DELAY
+        self._next_note = 0.0
+
+    def next_try(self, problem: str) -> float | None:
+        """Seconds to wait before the next attempt, after one that failed with
+        ``problem``; None when the time is up."""
+        now = time.monotonic()
+        if now >= self._deadline:
+            return None
+        if now >= self._next_note:
+            log.warning("waiting for %s (%s); retrying", self._what, problem)
+            self._next_note = now + self._NOTE_EVERY
+        delay = min(self._delay, self._deadline - now)  # a last try at the deadline
+        self._delay = min(self._delay * 2, self._MAX_DELAY)
+        return delay
+
+
+# What the SDK's core reports when TLS or credentials are wrong: waiting will not fix it.
+_LASTING_CONNECT_ERROR = re.compile(
+    r"InvalidData|certificate|handshake|Unauthenticated|PermissionDenied", re.IGNORECASE
+)
+
+
 async def connect_temporal(
     address: str,
     namespace: str,
@@ -204,21 +243,32 @@ async def connect_temporal(
     access: TemporalAccess | None = None,
     runtime: Runtime | None = None,
 ) -> Client:
-    """Connect, retrying while the Temporal server is starting or briefly away."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    delay = 0.1
+    """Connect, retrying for up to ``timeout`` seconds while the Temporal server
+    is starting or briefly away; TLS and credential errors fail at once."""
+    patience = Patience(f"Temporal at {address}", timeout)
     credentials = access or TemporalAccess()
     while True:
         try:
             return await credentials.connect(address, namespace, runtime=runtime)
         except RuntimeError as exc:
-            if loop.time() + delay > deadline:
+            problem = str(exc).removeprefix("Failed client connect: ")
+            delay = (
+                None
+                if _LASTING_CONNECT_ERROR.search(problem)
+                else patience.next_try(_in_short(problem))
+            )
+            if delay is None:
                 raise TemporalUnavailable(
                     f"cannot connect to Temporal at {address} (is it running?): {exc}"
                 ) from exc
             await asyncio.sleep(delay)  # back off between connection attempts
-            delay = min(delay * 2, 2.0)
+
+
+def _in_short(problem: str) -> str:
+    """The OS's words in a core connect error ("Connection refused"), else its start."""
+    found = re.search(r'message: "([^"]+)"|(dns error)', problem)
+    words = next((w for w in found.groups() if w), "") if found else problem[:200]
+    return words[:1].lower() + words[1:]
 
 
 def available_memory() -> int | None:
@@ -252,8 +302,9 @@ def default_sessions_in_calls(available_bytes: int | None) -> int:
     return max(_MIN_SESSIONS_IN_CALLS, min(MAX_SESSIONS_IN_CALLS, fits))
 
 
-async def run_worker(config: WorkerConfig) -> None:
-    """Run one worker until cancelled."""
+async def run_worker(config: WorkerConfig, *, wait_seconds: float = 60.0) -> None:
+    """Run one worker until cancelled; at start, wait up to ``wait_seconds``
+    for Temporal to be reachable."""
     # Runners are this process's grandchildren: nothing of its memory or
     # environment may be readable to them through /proc.
     make_undumpable()
@@ -317,6 +368,7 @@ async def run_worker(config: WorkerConfig) -> None:
     client = await connect_temporal(
         config.temporal_address,
         config.namespace,
+        wait_seconds,
         access=config.temporal_access,
         runtime=runtime_metrics,
     )
