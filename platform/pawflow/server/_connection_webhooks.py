@@ -16,7 +16,6 @@ import time
 from aiohttp import web
 
 from ..integrations import WebhookRejected, WebhookRequest
-from ..manifest import Manifest
 from ..storage import connection_source
 from ._body import lone_surrogate
 from ._connections import connection_values
@@ -39,10 +38,12 @@ async def handle_connection_webhook(request: web.Request) -> web.StreamResponse:
     hook = await store.resolve_connection_webhook(slug)
     if hook is None:
         raise ApiError(404, f"no connection webhook {slug!r}")
-    deployment = await store.active_deployment(hook.project)
+    # Through the dispatcher's cache: a delivery neither reads nor parses the
+    # deployment's manifest again.
+    deployment = await request.app[DISPATCHER].deployments.active(hook.project)
     spec = None
-    if deployment is not None:
-        spec = Manifest.from_dict(deployment.manifest).project.connection(hook.connection)
+    if deployment is not None and deployment.manifest is not None:
+        spec = deployment.manifest.project.connection(hook.connection)
     if spec is None:
         raise ApiError(
             404, f"connection {hook.connection!r} is not in the active deployment of {hook.project}"
