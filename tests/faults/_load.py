@@ -371,7 +371,7 @@ class LoadRig:
 
     def start_worker(self, *args: str, wait: bool = True) -> subprocess.Popen[bytes]:
         """Start a worker; with ``wait``, return once it has reported to the server
-        (a worker that cannot reach its server at start exits, so a scenario that
+        (a worker waits only so long for its server at start, so a scenario that
         kills the server must not do so before its workers are in)."""
         path = self.data_dir / f"worker-{self._worker_logs}.log"
         log = open(path, "wb")  # noqa: SIM115
