@@ -22,7 +22,7 @@ from ..errors import ServerError
 from ._client import ApiClient, ServerUnavailable
 
 if TYPE_CHECKING:
-    from ..sessions._worker import Patience
+    from ..sessions import Patience
 
 __all__ = ["cmd_server", "cmd_up", "cmd_worker"]
 
@@ -78,8 +78,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _run_worker(effective: config.EffectiveConfig, token: str, args: argparse.Namespace) -> None:
-    from ..sessions import WorkerConfig, run_worker
-    from ..sessions._worker import Patience
+    from ..sessions import Patience, WorkerConfig, run_worker
     from ..up import run_until_signalled
 
     server = effective.server

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
         signal_user,
         start_session,
     )
-    from ._worker import run_worker
+    from ._worker import Patience, run_worker
 
 __all__ = [
     "CHILD_DONE_SIGNAL",
@@ -40,6 +40,7 @@ __all__ = [
     "TRANSCRIPT_QUERY",
     "USER_SIGNAL",
     "WORKFLOW_NAME",
+    "Patience",
     "SessionEvent",
     "SessionInput",
     "WorkerConfig",
@@ -71,6 +72,7 @@ _WHERE = {
     "signal_stop": "._contract",
     "signal_user": "._contract",
     "start_session": "._contract",
+    "Patience": "._worker",
     "run_worker": "._worker",
 }
 
