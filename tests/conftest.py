@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +15,15 @@ from tests.pg import PostgresCluster, start_postgres
 
 BACKENDS = ("sqlite", "postgresql")
 """The store's back ends: the ``store`` fixture runs each test against both."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests send SIGINT (Ctrl-C) to the commands they start, as a terminal
+    # would. A suite started as a background job of a script inherits SIGINT
+    # ignored, and so would every command it starts (Python then raises no
+    # KeyboardInterrupt): handled here, they start with it as from a terminal.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
