@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import base64
 import os
-import threading
 from collections import deque
 from collections.abc import Callable, Generator
-from concurrent.futures import Future
 from typing import Any, cast
 
 import pytest
@@ -41,6 +39,7 @@ from pawflow.sessions._wire import (
     receive_from_runner,
     send,
 )
+from tests.sessions._journal import MemoryJournal
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -153,46 +152,12 @@ class _FakeFactory:
         return runner
 
 
-class _Journal:
-    """The server's call journal and saved transcripts, in memory."""
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple[str, int], tuple[bytes, dict[str, Any]]] = {}
-        self.transcripts: dict[str, list[Exchange]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, session_id: str, number: int) -> tuple[bytes, dict[str, Any]] | None:
-        with self._lock:
-            return self.entries.get((session_id, number))
-
-    def put(self, session_id: str, number: int, outcome: bytes, shown: dict[str, Any]) -> None:
-        with self._lock:
-            self.entries.setdefault((session_id, number), (outcome, shown))
-
-    def put_soon(
-        self, session_id: str, number: int, outcome: bytes, shown: dict[str, Any]
-    ) -> Future[None]:
-        self.put(session_id, number, outcome, shown)
-        done: Future[None] = Future()
-        done.set_result(None)
-        return done
-
-    def save_transcript(self, session_id: str, start: int, exchanges: list[Exchange]) -> None:
-        with self._lock:
-            kept = self.transcripts.setdefault(session_id, [])
-            kept[start:] = exchanges
-
-    def load_transcript(self, session_id: str, count: int) -> list[Exchange]:
-        with self._lock:
-            return list(self.transcripts.get(session_id, []))[:count]
-
-
 class _Session:
     """A driver with its transcript, journal, seal and fake runners."""
 
     def __init__(self, program: Program) -> None:
         self.factory = _FakeFactory(program)
-        self.journal = _Journal()
+        self.journal = MemoryJournal()
         self.seal = OutcomeSeal(os.urandom(32))
         self.transcript = Transcript()
         self.driver = self.new_driver()

@@ -9,9 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,6 +20,7 @@ from pawflow.sessions._runners import RunnerFactory
 from pawflow.sessions._seal import OutcomeSeal
 from pawflow.sessions._transcript import Transcript
 from tests.helpers import wait_for
+from tests.sessions._journal import MemoryJournal
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -67,41 +66,6 @@ async def handler(event):
 """
 
 
-class _Journal:
-    """The server's call journal, in memory. While ``held`` is clear, outcomes
-    handed to it are stored only once it is set (a slow server)."""
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, int], tuple[bytes, dict[str, Any]]] = {}
-        self._lock = threading.Lock()
-        self.held = threading.Event()
-        self.held.set()
-
-    def get(self, session_id: str, number: int) -> tuple[bytes, dict[str, Any]] | None:
-        with self._lock:
-            return self._entries.get((session_id, number))
-
-    def put(self, session_id: str, number: int, outcome: bytes, shown: dict[str, Any]) -> None:
-        with self._lock:
-            self._entries.setdefault((session_id, number), (outcome, shown))
-
-    def put_soon(
-        self, session_id: str, number: int, outcome: bytes, shown: dict[str, Any]
-    ) -> Future[None]:
-        done: Future[None] = Future()
-
-        def store() -> None:
-            self.held.wait(20)
-            self.put(session_id, number, outcome, shown)
-            done.set_result(None)
-
-        if self.held.is_set():
-            store()
-        else:
-            threading.Thread(target=store, daemon=True).start()
-        return done
-
-
 @pytest.fixture
 def factory() -> Iterator[RunnerFactory]:
     made = RunnerFactory()
@@ -135,7 +99,7 @@ class _Session:
             server_url="http://127.0.0.1:1",
             credential="credential",
         )
-        self.journal = _Journal()
+        self.journal = MemoryJournal()
         self._seal = OutcomeSeal(os.urandom(32))
         self._factory = factory
         self.hosts = SessionHosts()
