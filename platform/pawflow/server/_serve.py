@@ -17,7 +17,7 @@ from aiohttp import web
 from ..config import PUBLIC_URL_HINT, is_wildcard, listen_url, reachable_host
 from ..dispatch import Dispatcher
 from ..errors import ConfigError
-from ..processes import raise_open_files_limit
+from ..processes import make_undumpable, raise_open_files_limit
 from ..secrets import SecretBox, find_secret_box
 from ..storage import Store, connect_store
 from ._app import create_app, create_metrics_app
@@ -157,7 +157,7 @@ async def _listen(runner: web.AppRunner, host: str, port: int) -> int:
 
 def run_server(config: ServerConfig, *, out: TextIO | None = None) -> None:
     """``paw server``: serve until SIGINT or SIGTERM, then stop gracefully."""
-    from ..up import make_undumpable, run_until_signalled
+    from ..up import run_until_signalled
 
     make_undumpable()  # it holds the admin token
     # A keep-alive connection from every worker thread running a session's call.

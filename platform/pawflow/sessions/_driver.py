@@ -249,7 +249,7 @@ class RunnerDriver:
                 return False
         return all(write.done() for write in list(self._journaling))
 
-    def _settled(self) -> None:
+    def _wait_settled(self) -> None:
         """Wait until no advance runs and the last outcome is journaled."""
         with self._lock:
             self._journaled()
@@ -268,7 +268,7 @@ class RunnerDriver:
         """Answer the pending request (``execute`` it when it is a call), then run on."""
         predecessor, self._predecessor = self._predecessor, None
         if predecessor is not None:
-            predecessor._settled()
+            predecessor._wait_settled()
         with self._state:
             self._busy = True
         try:

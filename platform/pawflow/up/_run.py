@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, TextIO
 from .. import config
 from ..config import EffectiveConfig
 from ..errors import ConfigError
-from ..processes import raise_open_files_limit
+from ..processes import make_undumpable, raise_open_files_limit
 from ._lock import DataDirLock
 from ._ports import PORTS_FILE, temporal_ports
-from ._process import make_undumpable, run_until_signalled
+from ._process import run_until_signalled
 from ._supervisor import WorkerSupervisor, child_environment, worker_command
 from ._temporal import (
     TEMPORAL_DB_FILE,
