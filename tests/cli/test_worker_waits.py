@@ -94,6 +94,19 @@ def test_a_worker_gives_up_after_wait_seconds_in_one_line(tmp_path: Path) -> Non
     )
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("seconds", ["9" * 400, "1000000001", "-1", "nan", "1e3"])
+def test_a_wait_the_clock_cannot_hold_is_refused_in_one_line(seconds: str, tmp_path: Path) -> None:
+    result = run_paw(
+        "worker", "--wait-seconds", seconds, env=worker_env(free_port(), tmp_path), timeout=30
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("paw worker: error: argument --wait-seconds: "), last
+    assert len(last) < 150, last
+
+
 @pytest.mark.timeout(90)
 def test_a_bad_token_fails_at_once_without_waiting(
     temporal_address: str, tmp_path: Path, started: list[Process]

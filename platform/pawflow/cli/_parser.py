@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--wait-seconds",
-        type=_count,
+        type=_wait_seconds,
         default=120,
         metavar="S",
         help="at start, wait up to S seconds each for the server and Temporal to answer "
@@ -335,6 +335,17 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0: {text}")
+    return value
+
+
+# About 31 years: as good as for ever, and still a time the clock can add.
+_MAX_WAIT_SECONDS = 10**9
+
+
+def _wait_seconds(text: str) -> int:
+    value = _count(text)
+    if value > _MAX_WAIT_SECONDS:
+        raise argparse.ArgumentTypeError(f"at most {_MAX_WAIT_SECONDS} seconds: {text[:40]}")
     return value
 
 
